@@ -1,0 +1,147 @@
+//! Reversible, collision-free encoding of arbitrary strings into NATS names.
+//!
+//! NATS KV keys allow only `A-Z a-z 0-9 - _ = / .` and treat `.` as a token
+//! separator; subjects, streams and consumers forbid `.`, `*`, `>` and whitespace
+//! in a token. Dapr keys, app ids and topics may hold any character, so every byte
+//! outside a safe set is written as `=XX` (upper-case hex), and `=` itself is
+//! escaped. Decoding is the exact inverse, and two different inputs never share an
+//! encoding because `=` only ever starts an escape.
+
+const ESCAPE: u8 = b'=';
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Encodes `input` as a single NATS token (a KV key or one subject token).
+///
+/// Safe bytes are `A-Z a-z 0-9 - _`; everything else, including `.`, is escaped.
+/// The empty string encodes as `=` alone so a token is never empty.
+pub fn encode_token(input: &str) -> String {
+    encode(input, |b| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+    })
+}
+
+/// Like [`encode_token`] but also escapes `_`, so `_` can join encoded parts.
+pub fn encode_name_part(input: &str) -> String {
+    encode(input, |b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn encode(input: &str, safe: impl Fn(u8) -> bool) -> String {
+    if input.is_empty() {
+        return "=".to_owned();
+    }
+    let mut out = String::with_capacity(input.len());
+    for &b in input.as_bytes() {
+        if safe(b) {
+            out.push(b as char);
+        } else {
+            out.push(ESCAPE as char);
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xF) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Decodes a token produced by [`encode_token`] or [`encode_name_part`].
+///
+/// Returns `None` for text that no encoder produces (a dangling or malformed
+/// escape, or bytes that are not UTF-8 once decoded).
+pub fn decode(token: &str) -> Option<String> {
+    if token == "=" {
+        return Some(String::new());
+    }
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == ESCAPE {
+            let hi = hex_value(*bytes.get(i + 1)?)?;
+            let lo = hex_value(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: &[&str] = &[
+        "",
+        "plain",
+        "order-1_a",
+        "myapp||key",
+        "a.b.c",
+        "*",
+        ">",
+        "with space",
+        "=",
+        "=3D",
+        "ümlaut→🚀",
+        "tab\there",
+        "slash/and\\back",
+        "..",
+    ];
+
+    #[test]
+    fn round_trips() {
+        for s in SAMPLES {
+            assert_eq!(decode(&encode_token(s)).as_deref(), Some(*s), "token {s:?}");
+            assert_eq!(
+                decode(&encode_name_part(s)).as_deref(),
+                Some(*s),
+                "name {s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn is_collision_free_on_tricky_pairs() {
+        let encoded: Vec<String> = SAMPLES.iter().map(|s| encode_token(s)).collect();
+        let mut unique = encoded.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), encoded.len());
+        assert_ne!(encode_token("a.b"), encode_token("a=2Eb"));
+    }
+
+    #[test]
+    fn output_is_a_valid_kv_key_and_subject_token() {
+        for s in SAMPLES {
+            let t = encode_token(s);
+            assert!(!t.is_empty());
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b)),
+                "{t}"
+            );
+        }
+        assert!(!encode_name_part("a_b").contains('_'));
+    }
+
+    #[test]
+    fn keeps_safe_text_readable() {
+        assert_eq!(encode_token("order-42"), "order-42");
+        assert_eq!(encode_token("myapp||key"), "myapp=7C=7Ckey");
+    }
+
+    #[test]
+    fn rejects_malformed_escapes() {
+        assert_eq!(decode("=4"), None);
+        assert_eq!(decode("=zz"), None);
+        assert_eq!(decode("=FF"), None); // a lone 0xFF byte is not UTF-8
+    }
+}

@@ -1,0 +1,184 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::kv::{Bucket, BucketConfig};
+use crate::stream::{Stream, StreamConfig};
+
+/// How to reach NATS and who to be there.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Comma-separated server URLs.
+    pub url: String,
+    /// Connection name shown by the server (`nats server report connections`).
+    pub name: String,
+    pub credentials: Credentials,
+    /// Extra root certificates (PEM) to trust for `tls://` servers.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+}
+
+/// NATS authentication.
+#[derive(Clone, Debug, Default)]
+pub enum Credentials {
+    #[default]
+    None,
+    UserPassword(String, String),
+    Token(String),
+    /// A `.creds` file (JWT plus nkey seed).
+    CredsFile(PathBuf),
+    /// An nkey seed (`SU...`).
+    Nkey(String),
+}
+
+/// One multiplexed NATS connection and its JetStream context.
+///
+/// Cheap to clone; every clone shares the connection.
+#[derive(Clone)]
+pub struct Broker {
+    client: async_nats::Client,
+    js: jetstream::Context,
+}
+
+impl Broker {
+    /// Connects, failing after `timeout` if no server answers.
+    pub async fn connect(opts: &ConnectOptions, timeout: Duration) -> Result<Broker> {
+        let mut o = match &opts.credentials {
+            Credentials::None => async_nats::ConnectOptions::new(),
+            Credentials::UserPassword(u, p) => {
+                async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
+            }
+            Credentials::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
+            Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+            Credentials::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| {
+                    Error::Invalid(format!(
+                        "cannot read NATS creds file {}: {e}",
+                        path.display()
+                    ))
+                })?,
+        };
+        if let Some(ca) = &opts.tls_ca {
+            o = o.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &opts.tls_client {
+            o = o.add_client_certificate(cert.clone(), key.clone());
+        }
+        let connect = o
+            .name(&opts.name)
+            .connection_timeout(timeout)
+            .max_reconnects(None)
+            .connect(opts.url.as_str());
+        let client = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| Error::Timeout(timeout))?
+            .map_err(|e| Error::nats("connecting to NATS", e))?;
+        Ok(Broker::from_client(client))
+    }
+
+    /// Wraps an existing connection.
+    pub fn from_client(client: async_nats::Client) -> Broker {
+        let js = jetstream::new(client.clone());
+        Broker { client, js }
+    }
+
+    /// The underlying connection, for primitives this crate does not wrap.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub(crate) fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Largest message the server accepts, headers included.
+    pub fn max_payload(&self) -> usize {
+        self.client.max_payload()
+    }
+
+    /// Whether the connection is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Version string of the server we are connected to.
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+
+    /// Opens (creating or updating as needed) a KV bucket.
+    pub async fn bucket(&self, config: BucketConfig) -> Result<Bucket> {
+        Bucket::open(self, config).await
+    }
+
+    /// Opens (creating or updating as needed) a stream.
+    pub async fn stream(&self, config: StreamConfig) -> Result<Stream> {
+        Stream::open(self, config).await
+    }
+
+    /// Sends a request and waits up to `timeout` for the reply.
+    pub async fn request(
+        &self,
+        subject: String,
+        headers: async_nats::HeaderMap,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<async_nats::Message> {
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(body)
+            .timeout(Some(timeout));
+        self.client
+            .send_request(subject, request)
+            .await
+            .map_err(|e| {
+                use async_nats::RequestErrorKind as K;
+                match e.kind() {
+                    K::NoResponders => Error::NoResponders,
+                    K::TimedOut => Error::Timeout(timeout),
+                    K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
+                    _ => Error::nats("request", e),
+                }
+            })
+    }
+
+    /// Answers a request on its reply subject.
+    pub async fn reply(
+        &self,
+        reply: async_nats::Subject,
+        headers: async_nats::HeaderMap,
+        body: Bytes,
+    ) -> Result<()> {
+        self.client
+            .publish_with_headers(reply, headers, body)
+            .await
+            .map_err(|e| match e.kind() {
+                async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+                    Error::PayloadTooLarge(e.to_string())
+                }
+                _ => Error::nats("reply", e),
+            })
+    }
+
+    /// Subscribes to `subject` as a member of `queue`, so each message reaches
+    /// one member of the group.
+    pub async fn serve(&self, subject: String, queue: String) -> Result<async_nats::Subscriber> {
+        self.client
+            .queue_subscribe(subject, queue)
+            .await
+            .map_err(|e| Error::nats("subscribe", e))
+    }
+
+    /// Waits until everything published so far has reached the server.
+    pub async fn flush(&self) -> Result<()> {
+        self.client
+            .flush()
+            .await
+            .map_err(|e| Error::nats("flush", e))
+    }
+}

@@ -1,0 +1,431 @@
+//! JetStream KV buckets with revision preconditions, per-key TTL and atomic
+//! multi-key writes.
+//!
+//! Writes are JetStream publishes to the bucket's `$KV.<bucket>.<key>` subjects
+//! with the headers KV uses, so a single write and a batch of writes share one
+//! path: `Nats-Expected-Last-Subject-Sequence` carries the expected revision,
+//! `Nats-TTL` the key's lifetime and `KV-Operation: DEL` a delete.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, kv, stream};
+use bytes::Bytes;
+
+use crate::codec::encode_token;
+use crate::connection::Broker;
+use crate::error::{Error, Result};
+use crate::naming::is_valid_resource_name;
+
+const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+const KV_OPERATION: &str = "KV-Operation";
+const MARKER_REASON: &str = "Nats-Marker-Reason";
+const MESSAGE_TTL: &str = "Nats-TTL";
+const BATCH_ID: &str = "Nats-Batch-Id";
+const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
+const BATCH_COMMIT: &str = "Nats-Batch-Commit";
+/// JetStream's error codes for a failed expected-sequence check, and for a
+/// subject that another in-flight write touches.
+const WRONG_LAST_SEQUENCE: u64 = 10071;
+const WRONG_LAST_SEQUENCE_CONSTANT: u64 = 10164;
+const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest atomic batch the server accepts by default.
+pub const MAX_BATCH: usize = 1000;
+
+/// Settings of a bucket Jetway provisions.
+#[derive(Clone, Debug)]
+pub struct BucketConfig {
+    pub name: String,
+    /// Stream replicas (1 on a single server, 3 in a typical cluster).
+    pub replicas: usize,
+    /// Keep values in memory instead of on disk.
+    pub memory: bool,
+}
+
+/// A live value and the revision that wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub value: Bytes,
+    pub revision: u64,
+    /// When the key expires, if it was written with a TTL.
+    pub expires_at: Option<std::time::SystemTime>,
+}
+
+/// A precondition on the key's latest revision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Expect {
+    /// Unconditional.
+    Any,
+    /// The key's latest revision must be this one.
+    Revision(u64),
+    /// The key must hold no live value (never written, deleted or expired).
+    Absent,
+}
+
+/// One write of a key.
+#[derive(Clone, Debug)]
+pub struct Write {
+    pub key: String,
+    pub op: Op,
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Put { value: Bytes, ttl: Option<Duration> },
+    Delete,
+}
+
+/// A KV bucket. Cheap to clone.
+#[derive(Clone)]
+pub struct Bucket {
+    broker: Broker,
+    name: String,
+    stream: stream::Stream,
+    /// Read from the stream leader: with replicas, a direct get may be served by
+    /// a follower that has not seen the latest write yet.
+    leader_reads: bool,
+}
+
+impl Bucket {
+    pub(crate) async fn open(broker: &Broker, config: BucketConfig) -> Result<Bucket> {
+        if !is_valid_resource_name(&config.name) {
+            return Err(Error::Invalid(format!(
+                "'{}' is not a valid KV bucket name (use A-Z a-z 0-9 - _)",
+                config.name
+            )));
+        }
+        let js = broker.jetstream();
+        let kv_stream = format!("KV_{}", config.name);
+        if js.get_key_value(&config.name).await.is_err() {
+            let created = js
+                .create_key_value(kv::Config {
+                    bucket: config.name.clone(),
+                    history: 1,
+                    num_replicas: config.replicas.max(1),
+                    storage: if config.memory {
+                        stream::StorageType::Memory
+                    } else {
+                        stream::StorageType::File
+                    },
+                    ..Default::default()
+                })
+                .await;
+            // Another node may have created it in the meantime: that is fine.
+            if let Err(e) = created
+                && js.get_key_value(&config.name).await.is_err()
+            {
+                return Err(Error::nats("creating KV bucket", e));
+            }
+        }
+        let mut stream = js
+            .get_stream(&kv_stream)
+            .await
+            .map_err(|e| Error::nats("opening KV stream", e))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| Error::nats("reading KV stream info", e))?
+            .clone();
+        if !info.config.allow_message_ttl || !info.config.allow_atomic_publish {
+            let mut updated = info.config.clone();
+            updated.allow_message_ttl = true;
+            updated.allow_atomic_publish = true;
+            js.update_stream(updated)
+                .await
+                .map_err(|e| Error::nats("enabling TTL and atomic batches on the KV stream", e))?;
+        }
+        Ok(Bucket {
+            broker: broker.clone(),
+            name: config.name,
+            leader_reads: info.config.num_replicas > 1,
+            stream,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn subject(&self, key: &str) -> String {
+        format!("$KV.{}.{}", self.name, encode_token(key))
+    }
+
+    /// Reads the latest message of `key`, tombstones included.
+    async fn last(&self, key: &str) -> Result<Option<jetstream::message::StreamMessage>> {
+        let subject = self.subject(key);
+        if self.leader_reads {
+            match self.stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(Error::nats("KV get", e)),
+            }
+        } else {
+            match self.stream.direct_get_last_for_subject(subject).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::nats("KV get", e)),
+            }
+        }
+    }
+
+    /// The live value of `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<Entry>> {
+        let Some(m) = self.last(key).await? else {
+            return Ok(None);
+        };
+        if is_tombstone(&m.headers) {
+            return Ok(None);
+        }
+        let expires_at = m
+            .headers
+            .get(MESSAGE_TTL)
+            .and_then(|v| parse_ttl(v.as_str()))
+            .map(|ttl| std::time::SystemTime::from(m.time) + ttl);
+        Ok(Some(Entry {
+            value: m.payload,
+            revision: m.sequence,
+            expires_at,
+        }))
+    }
+
+    /// Applies one write and returns the new revision.
+    pub async fn write(&self, write: Write) -> Result<u64> {
+        let subject = self.subject(&write.key);
+        let (headers, payload) = message(&write.op, write.expect)?;
+        match self
+            .publish(subject.clone(), headers, payload.clone())
+            .await
+        {
+            Err(Error::WrongRevision) if write.expect == Expect::Absent => {
+                // Only the first attempt assumed "never written"; a tombstone also
+                // counts as absent, so retry against its revision.
+                let Some(last) = self.last(&write.key).await? else {
+                    return Err(Error::WrongRevision);
+                };
+                if !is_tombstone(&last.headers) {
+                    return Err(Error::WrongRevision);
+                }
+                let (headers, payload) = message(&write.op, Expect::Revision(last.sequence))?;
+                self.publish(subject, headers, payload).await
+            }
+            other => other,
+        }
+    }
+
+    async fn publish(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<u64> {
+        let ack = self
+            .broker
+            .jetstream()
+            .publish_with_headers(subject, headers, payload)
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(ack.sequence)
+    }
+
+    /// Applies all `writes` or none, as one JetStream atomic batch.
+    ///
+    /// Every precondition is checked by the server against the state before the
+    /// batch; if any fails, nothing is written and `WrongRevision` is returned.
+    pub async fn write_atomic(&self, writes: Vec<Write>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if writes.len() > MAX_BATCH {
+            return Err(Error::Invalid(format!(
+                "a transaction holds at most {MAX_BATCH} operations, got {}",
+                writes.len()
+            )));
+        }
+        let writes = merge_same_keys(writes);
+        let mut messages = Vec::with_capacity(writes.len());
+        for w in &writes {
+            let expect = match w.expect {
+                // A batch cannot retry one message, so resolve "absent" to the
+                // revision it must still have when the batch commits.
+                Expect::Absent => match self.last(&w.key).await? {
+                    None => Expect::Revision(0),
+                    Some(m) if is_tombstone(&m.headers) => Expect::Revision(m.sequence),
+                    Some(_) => return Err(Error::WrongRevision),
+                },
+                other => other,
+            };
+            messages.push((self.subject(&w.key), message(&w.op, expect)?));
+        }
+        let batch_id = nuid::next().to_string();
+        let last = messages.len();
+        for (i, (subject, (mut headers, payload))) in messages.into_iter().enumerate() {
+            headers.insert(BATCH_ID, batch_id.as_str());
+            headers.insert(BATCH_SEQUENCE, (i + 1).to_string().as_str());
+            if i + 1 == last {
+                headers.insert(BATCH_COMMIT, "1");
+            }
+            // The first message is a request so the server confirms the batch
+            // started (an empty reply); the commit's reply is the batch's result.
+            if i == 0 || i + 1 == last {
+                let reply = self
+                    .broker
+                    .request(subject, headers, payload, BATCH_TIMEOUT)
+                    .await?;
+                batch_reply(&reply.payload)?;
+            } else {
+                self.broker
+                    .client()
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|e| Error::nats("atomic batch publish", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Merges several writes of one key into one: a batch may write a subject once.
+/// The first write's precondition is kept (it is checked against the state
+/// before the batch) and the last write's operation wins.
+fn merge_same_keys(writes: Vec<Write>) -> Vec<Write> {
+    let mut merged: Vec<Write> = Vec::with_capacity(writes.len());
+    for w in writes {
+        match merged.iter_mut().find(|m| m.key == w.key) {
+            Some(m) => m.op = w.op,
+            None => merged.push(w),
+        }
+    }
+    merged
+}
+
+fn message(op: &Op, expect: Expect) -> Result<(HeaderMap, Bytes)> {
+    let mut headers = HeaderMap::new();
+    match expect {
+        Expect::Any => {}
+        Expect::Revision(r) => {
+            headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, r.to_string().as_str())
+        }
+        Expect::Absent => headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, "0"),
+    }
+    let payload = match op {
+        Op::Put { value, ttl } => {
+            if let Some(ttl) = ttl {
+                if ttl.as_secs() == 0 {
+                    return Err(Error::Invalid("a TTL must be at least one second".into()));
+                }
+                headers.insert(MESSAGE_TTL, ttl.as_secs().to_string().as_str());
+            }
+            value.clone()
+        }
+        Op::Delete => {
+            headers.insert(KV_OPERATION, "DEL");
+            Bytes::new()
+        }
+    };
+    Ok((headers, payload))
+}
+
+fn is_tombstone(headers: &HeaderMap) -> bool {
+    headers.get(MARKER_REASON).is_some()
+        || headers
+            .get(KV_OPERATION)
+            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"))
+}
+
+/// Parses a `Nats-TTL` value: seconds, or a Go-style duration such as `30s`.
+fn parse_ttl(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let (num, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        "h" => Some(Duration::from_secs(n * 3600)),
+        _ => None,
+    }
+}
+
+fn publish_error(e: jetstream::context::PublishError) -> Error {
+    use jetstream::context::PublishErrorKind as K;
+    match e.kind() {
+        K::WrongLastSequence => Error::WrongRevision,
+        K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
+        _ => Error::nats("KV write", e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct BatchReply {
+    error: Option<ApiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+fn batch_reply(reply: &[u8]) -> Result<()> {
+    if reply.is_empty() {
+        return Ok(());
+    }
+    let reply: BatchReply = serde_json::from_slice(reply)
+        .map_err(|e| Error::nats("reading the atomic batch reply", e))?;
+    match reply.error {
+        None => Ok(()),
+        Some(e)
+            if e.err_code == WRONG_LAST_SEQUENCE || e.err_code == WRONG_LAST_SEQUENCE_CONSTANT =>
+        {
+            Err(Error::WrongRevision)
+        }
+        Some(e) => Err(Error::nats(
+            "atomic batch publish",
+            format!("{} (error code {})", e.description, e.err_code),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_values() {
+        assert_eq!(parse_ttl("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_ttl("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_ttl("never"), None);
+    }
+
+    #[test]
+    fn merges_writes_of_one_key() {
+        let put = |key: &str, v: &'static str, expect| Write {
+            key: key.into(),
+            op: Op::Put {
+                value: Bytes::from_static(v.as_bytes()),
+                ttl: None,
+            },
+            expect,
+        };
+        let merged = merge_same_keys(vec![
+            put("a", "1", Expect::Revision(3)),
+            put("b", "x", Expect::Any),
+            put("a", "2", Expect::Any),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].expect, Expect::Revision(3));
+        assert!(matches!(&merged[0].op, Op::Put { value, .. } if value == "2"));
+    }
+
+    #[test]
+    fn batch_replies() {
+        assert!(batch_reply(b"").is_ok());
+        assert!(batch_reply(br#"{"stream":"KV_s","seq":5,"batch":"b","count":2}"#).is_ok());
+        assert!(matches!(
+            batch_reply(br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}"#),
+            Err(Error::WrongRevision)
+        ));
+        assert!(batch_reply(br#"{"error":{"code":400,"err_code":10174,"description":"atomic publish is disabled"}}"#).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Jetway's NATS mapping layer: the connection, the names of subjects, streams,
+//! buckets and consumers, the reversible key encoding, and the KV, stream and
+//! request-reply primitives the building blocks are made of.
+//!
+//! It speaks NATS words only (subject, stream, bucket, revision) and knows
+//! nothing of HTTP, gRPC or Dapr.
+
+pub mod codec;
+mod connection;
+mod error;
+pub mod kv;
+pub mod naming;
+pub mod server;
+pub mod stream;
+
+pub use async_nats::{HeaderMap, HeaderValue, Message, Subject, Subscriber};
+pub use connection::{Broker, ConnectOptions, Credentials};
+pub use error::{Error, Result};

@@ -1,0 +1,97 @@
+//! Names of everything Jetway creates in NATS, defined in one place.
+//!
+//! Two nodes that load the same resources must derive the same subjects, streams,
+//! buckets and consumers, so every name is a pure function of its inputs.
+
+use crate::codec::{encode_name_part, encode_token};
+
+/// Prefix of the subjects that carry service invocation.
+pub const INVOKE_PREFIX: &str = "jetway.invoke";
+/// Prefix of the subjects of pub/sub streams that Jetway provisions.
+pub const PUBSUB_PREFIX: &str = "jetway.pubsub";
+
+/// Subject on which the replicas of `app_id` serve invocations.
+pub fn invoke_subject(app_id: &str) -> String {
+    format!("{INVOKE_PREFIX}.{}", encode_token(app_id))
+}
+
+/// Queue group shared by the replicas of `app_id`, so each call reaches one.
+pub fn invoke_queue_group(app_id: &str) -> String {
+    encode_token(app_id)
+}
+
+/// Subject prefix of the default stream of a pub/sub component.
+pub fn pubsub_subject_prefix(component: &str) -> String {
+    format!("{PUBSUB_PREFIX}.{}", encode_token(component))
+}
+
+/// Subject that carries `topic` under a stream's subject `prefix`.
+pub fn topic_subject(prefix: &str, topic: &str) -> String {
+    format!("{prefix}.{}", encode_token(topic))
+}
+
+/// KV subject of an (already prefixed) state key in `bucket`.
+pub fn kv_subject(bucket: &str, key: &str) -> String {
+    format!("$KV.{bucket}.{}", encode_token(key))
+}
+
+/// Durable consumer shared by the members of `group` (an app id) for `topic`.
+///
+/// `_` cannot occur inside an encoded part, so it separates the two unambiguously.
+pub fn consumer_name(group: &str, topic: &str) -> String {
+    format!("{}_{}", encode_name_part(group), encode_name_part(topic))
+}
+
+/// A stream or bucket name derived from a component name: characters that NATS
+/// forbids there (anything outside `A-Z a-z 0-9 - _`) become `_`.
+pub fn resource_name(component: &str) -> String {
+    component
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether `name` is usable as a stream or KV bucket name.
+pub fn is_valid_resource_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_single_tokens_per_name() {
+        assert_eq!(invoke_subject("orders"), "jetway.invoke.orders");
+        assert_eq!(invoke_subject("a.b"), "jetway.invoke.a=2Eb");
+        assert_eq!(
+            topic_subject("jetway.pubsub.ps", "orders.new"),
+            "jetway.pubsub.ps.orders=2Enew"
+        );
+        assert_eq!(kv_subject("state", "app||k 1"), "$KV.state.app=7C=7Ck=201");
+    }
+
+    #[test]
+    fn consumer_names_do_not_collide() {
+        assert_eq!(consumer_name("orders", "new"), "orders_new");
+        assert_ne!(consumer_name("a_b", "c"), consumer_name("a", "b_c"));
+        assert!(!consumer_name("x.y", "t>").contains(['.', '>', '*', ' ']));
+    }
+
+    #[test]
+    fn resource_names() {
+        assert_eq!(resource_name("my.store"), "my_store");
+        assert!(is_valid_resource_name("KV-ok_1"));
+        assert!(!is_valid_resource_name("bad.name"));
+        assert!(!is_valid_resource_name(""));
+    }
+}

@@ -1,0 +1,260 @@
+//! JetStream streams for pub/sub: idempotent provisioning, publish with
+//! de-duplication ids and TTLs, and durable pull consumers.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer, stream};
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::connection::Broker;
+use crate::error::{Error, Result};
+use crate::naming::is_valid_resource_name;
+
+pub use async_nats::jetstream::consumer::DeliverPolicy;
+
+const MSG_ID: &str = "Nats-Msg-Id";
+const MESSAGE_TTL: &str = "Nats-TTL";
+
+/// Settings of a stream.
+#[derive(Clone, Debug)]
+pub struct StreamConfig {
+    pub name: String,
+    /// Subjects to capture when Jetway creates the stream.
+    pub subjects: Vec<String>,
+    pub replicas: usize,
+    pub memory: bool,
+    /// Create the stream if it does not exist. When false, it must exist.
+    pub create: bool,
+}
+
+/// A stream. Cheap to clone.
+#[derive(Clone)]
+pub struct Stream {
+    broker: Broker,
+    inner: stream::Stream,
+    /// Whether the stream accepts `Nats-TTL` per message.
+    ttl: bool,
+}
+
+/// Settings of a durable consumer.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    pub name: String,
+    pub filter_subject: String,
+    pub deliver_policy: DeliverPolicy,
+    /// Deliveries before the server gives up on a message; -1 for no limit.
+    pub max_deliver: i64,
+    /// Messages in flight (delivered, not acknowledged) at most.
+    pub max_ack_pending: i64,
+    /// Redelivery after this long without an acknowledgement.
+    pub ack_wait: Duration,
+}
+
+impl Stream {
+    pub(crate) async fn open(broker: &Broker, config: StreamConfig) -> Result<Stream> {
+        if !is_valid_resource_name(&config.name) {
+            return Err(Error::Invalid(format!(
+                "'{}' is not a valid stream name (use A-Z a-z 0-9 - _)",
+                config.name
+            )));
+        }
+        let js = broker.jetstream();
+        let mut inner = match js.get_stream(&config.name).await {
+            Ok(s) => s,
+            Err(_) if config.create => {
+                let created = js
+                    .create_stream(stream::Config {
+                        name: config.name.clone(),
+                        subjects: config.subjects.clone(),
+                        num_replicas: config.replicas.max(1),
+                        storage: if config.memory {
+                            stream::StorageType::Memory
+                        } else {
+                            stream::StorageType::File
+                        },
+                        allow_message_ttl: true,
+                        ..Default::default()
+                    })
+                    .await;
+                match created {
+                    Ok(s) => s,
+                    // Another node created it first.
+                    Err(e) => js
+                        .get_stream(&config.name)
+                        .await
+                        .map_err(|_| Error::nats("creating stream", e))?,
+                }
+            }
+            Err(e) => return Err(Error::nats("opening stream", e)),
+        };
+        let ttl = inner
+            .info()
+            .await
+            .map_err(|e| Error::nats("reading stream info", e))?
+            .config
+            .allow_message_ttl;
+        Ok(Stream {
+            broker: broker.clone(),
+            inner,
+            ttl,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.cached_info().config.name
+    }
+
+    /// Publishes and waits for the stream's acknowledgement.
+    ///
+    /// `msg_id` lets the server drop a duplicate published within its
+    /// de-duplication window. `ttl` is honoured when the stream allows per-message
+    /// TTLs (returns whether it was applied).
+    pub async fn publish(
+        &self,
+        subject: String,
+        mut headers: HeaderMap,
+        payload: Bytes,
+        msg_id: Option<&str>,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        if let Some(id) = msg_id {
+            headers.insert(MSG_ID, id);
+        }
+        let ttl_applied = match ttl {
+            Some(ttl) if self.ttl => {
+                headers.insert(MESSAGE_TTL, ttl.as_secs().max(1).to_string().as_str());
+                true
+            }
+            _ => false,
+        };
+        let pending = self
+            .broker
+            .jetstream()
+            .publish_with_headers(subject, headers, payload)
+            .await;
+        pending
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(ttl_applied)
+    }
+
+    /// Creates the durable consumer, or binds to it when it already exists.
+    pub async fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        let wanted = consumer::pull::Config {
+            durable_name: Some(config.name.clone()),
+            filter_subject: config.filter_subject,
+            deliver_policy: config.deliver_policy,
+            ack_policy: consumer::AckPolicy::Explicit,
+            max_deliver: config.max_deliver,
+            max_ack_pending: config.max_ack_pending,
+            ack_wait: config.ack_wait,
+            ..Default::default()
+        };
+        let inner = match self
+            .inner
+            .get_consumer::<consumer::pull::Config>(&config.name)
+            .await
+        {
+            // Keep the position; apply changed limits.
+            Ok(_) => self
+                .inner
+                .update_consumer(wanted)
+                .await
+                .map_err(|e| Error::nats("updating consumer", e))?,
+            Err(_) => match self.inner.create_consumer(wanted).await {
+                Ok(c) => c,
+                Err(e) => self
+                    .inner
+                    .get_consumer(&config.name)
+                    .await
+                    .map_err(|_| Error::nats("creating consumer", e))?,
+            },
+        };
+        Ok(Consumer { inner })
+    }
+}
+
+fn publish_error(e: jetstream::context::PublishError) -> Error {
+    match e.kind() {
+        jetstream::context::PublishErrorKind::TimedOut => Error::Timeout(Duration::from_secs(5)),
+        _ => Error::nats("JetStream publish", e),
+    }
+}
+
+/// A durable pull consumer.
+pub struct Consumer {
+    inner: consumer::Consumer<consumer::pull::Config>,
+}
+
+impl Consumer {
+    /// Messages as the server delivers them, until the connection closes.
+    pub async fn messages(
+        &self,
+    ) -> Result<impl futures::Stream<Item = Result<Delivery>> + Unpin + use<>> {
+        let messages = self
+            .inner
+            .messages()
+            .await
+            .map_err(|e| Error::nats("consuming", e))?;
+        Ok(messages.map(|m| {
+            m.map(|msg| Delivery { msg })
+                .map_err(|e| Error::nats("consuming", e))
+        }))
+    }
+}
+
+/// One delivered message, to be settled with exactly one of ack, nak or term.
+pub struct Delivery {
+    msg: jetstream::Message,
+}
+
+impl Delivery {
+    pub fn subject(&self) -> &str {
+        self.msg.subject.as_str()
+    }
+
+    pub fn payload(&self) -> &Bytes {
+        &self.msg.payload
+    }
+
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.msg.headers.as_ref()
+    }
+
+    /// How many times this message has been delivered, this time included.
+    pub fn delivered(&self) -> i64 {
+        self.msg.info().map(|i| i.delivered).unwrap_or(1)
+    }
+
+    /// Done: never deliver again.
+    pub async fn ack(&self) -> Result<()> {
+        self.msg.ack().await.map_err(|e| Error::nats("ack", e))
+    }
+
+    /// Not done: deliver again after `delay`.
+    pub async fn nak(&self, delay: Duration) -> Result<()> {
+        self.msg
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|e| Error::nats("nak", e))
+    }
+
+    /// Not deliverable: never deliver again.
+    pub async fn term(&self) -> Result<()> {
+        self.msg
+            .ack_with(AckKind::Term)
+            .await
+            .map_err(|e| Error::nats("term", e))
+    }
+
+    /// Still working: reset the redelivery timer.
+    pub async fn in_progress(&self) -> Result<()> {
+        self.msg
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|e| Error::nats("in progress", e))
+    }
+}

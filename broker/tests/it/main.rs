@@ -1,0 +1,279 @@
+//! Broker primitives against a real nats-server.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use jetway_broker::kv::{BucketConfig, Expect, Op, Write};
+use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, StreamConfig};
+use jetway_broker::{Broker, ConnectOptions, Error, HeaderMap};
+use jetway_testkit::NatsServer;
+
+async fn connect(nats: &NatsServer) -> Broker {
+    let opts = ConnectOptions {
+        url: nats.url().into(),
+        name: "broker-test".into(),
+        ..Default::default()
+    };
+    Broker::connect(&opts, Duration::from_secs(5))
+        .await
+        .expect("connect")
+}
+
+fn put(key: &str, value: &'static str, expect: Expect) -> Write {
+    Write {
+        key: key.into(),
+        op: Op::Put {
+            value: Bytes::from_static(value.as_bytes()),
+            ttl: None,
+        },
+        expect,
+    }
+}
+
+fn delete(key: &str, expect: Expect) -> Write {
+    Write {
+        key: key.into(),
+        op: Op::Delete,
+        expect,
+    }
+}
+
+async fn bucket(broker: &Broker, name: &str) -> jetway_broker::kv::Bucket {
+    broker
+        .bucket(BucketConfig {
+            name: name.into(),
+            replicas: 1,
+            memory: false,
+        })
+        .await
+        .expect("bucket")
+}
+
+#[tokio::test]
+async fn kv_revisions_and_preconditions() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let b = bucket(&broker, "revs").await;
+
+    assert_eq!(b.get("app||k 1").await.unwrap(), None);
+    let r1 = b
+        .write(put("app||k 1", "one", Expect::Absent))
+        .await
+        .unwrap();
+    assert!(matches!(
+        b.write(put("app||k 1", "again", Expect::Absent)).await,
+        Err(Error::WrongRevision)
+    ));
+    let e = b.get("app||k 1").await.unwrap().unwrap();
+    assert_eq!((e.value.as_ref(), e.revision), (b"one".as_ref(), r1));
+
+    assert!(matches!(
+        b.write(put("app||k 1", "x", Expect::Revision(r1 + 100)))
+            .await,
+        Err(Error::WrongRevision)
+    ));
+    let r2 = b
+        .write(put("app||k 1", "two", Expect::Revision(r1)))
+        .await
+        .unwrap();
+    assert!(r2 > r1);
+
+    b.write(delete("app||k 1", Expect::Revision(r2)))
+        .await
+        .unwrap();
+    assert_eq!(b.get("app||k 1").await.unwrap(), None);
+    // A deleted key counts as absent for a create.
+    b.write(put("app||k 1", "three", Expect::Absent))
+        .await
+        .unwrap();
+    assert_eq!(b.get("app||k 1").await.unwrap().unwrap().value, "three");
+
+    // Opening again is idempotent.
+    bucket(&broker, "revs").await;
+}
+
+#[tokio::test]
+async fn kv_ttl_expires_keys() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let b = bucket(&broker, "ttl").await;
+    let write = Write {
+        key: "short".into(),
+        op: Op::Put {
+            value: Bytes::from_static(b"v"),
+            ttl: Some(Duration::from_secs(1)),
+        },
+        expect: Expect::Any,
+    };
+    b.write(write).await.unwrap();
+    let entry = b
+        .get("short")
+        .await
+        .unwrap()
+        .expect("present before expiry");
+    assert!(entry.expires_at.is_some());
+    jetway_testkit::eventually(Duration::from_secs(5), || async {
+        b.get("short").await.unwrap().is_none().then_some(())
+    })
+    .await
+    .expect("key expires");
+}
+
+#[tokio::test]
+async fn kv_atomic_batches_are_all_or_nothing() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let b = bucket(&broker, "txn").await;
+    let ra = b.write(put("a", "a0", Expect::Any)).await.unwrap();
+
+    b.write_atomic(vec![
+        put("a", "a1", Expect::Revision(ra)),
+        put("b", "b1", Expect::Absent),
+        put("c", "c1", Expect::Any),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(b.get("a").await.unwrap().unwrap().value, "a1");
+    assert_eq!(b.get("b").await.unwrap().unwrap().value, "b1");
+
+    // A stale revision fails the whole batch.
+    let result = b
+        .write_atomic(vec![
+            put("c", "c2", Expect::Any),
+            delete("b", Expect::Any),
+            put("a", "a2", Expect::Revision(ra)),
+        ])
+        .await;
+    assert!(matches!(result, Err(Error::WrongRevision)), "{result:?}");
+    assert_eq!(b.get("c").await.unwrap().unwrap().value, "c1");
+    assert_eq!(b.get("b").await.unwrap().unwrap().value, "b1");
+
+    // Two writes of one key in a batch: the last one wins.
+    b.write_atomic(vec![
+        put("d", "d1", Expect::Any),
+        delete("b", Expect::Any),
+        put("d", "d2", Expect::Any),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(b.get("d").await.unwrap().unwrap().value, "d2");
+    assert_eq!(b.get("b").await.unwrap(), None);
+
+    // A single-message batch is its own first and commit message.
+    b.write_atomic(vec![put("e", "e1", Expect::Absent)])
+        .await
+        .unwrap();
+    assert_eq!(b.get("e").await.unwrap().unwrap().value, "e1");
+}
+
+#[tokio::test]
+async fn stream_publish_dedup_and_durable_consumer() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let cfg = StreamConfig {
+        name: "PS".into(),
+        subjects: vec!["ps.>".into()],
+        replicas: 1,
+        memory: false,
+        create: true,
+    };
+    let stream = broker.stream(cfg.clone()).await.unwrap();
+    broker.stream(cfg).await.expect("idempotent");
+    for i in 0..3 {
+        let id = format!("id-{}", i.min(1)); // the third publish repeats id-1
+        stream
+            .publish(
+                "ps.t".into(),
+                HeaderMap::new(),
+                Bytes::from(format!("m{i}")),
+                Some(&id),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let consumer_cfg = ConsumerConfig {
+        name: "app_t".into(),
+        filter_subject: "ps.t".into(),
+        deliver_policy: DeliverPolicy::All,
+        max_deliver: -1,
+        max_ack_pending: 100,
+        ack_wait: Duration::from_secs(30),
+    };
+    let consumer = stream.consumer(consumer_cfg.clone()).await.unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let first = messages.next().await.unwrap().unwrap();
+    assert_eq!(first.payload(), "m0");
+    first.ack().await.unwrap();
+    let second = messages.next().await.unwrap().unwrap();
+    assert_eq!(
+        (second.payload().as_ref(), second.delivered()),
+        (b"m1".as_ref(), 1)
+    );
+    second.nak(Duration::from_millis(10)).await.unwrap();
+    let again = messages.next().await.unwrap().unwrap();
+    assert_eq!(
+        (again.payload().as_ref(), again.delivered()),
+        (b"m1".as_ref(), 2)
+    );
+    again.ack().await.unwrap();
+    // The duplicate id-1 was dropped by the server: nothing else arrives.
+    let more = tokio::time::timeout(Duration::from_millis(300), messages.next()).await;
+    assert!(more.is_err(), "no third message expected");
+    stream
+        .consumer(consumer_cfg)
+        .await
+        .expect("binding to an existing consumer");
+}
+
+#[tokio::test]
+async fn request_reply_and_no_responders() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let err = broker
+        .request(
+            "nobody.home".into(),
+            HeaderMap::new(),
+            Bytes::new(),
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(matches!(err, Err(Error::NoResponders)), "{err:?}");
+
+    let mut sub = broker
+        .serve("svc.echo".into(), "echo".into())
+        .await
+        .unwrap();
+    let server = broker.clone();
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let reply = m.reply.clone().unwrap();
+            server
+                .reply(reply, HeaderMap::new(), m.payload.clone())
+                .await
+                .unwrap();
+        }
+    });
+    let reply = broker
+        .request(
+            "svc.echo".into(),
+            HeaderMap::new(),
+            Bytes::from_static(b"hi"),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.payload, "hi");
+
+    let big = Bytes::from(vec![0u8; broker.max_payload() + 1]);
+    let err = broker
+        .request(
+            "svc.echo".into(),
+            HeaderMap::new(),
+            big,
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(matches!(err, Err(Error::PayloadTooLarge(_))), "{err:?}");
+}

@@ -1,0 +1,87 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jetway_broker::server::{self, Binary, Options};
+
+use crate::process::workspace_root;
+
+/// A `nats-server` (2.12 or newer) with JetStream, on 127.0.0.1 and a port the
+/// server picked, storing under its own temporary directory.
+pub struct NatsServer {
+    child: Option<tokio::process::Child>,
+    url: String,
+    binary: Binary,
+    store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub async fn start() -> NatsServer {
+        let binary = binary();
+        let store = tempfile::tempdir().expect("temp dir");
+        let started = server::start(&binary, &options(&store, None), Duration::from_secs(10))
+            .await
+            .expect("start nats-server");
+        NatsServer {
+            child: Some(started.child),
+            url: started.url,
+            binary,
+            store,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Store directory, for tests that inspect what survived.
+    pub fn store_dir(&self) -> PathBuf {
+        self.store.path().to_owned()
+    }
+
+    /// Stops the server abruptly (SIGKILL) and starts it again on the same port
+    /// and store, as after a crash.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        let port = self.url.rsplit(':').next().and_then(|p| p.parse().ok());
+        let started = server::start(
+            &self.binary,
+            &options(&self.store, port),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("restart nats-server");
+        self.child = Some(started.child);
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+fn options(store: &tempfile::TempDir, port: Option<u16>) -> Options {
+    Options {
+        port,
+        store_dir: store.path().join("js"),
+        detached: false,
+        log_file: Some(store.path().join("nats.log")),
+    }
+}
+
+/// The server binary: `JETWAY_NATS_SERVER`, else a 2.12+ one on PATH, else the
+/// one `.ci/run` installs into the workspace's `.venv`.
+fn binary() -> Binary {
+    let explicit = std::env::var_os("JETWAY_NATS_SERVER").map(PathBuf::from);
+    server::find(explicit.as_deref())
+        .or_else(|_| server::find(Some(&workspace_root().join(".venv/bin/nats-server"))))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
