@@ -33,6 +33,11 @@ pub enum Credentials {
     CredsFile(PathBuf),
     /// An nkey seed (`SU...`).
     Nkey(String),
+    /// A user JWT and the nkey seed that signs for it.
+    Jwt {
+        jwt: String,
+        seed: String,
+    },
 }
 
 /// One multiplexed NATS connection and its JetStream context.
@@ -54,6 +59,13 @@ impl Broker {
             }
             Credentials::Token(t) => async_nats::ConnectOptions::with_token(t.clone()),
             Credentials::Nkey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+            Credentials::Jwt { jwt, seed } => {
+                async_nats::ConnectOptions::with_credentials(&format!(
+                    "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+                 -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+                ))
+                .map_err(|e| Error::Invalid(format!("invalid NATS JWT or seed: {e}")))?
+            }
             Credentials::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
                 .await
                 .map_err(|e| {

@@ -1,1 +1,88 @@
-fn main() {}
+use clap::Parser;
+use jetway_runtime::cli::{Cli, Command, SidecarArgs};
+use jetway_runtime::node::{self, StartError};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+/// Exit codes: configuration a person must fix, and NATS that cannot be reached.
+const EXIT_CONFIG: i32 = 78; // EX_CONFIG
+const EXIT_UNAVAILABLE: i32 = 69; // EX_UNAVAILABLE
+
+fn main() {
+    let cli = Cli::parse();
+    let (args, app_command) = match cli.command {
+        Command::Sidecar(a) => (a, None),
+        Command::Run(r) => (r.sidecar, Some(r.command)),
+    };
+    init_logging(&args);
+    let settings = match args.settings(|k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => std::process::exit(fail(EXIT_CONFIG, &e)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = runtime.block_on(async {
+        match app_command {
+            None => sidecar(settings).await,
+            Some(command) => match jetway_runtime::run::run(settings, &command).await {
+                Ok(code) => code,
+                Err(e) => match e.downcast_ref::<StartError>() {
+                    Some(s) => start_failed(s),
+                    None => fail(1, &e),
+                },
+            },
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    std::process::exit(code);
+}
+
+async fn sidecar(settings: jetway_runtime::settings::Settings) -> i32 {
+    let shutdown = CancellationToken::new();
+    let running = match node::start(settings, shutdown.clone()).await {
+        Ok(r) => r,
+        Err(e) => return start_failed(&e),
+    };
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        token.cancel();
+    });
+    running.wait().await;
+    0
+}
+
+fn start_failed(e: &StartError) -> i32 {
+    match e {
+        StartError::Config(_) => fail(EXIT_CONFIG, e),
+        StartError::Nats(_) => fail(EXIT_UNAVAILABLE, e),
+        StartError::Io(_) => fail(1, e),
+    }
+}
+
+fn fail(code: i32, e: &dyn std::fmt::Display) -> i32 {
+    tracing::error!("{e}");
+    eprintln!("jetway: {e}");
+    code
+}
+
+fn init_logging(args: &SidecarArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{},async_nats=warn", args.log_level))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_as_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,56 @@
+//! The embedded local NATS: with no `--nats-url`, Jetway uses a nats-server on
+//! 127.0.0.1:4250 with JetStream, starting one (detached, so every local sidecar
+//! shares it and it outlives any one of them) when none answers there.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jetway_broker::server::{self, Options};
+
+/// Loopback port of the embedded server.
+pub const PORT: u16 = 4250;
+
+/// Where the embedded server keeps its data: `$XDG_DATA_HOME/jetway/nats` or
+/// `~/.local/share/jetway/nats`.
+pub fn data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("jetway/nats")
+}
+
+/// Returns the URL of the embedded server, starting it if nothing listens yet.
+pub async fn ensure() -> anyhow::Result<String> {
+    let url = format!("nats://127.0.0.1:{PORT}");
+    if listening().await {
+        return Ok(url);
+    }
+    let binary = server::find(None)?;
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir)?;
+    tracing::info!(path = %binary.path.display(), version = %binary.version, data = %dir.display(), "Starting the embedded NATS server.");
+    let opts = Options {
+        port: Some(PORT),
+        store_dir: dir.join("jetstream"),
+        detached: true,
+        log_file: Some(dir.join("nats-server.log")),
+    };
+    match server::start(&binary, &opts, Duration::from_secs(10)).await {
+        Ok(started) => Ok(started.url),
+        // Another sidecar may have started it at the same moment.
+        Err(e) if listening().await => {
+            tracing::debug!(error = %e, "Embedded server already started by another node.");
+            Ok(url)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn listening() -> bool {
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", PORT));
+    matches!(
+        tokio::time::timeout(Duration::from_millis(300), connect).await,
+        Ok(Ok(_))
+    )
+}

@@ -1,0 +1,339 @@
+//! A running Jetway node: connection, components, API servers, app channel,
+//! invocation server and subscriptions, and their orderly shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jetway_broker::{Broker, ConnectOptions};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::AppChannel;
+use crate::components::{self, Registry};
+use crate::pubsub::subscriber::{self, CompiledRule, Route};
+use crate::resources::{self, Subscription};
+use crate::settings::Settings;
+use crate::{api, embedded, invoke};
+
+/// Kinds of subscription, as metadata reports them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SubscriptionKind {
+    Declarative,
+    Programmatic,
+}
+
+/// A subscription as reported by the metadata API.
+#[derive(Clone, Debug)]
+pub struct ActiveSubscription {
+    pub spec: Subscription,
+    pub kind: SubscriptionKind,
+}
+
+/// Shared state of a running node. Cheap to share behind an `Arc`.
+pub struct Node {
+    pub settings: Settings,
+    pub broker: Broker,
+    pub registry: Registry,
+    pub app: Option<AppChannel>,
+    declarative: Vec<Subscription>,
+    outbound_ready: AtomicBool,
+    ready: AtomicBool,
+    pub subscriptions: RwLock<Vec<ActiveSubscription>>,
+    pub extended: RwLock<BTreeMap<String, String>>,
+    /// Fires when the node should stop (signal or `/v1.0/shutdown`).
+    pub shutdown: CancellationToken,
+}
+
+/// Why a node could not start; `Config` errors get their own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Nats(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Node {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn is_outbound_ready(&self) -> bool {
+        self.outbound_ready.load(Ordering::Acquire)
+    }
+}
+
+/// Loads resources, connects, builds components and binds the API port, in that
+/// order: bad configuration stops the node before it binds anything.
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Running, StartError> {
+    let started = Instant::now();
+    let scope = resources::Scope {
+        app_id: &settings.app_id,
+        namespace: settings.namespace.as_deref(),
+        env_keys: &settings.env_keys,
+    };
+    let loaded = resources::load(&settings.resources_paths, &scope)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    components::validate(&loaded.components).map_err(|e| StartError::Config(e.to_string()))?;
+    let mut declarative = Vec::new();
+    for s in loaded.subscriptions {
+        if !loaded.components.iter().any(|c| c.name == s.pubsub) {
+            tracing::warn!(subscription = %s.name, pubsub = %s.pubsub, "Subscription names an unknown pub/sub component; ignored.");
+            continue;
+        }
+        for r in &s.rules {
+            CompiledRule::compile(r).map_err(|e| {
+                StartError::Config(format!(
+                    "Subscription '{}': field 'spec.routes.rules': {e}",
+                    s.name
+                ))
+            })?;
+        }
+        declarative.push(s);
+    }
+
+    let url = match &settings.nats_url {
+        Some(u) => u.clone(),
+        None => embedded::ensure()
+            .await
+            .map_err(|e| StartError::Nats(e.to_string()))?,
+    };
+    let opts = ConnectOptions {
+        url: url.clone(),
+        name: format!("jetway {}", settings.app_id),
+        credentials: settings.nats_credentials.clone(),
+        tls_ca: settings.nats_tls_ca.clone(),
+        tls_client: None,
+    };
+    let broker = Broker::connect(&opts, Duration::from_secs(10))
+        .await
+        .map_err(|e| StartError::Nats(format!("cannot connect to NATS at {url}: {e}")))?;
+    let ctx = components::Context {
+        broker: &broker,
+        nats_url: &url,
+        app_id: &settings.app_id,
+        namespace: settings.namespace.as_deref(),
+    };
+    let registry = components::build(&loaded.components, &ctx)
+        .await
+        .map_err(|e| StartError::Config(e.to_string()))?;
+
+    let app = settings.app_port.map(|port| {
+        AppChannel::new(
+            &settings.app_channel_address,
+            port,
+            settings.app_token.as_deref(),
+        )
+    });
+    let node = Arc::new(Node {
+        broker,
+        registry,
+        app,
+        declarative,
+        outbound_ready: AtomicBool::new(false),
+        ready: AtomicBool::new(false),
+        subscriptions: RwLock::new(Vec::new()),
+        extended: RwLock::new(BTreeMap::new()),
+        shutdown,
+        settings,
+    });
+
+    let mut listeners = Vec::new();
+    for ip in &node.settings.listen_addresses {
+        let addr = std::net::SocketAddr::new(*ip, node.settings.http_port);
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Io(format!("cannot bind the HTTP API on {addr}: {e}")))?;
+        listeners.push(l);
+    }
+    let tasks = TaskTracker::new();
+    let work = CancellationToken::new();
+    for listener in listeners {
+        let router = api::http::router(node.clone());
+        let stop = node.shutdown.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "HTTP API server failed.");
+            }
+        });
+    }
+    node.outbound_ready.store(true, Ordering::Release);
+    tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
+
+    tasks.spawn(connect_app(node.clone(), work.clone(), tasks.clone()));
+    Ok(Running { node, tasks, work })
+}
+
+/// A started node.
+pub struct Running {
+    pub node: Arc<Node>,
+    tasks: TaskTracker,
+    /// Stops subscriptions and the invocation server.
+    work: CancellationToken,
+}
+
+impl Running {
+    /// Waits for the shutdown signal, then stops in order: no new deliveries or
+    /// calls, in-flight work drained within the grace period, NATS flushed.
+    pub async fn wait(self) {
+        self.node.shutdown.cancelled().await;
+        tracing::info!("Shutting down.");
+        self.node.ready.store(false, Ordering::Release);
+        self.work.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(self.node.settings.graceful_shutdown, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Grace period elapsed with work still in flight.");
+        }
+        let _ = self.node.broker.flush().await;
+    }
+}
+
+/// Waits for the app, then serves invocations and starts subscriptions.
+async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracker) {
+    let Some(app) = node.app.clone() else {
+        node.ready.store(true, Ordering::Release);
+        return;
+    };
+    tracing::info!(port = app.port(), "Waiting for the app to listen.");
+    loop {
+        if work.is_cancelled() {
+            return;
+        }
+        if app.is_listening().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(health) = &node.settings.app_health {
+        while !app.is_healthy(&health.path, health.timeout).await {
+            tokio::select! {
+                _ = work.cancelled() => return,
+                _ = tokio::time::sleep(health.interval) => {}
+            }
+        }
+    }
+    let serving = node.clone();
+    let stop = work.clone();
+    tasks.spawn(async move {
+        if let Err(error) = invoke::serve(serving.clone(), stop).await {
+            tracing::error!(%error, "Serving invocations failed.");
+            serving.shutdown.cancel();
+        }
+    });
+    let programmatic = crate::pubsub::subscriptions::fetch(&app, &node.settings.app_id).await;
+    let mut active = Vec::new();
+    for spec in node.declarative.iter().cloned() {
+        active.push(ActiveSubscription {
+            spec,
+            kind: SubscriptionKind::Declarative,
+        });
+    }
+    for spec in programmatic {
+        if !node.registry.pubsub.contains_key(&spec.pubsub) {
+            tracing::warn!(pubsub = %spec.pubsub, topic = %spec.topic, "The app subscribes to an unknown pub/sub component; ignored.");
+            continue;
+        }
+        if active
+            .iter()
+            .any(|a| a.spec.pubsub == spec.pubsub && a.spec.topic == spec.topic)
+        {
+            tracing::warn!(pubsub = %spec.pubsub, topic = %spec.topic, "A declarative subscription already covers this topic; the app's is ignored.");
+            continue;
+        }
+        active.push(ActiveSubscription {
+            spec,
+            kind: SubscriptionKind::Programmatic,
+        });
+    }
+    for a in &active {
+        match route(&node, &a.spec) {
+            Ok(route) => {
+                tasks.spawn(subscriber::run(Arc::new(route), app.clone(), work.clone()));
+            }
+            Err(error) => tracing::error!(%error, topic = %a.spec.topic, "Subscription refused."),
+        }
+    }
+    *node.subscriptions.write().expect("subscriptions lock") = active;
+    node.ready.store(true, Ordering::Release);
+    tracing::info!("App connected; sidecar ready.");
+    if let Some(health) = node.settings.app_health.clone() {
+        tasks.spawn(watch_health(node.clone(), app, health, work));
+    }
+}
+
+fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
+    let component = node
+        .registry
+        .pubsub
+        .get(&spec.pubsub)
+        .ok_or_else(|| format!("unknown pub/sub '{}'", spec.pubsub))?;
+    let rules = spec
+        .rules
+        .iter()
+        .map(CompiledRule::compile)
+        .collect::<Result<Vec<_>, _>>()?;
+    let setting = |k: &str| {
+        spec.metadata
+            .get(k)
+            .or_else(|| component.metadata.get(k))
+            .filter(|v| !v.is_empty())
+    };
+    let max_attempts = match setting("maxDeliver") {
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| format!("maxDeliver '{v}' is not a number"))?
+            .max(1) as u32,
+        None => 3,
+    };
+    let concurrency = if setting("concurrency").is_some_and(|c| c == "single") {
+        1
+    } else {
+        node.settings.app_max_concurrency.unwrap_or(256)
+    };
+    Ok(Route {
+        pubsub_name: spec.pubsub.clone(),
+        pubsub: component.pubsub.clone(),
+        topic: spec.topic.clone(),
+        group: component.group.clone(),
+        rules,
+        dead_letter_topic: spec.dead_letter_topic.clone(),
+        raw_payload: setting("rawPayload").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        max_attempts,
+        backoff: subscriber::backoff_from(&component.metadata)?,
+        concurrency,
+    })
+}
+
+/// Marks the node unready while the app fails its health checks.
+async fn watch_health(
+    node: Arc<Node>,
+    app: AppChannel,
+    health: crate::settings::AppHealth,
+    work: CancellationToken,
+) {
+    let mut failures = 0;
+    loop {
+        tokio::select! {
+            _ = work.cancelled() => return,
+            _ = tokio::time::sleep(health.interval) => {}
+        }
+        if app.is_healthy(&health.path, health.timeout).await {
+            failures = 0;
+            node.ready.store(true, Ordering::Release);
+        } else {
+            failures += 1;
+            if failures >= health.threshold {
+                node.ready.store(false, Ordering::Release);
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The pub/sub building block: the broker trait every pub/sub component
+//! implements, CloudEvents, and delivery of events to the app.
+
+pub mod cloudevent;
+mod jetstream;
+mod memory;
+pub mod subscriber;
+pub mod subscriptions;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+pub use jetstream::{JetStreamOptions, JetStreamPubSub};
+pub use memory::MemoryPubSub;
+
+/// A message to publish.
+pub struct Message {
+    pub data: Bytes,
+    /// De-duplication id (the CloudEvent id).
+    pub id: Option<String>,
+    pub ttl: Option<Duration>,
+}
+
+/// A delivered message and how to settle it.
+pub struct Incoming {
+    pub data: Bytes,
+    /// Deliveries of this message so far, this one included.
+    pub delivered: u32,
+    pub settle: Box<dyn Settle>,
+}
+
+/// Settles one delivery: exactly one of these is called.
+#[async_trait::async_trait]
+pub trait Settle: Send + Sync {
+    /// Processed: never deliver again.
+    async fn ack(&self);
+    /// Deliver again after `delay`.
+    async fn retry(&self, delay: Duration);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// A message broker.
+///
+/// Every implementation guarantees: `publish` returns only once the message is
+/// stored (it will be delivered even if this node dies next); each message of a
+/// topic reaches every `group` once per successful settlement (at least once);
+/// a message is redelivered until it is acked.
+#[async_trait::async_trait]
+pub trait PubSub: Send + Sync {
+    /// Capabilities to report in metadata (Dapr feature names).
+    fn features(&self) -> &'static [&'static str];
+    async fn publish(&self, topic: &str, msg: Message) -> Result<(), Error>;
+    /// Messages of `topic` for consumer `group`, shared by all members of the group.
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+    ) -> Result<BoxStream<'static, Incoming>, Error>;
+}

@@ -1,0 +1,339 @@
+//! Delivers subscribed events to the app and settles them by the app's answer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::cloudevent;
+use super::{Incoming, Message, PubSub};
+use crate::app::AppChannel;
+use crate::resources::Rule;
+
+/// A subscription as it runs: where events come from and where they go.
+pub struct Route {
+    pub pubsub_name: String,
+    pub pubsub: Arc<dyn PubSub>,
+    pub topic: String,
+    /// Consumer group (the app id, or `consumerID`).
+    pub group: String,
+    pub rules: Vec<CompiledRule>,
+    pub dead_letter_topic: Option<String>,
+    /// Deliver the bytes as they arrived, wrapped in a fresh envelope.
+    pub raw_payload: bool,
+    /// Attempts before a failing message goes to the dead-letter topic.
+    pub max_attempts: u32,
+    /// Delays between redeliveries, by attempt (the last repeats).
+    pub backoff: Vec<Duration>,
+    /// Events handled at once.
+    pub concurrency: usize,
+}
+
+/// A routing rule with its CEL program compiled once.
+pub struct CompiledRule {
+    pub program: Option<cel_interpreter::Program>,
+    pub path: String,
+}
+
+impl CompiledRule {
+    pub fn compile(rule: &Rule) -> Result<CompiledRule, String> {
+        let program = if rule.matches.trim().is_empty() {
+            None
+        } else {
+            Some(
+                cel_interpreter::Program::compile(&rule.matches)
+                    .map_err(|e| format!("invalid match '{}': {e}", rule.matches))?,
+            )
+        };
+        Ok(CompiledRule {
+            program,
+            path: rule.path.clone(),
+        })
+    }
+}
+
+/// What to do with a delivery.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Ack,
+    Retry,
+    /// Not deliverable: to the dead-letter topic if there is one, then ack.
+    Drop,
+}
+
+/// Runs `route` until `cancel` fires, resubscribing if the broker's stream ends.
+pub async fn run(route: Arc<Route>, app: AppChannel, cancel: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(route.concurrency.max(1)));
+    while !cancel.is_cancelled() {
+        let mut messages = match route.pubsub.subscribe(&route.topic, &route.group).await {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::error!(%error, pubsub = %route.pubsub_name, topic = %route.topic, "Subscribing failed; retrying.");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => None,
+                m = messages.next() => m,
+            };
+            let Some(incoming) = next else { break };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let (route, app) = (route.clone(), app.clone());
+            tokio::spawn(async move {
+                handle(&route, &app, incoming).await;
+                drop(permit);
+            });
+        }
+        if !cancel.is_cancelled() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Drain: wait for in-flight deliveries to settle.
+    let _ = permits.acquire_many(route.concurrency.max(1) as u32).await;
+}
+
+async fn handle(route: &Route, app: &AppChannel, incoming: Incoming) {
+    let outcome = deliver(route, app, &incoming.data).await;
+    match outcome {
+        Outcome::Ack => incoming.settle.ack().await,
+        Outcome::Drop => {
+            dead_letter(route, &incoming.data).await;
+            incoming.settle.ack().await;
+        }
+        Outcome::Retry
+            if route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts =>
+        {
+            dead_letter(route, &incoming.data).await;
+            incoming.settle.ack().await;
+        }
+        Outcome::Retry => {
+            let i = (incoming.delivered as usize)
+                .saturating_sub(1)
+                .min(route.backoff.len().saturating_sub(1));
+            let delay = route
+                .backoff
+                .get(i)
+                .copied()
+                .unwrap_or(Duration::from_secs(1));
+            incoming.settle.retry(delay).await;
+        }
+    }
+}
+
+/// Publishes the original message to the dead-letter topic (nothing is lost:
+/// if that fails the message is retried instead of acknowledged).
+async fn dead_letter(route: &Route, data: &Bytes) {
+    let Some(topic) = &route.dead_letter_topic else {
+        return;
+    };
+    let msg = Message {
+        data: data.clone(),
+        id: None,
+        ttl: None,
+    };
+    if let Err(error) = route.pubsub.publish(topic, msg).await {
+        tracing::error!(%error, topic = %topic, "Publishing to the dead-letter topic failed.");
+    }
+}
+
+async fn deliver(route: &Route, app: &AppChannel, data: &Bytes) -> Outcome {
+    let (event, traceparent) = if route.raw_payload {
+        (
+            cloudevent::wrap_raw(&route.pubsub_name, &route.topic, data),
+            None,
+        )
+    } else {
+        let Some(head) = cloudevent::head(data) else {
+            tracing::warn!(topic = %route.topic, "Event is not a JSON CloudEvent; not delivered.");
+            return Outcome::Retry;
+        };
+        if cloudevent::expired(head.expiration.as_deref()) {
+            tracing::debug!(topic = %route.topic, "Event expired; not delivered.");
+            return Outcome::Drop;
+        }
+        (data.clone(), head.traceparent.map(|t| t.into_owned()))
+    };
+    let Some(path) = select_path(&route.rules, &event) else {
+        tracing::warn!(topic = %route.topic, "No route matched the event; dropped.");
+        return Outcome::Drop;
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(cloudevent::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(&route.pubsub_name) {
+        headers.insert("pubsubname", v);
+    }
+    if let Some(v) = traceparent
+        .filter(|t| !t.is_empty())
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+    {
+        headers.insert("traceparent", v);
+    }
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    match app.call(Method::POST, &path, headers, event).await {
+        Ok(r) => outcome(r.status, &r.body, &route.topic),
+        Err(error) => {
+            tracing::warn!(%error, topic = %route.topic, "Delivery to the app failed; will retry.");
+            Outcome::Retry
+        }
+    }
+}
+
+fn select_path<'a>(rules: &'a [CompiledRule], event: &[u8]) -> Option<&'a str> {
+    if let [only] = rules
+        && only.program.is_none()
+    {
+        return Some(&only.path);
+    }
+    let value: serde_json::Value = serde_json::from_slice(event).ok()?;
+    let mut ctx = cel_interpreter::Context::default();
+    ctx.add_variable("event", value).ok()?;
+    rules
+        .iter()
+        .find(|r| match &r.program {
+            None => true,
+            Some(p) => matches!(p.execute(&ctx), Ok(cel_interpreter::Value::Bool(true))),
+        })
+        .map(|r| r.path.as_str())
+}
+
+#[derive(serde::Deserialize)]
+struct AppStatus {
+    #[serde(default)]
+    status: String,
+}
+
+/// Dapr's reading of the app's reply to a delivery.
+fn outcome(status: StatusCode, body: &[u8], topic: &str) -> Outcome {
+    if status == StatusCode::NOT_FOUND {
+        tracing::warn!(topic, "The app answered 404 to a delivery; dropped.");
+        return Outcome::Drop;
+    }
+    if !status.is_success() {
+        return Outcome::Retry;
+    }
+    match serde_json::from_slice::<AppStatus>(body) {
+        Err(_) => Outcome::Ack,
+        Ok(s) => match s.status.as_str() {
+            "" | "SUCCESS" => Outcome::Ack,
+            "RETRY" => Outcome::Retry,
+            "DROP" => {
+                tracing::warn!(topic, "The app asked to drop an event.");
+                Outcome::Drop
+            }
+            other => {
+                tracing::warn!(
+                    topic,
+                    status = other,
+                    "Unknown delivery status from the app; will retry."
+                );
+                Outcome::Retry
+            }
+        },
+    }
+}
+
+/// Parses a subscription's or component's metadata into delivery settings.
+pub fn backoff_from(metadata: &BTreeMap<String, String>) -> Result<Vec<Duration>, String> {
+    match metadata.get("backOff").filter(|v| !v.is_empty()) {
+        None => Ok(vec![
+            Duration::from_millis(200),
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(5),
+        ]),
+        Some(list) => list.split(',').map(|d| crate::duration::parse(d)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_answers() {
+        let ok = StatusCode::OK;
+        assert_eq!(outcome(ok, b"", "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, b"plain text", "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, br#"{"status":"SUCCESS"}"#, "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, br#"{"other":1}"#, "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, br#"{"status":"RETRY"}"#, "t"), Outcome::Retry);
+        assert_eq!(outcome(ok, br#"{"status":"DROP"}"#, "t"), Outcome::Drop);
+        assert_eq!(outcome(ok, br#"{"status":"MAYBE"}"#, "t"), Outcome::Retry);
+        assert_eq!(outcome(StatusCode::NOT_FOUND, b"", "t"), Outcome::Drop);
+        assert_eq!(
+            outcome(StatusCode::INTERNAL_SERVER_ERROR, b"", "t"),
+            Outcome::Retry
+        );
+    }
+
+    #[test]
+    fn rules_route_by_cel() {
+        let rules: Vec<CompiledRule> = [
+            Rule {
+                matches: r#"event.type == "big""#.into(),
+                path: "/big".into(),
+            },
+            Rule {
+                matches: "event.data.n > 10".into(),
+                path: "/many".into(),
+            },
+            Rule {
+                matches: String::new(),
+                path: "/default".into(),
+            },
+        ]
+        .iter()
+        .map(|r| CompiledRule::compile(r).unwrap())
+        .collect();
+        assert_eq!(
+            select_path(&rules, br#"{"type":"big","data":{}}"#),
+            Some("/big")
+        );
+        assert_eq!(
+            select_path(&rules, br#"{"type":"x","data":{"n":11}}"#),
+            Some("/many")
+        );
+        assert_eq!(
+            select_path(&rules, br#"{"type":"x","data":{"n":1}}"#),
+            Some("/default")
+        );
+        assert_eq!(select_path(&rules[..1], br#"{"type":"small"}"#), None);
+        assert!(
+            CompiledRule::compile(&Rule {
+                matches: "event.type ==".into(),
+                path: "/x".into()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn backoffs() {
+        let m: BTreeMap<String, String> = [("backOff".to_owned(), "100ms, 2s".to_owned())].into();
+        assert_eq!(
+            backoff_from(&m).unwrap(),
+            vec![Duration::from_millis(100), Duration::from_secs(2)]
+        );
+        assert_eq!(backoff_from(&BTreeMap::new()).unwrap().len(), 5);
+    }
+}

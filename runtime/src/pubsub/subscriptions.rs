@@ -1,0 +1,143 @@
+//! Programmatic subscriptions: what the app answers to `GET /dapr/subscribe`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use serde::Deserialize;
+
+use crate::app::AppChannel;
+use crate::resources::{Rule, Subscription};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Item {
+    #[serde(alias = "pubsubName")]
+    pubsubname: String,
+    topic: String,
+    route: Option<String>,
+    routes: Option<Routes>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    dead_letter_topic: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Routes {
+    #[serde(default)]
+    rules: Vec<RuleItem>,
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RuleItem {
+    #[serde(rename = "match", default)]
+    matches: String,
+    path: String,
+}
+
+/// Parses the app's answer (v1 and v2 items may be mixed); items with no route
+/// at all are dropped, as daprd does.
+pub fn parse(body: &[u8]) -> Result<Vec<Subscription>, String> {
+    let items: Vec<Item> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok(items
+        .into_iter()
+        .filter_map(|i| {
+            let mut rules = Vec::new();
+            let mut default = i.route;
+            if let Some(routes) = i.routes {
+                rules.extend(routes.rules.into_iter().map(|r| Rule {
+                    matches: r.matches,
+                    path: r.path,
+                }));
+                default = routes.default.or(default);
+            }
+            if let Some(path) = default.filter(|p| !p.is_empty()) {
+                rules.push(Rule {
+                    matches: String::new(),
+                    path,
+                });
+            }
+            (!rules.is_empty()).then(|| Subscription {
+                name: format!("{}/{}", i.pubsubname, i.topic),
+                pubsub: i.pubsubname,
+                topic: i.topic,
+                rules,
+                metadata: i.metadata,
+                dead_letter_topic: i.dead_letter_topic.filter(|t| !t.is_empty()),
+                scopes: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+/// Asks the app for its subscriptions, retrying briefly while it starts.
+pub async fn fetch(app: &AppChannel, app_id: &str) -> Vec<Subscription> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(app_id) {
+        headers.insert("dapr-app-id", v);
+    }
+    for attempt in 0..5 {
+        match app
+            .call(
+                Method::GET,
+                "/dapr/subscribe",
+                headers.clone(),
+                Bytes::new(),
+            )
+            .await
+        {
+            Ok(r) if r.status.is_success() => {
+                return parse(&r.body).unwrap_or_else(|error| {
+                    tracing::error!(%error, "The app's /dapr/subscribe answer is not a subscription list; no programmatic subscriptions.");
+                    Vec::new()
+                });
+            }
+            Ok(r) => {
+                if r.status != http::StatusCode::NOT_FOUND {
+                    tracing::warn!(status = %r.status, "GET /dapr/subscribe failed; no programmatic subscriptions.");
+                }
+                return Vec::new();
+            }
+            Err(error) => {
+                tracing::debug!(%error, attempt, "GET /dapr/subscribe failed; retrying.");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_and_v2_items() {
+        let subs = parse(
+            br#"[
+            {"pubsubname":"ps","topic":"a","route":"/a","metadata":{"rawPayload":"true"},"deadLetterTopic":"dead"},
+            {"pubsubname":"ps","topic":"b","routes":{"rules":[{"match":"event.type == \"x\"","path":"/x"}],"default":"/b"}},
+            {"pubsubname":"ps","topic":"none"}
+        ]"#,
+        )
+        .unwrap();
+        assert_eq!(subs.len(), 2);
+        assert_eq!(
+            subs[0].rules,
+            vec![Rule {
+                matches: String::new(),
+                path: "/a".into()
+            }]
+        );
+        assert_eq!(subs[0].dead_letter_topic.as_deref(), Some("dead"));
+        assert_eq!(subs[1].rules.len(), 2);
+        assert_eq!(subs[1].rules[1].path, "/b");
+        assert!(parse(b"{}").is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! `state.jetstream`: a JetStream KV bucket. ETag = KV revision; transactions
+//! are one atomic batch.
+
+use jetway_broker::Error as NatsError;
+use jetway_broker::kv::{Bucket, Expect, Op, Write};
+
+use super::{DeleteRequest, Error, Item, Operation, SetRequest, Store};
+
+pub struct JetStreamStore {
+    bucket: Bucket,
+}
+
+impl JetStreamStore {
+    pub fn new(bucket: Bucket) -> JetStreamStore {
+        JetStreamStore { bucket }
+    }
+}
+
+fn expect(etag: Option<&str>, first_write: bool) -> Result<Expect, Error> {
+    match etag {
+        Some(e) => e
+            .parse()
+            .map(Expect::Revision)
+            .map_err(|_| Error::InvalidEtag(e.to_owned())),
+        None if first_write => Ok(Expect::Absent),
+        None => Ok(Expect::Any),
+    }
+}
+
+fn upsert(req: SetRequest) -> Result<Write, Error> {
+    Ok(Write {
+        expect: expect(req.etag.as_deref(), req.first_write)?,
+        key: req.key,
+        op: Op::Put {
+            value: req.value,
+            ttl: req.ttl,
+        },
+    })
+}
+
+fn delete(req: DeleteRequest) -> Result<Write, Error> {
+    Ok(Write {
+        expect: expect(req.etag.as_deref(), false)?,
+        key: req.key,
+        op: Op::Delete,
+    })
+}
+
+fn error(e: NatsError) -> Error {
+    match e {
+        NatsError::WrongRevision => {
+            Error::EtagMismatch("the key was changed or does not exist".into())
+        }
+        NatsError::Invalid(m) | NatsError::PayloadTooLarge(m) => Error::Invalid(m),
+        other => Error::Backend(other.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for JetStreamStore {
+    async fn get(&self, key: &str) -> Result<Option<Item>, Error> {
+        let entry = self.bucket.get(key).await.map_err(error)?;
+        Ok(entry.map(|e| Item {
+            value: e.value,
+            etag: e.revision.to_string(),
+            expires_at: e.expires_at,
+        }))
+    }
+
+    async fn set(&self, req: SetRequest) -> Result<(), Error> {
+        self.bucket
+            .write(upsert(req)?)
+            .await
+            .map(drop)
+            .map_err(error)
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), Error> {
+        self.bucket
+            .write(delete(req)?)
+            .await
+            .map(drop)
+            .map_err(error)
+    }
+
+    async fn transact(&self, ops: Vec<Operation>) -> Result<(), Error> {
+        let writes = ops
+            .into_iter()
+            .map(|op| match op {
+                Operation::Upsert(r) => upsert(r),
+                Operation::Delete(r) => delete(r),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.bucket.write_atomic(writes).await.map_err(error)
+    }
+}
