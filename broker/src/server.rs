@@ -95,6 +95,8 @@ pub struct Options {
     pub detached: bool,
     /// Append the server's log to this file.
     pub log_file: Option<PathBuf>,
+    /// Write the server's PID to this file.
+    pub pid_file: Option<PathBuf>,
 }
 
 /// A server this process started.
@@ -124,6 +126,9 @@ pub async fn start(binary: &Binary, opts: &Options, timeout: Duration) -> Result
         .stderr(Stdio::null());
     if let Some(log) = &opts.log_file {
         cmd.arg("-l").arg(log);
+    }
+    if let Some(pid) = &opts.pid_file {
+        cmd.arg("-P").arg(pid);
     }
     if opts.detached {
         cmd.process_group(0);

@@ -1,14 +1,22 @@
 //! The embedded local NATS: with no `--nats-url`, Jetway uses a nats-server on
-//! 127.0.0.1:4250 with JetStream, starting one (detached, so every local sidecar
-//! shares it and it outlives any one of them) when none answers there.
+//! 127.0.0.1:4250 (or `JETWAY_EMBEDDED_NATS_PORT`) with JetStream, starting one
+//! (detached, so every local sidecar shares it and it outlives any one of them)
+//! when none answers there. Stop it with `kill $(cat <data dir>/nats-server.pid)`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use jetway_broker::server::{self, Options};
 
-/// Loopback port of the embedded server.
+/// Default loopback port of the embedded server.
 pub const PORT: u16 = 4250;
+
+fn port() -> u16 {
+    std::env::var("JETWAY_EMBEDDED_NATS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(PORT)
+}
 
 /// Where the embedded server keeps its data: `$XDG_DATA_HOME/jetway/nats` or
 /// `~/.local/share/jetway/nats`.
@@ -22,8 +30,9 @@ pub fn data_dir() -> PathBuf {
 
 /// Returns the URL of the embedded server, starting it if nothing listens yet.
 pub async fn ensure() -> anyhow::Result<String> {
-    let url = format!("nats://127.0.0.1:{PORT}");
-    if listening().await {
+    let port = port();
+    let url = format!("nats://127.0.0.1:{port}");
+    if listening(port).await {
         return Ok(url);
     }
     let binary = server::find(None)?;
@@ -31,15 +40,16 @@ pub async fn ensure() -> anyhow::Result<String> {
     std::fs::create_dir_all(&dir)?;
     tracing::info!(path = %binary.path.display(), version = %binary.version, data = %dir.display(), "Starting the embedded NATS server.");
     let opts = Options {
-        port: Some(PORT),
+        port: Some(port),
         store_dir: dir.join("jetstream"),
         detached: true,
         log_file: Some(dir.join("nats-server.log")),
+        pid_file: Some(dir.join("nats-server.pid")),
     };
     match server::start(&binary, &opts, Duration::from_secs(10)).await {
         Ok(started) => Ok(started.url),
         // Another sidecar may have started it at the same moment.
-        Err(e) if listening().await => {
+        Err(e) if listening(port).await => {
             tracing::debug!(error = %e, "Embedded server already started by another node.");
             Ok(url)
         }
@@ -47,8 +57,8 @@ pub async fn ensure() -> anyhow::Result<String> {
     }
 }
 
-async fn listening() -> bool {
-    let connect = tokio::net::TcpStream::connect(("127.0.0.1", PORT));
+async fn listening(port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
     matches!(
         tokio::time::timeout(Duration::from_millis(300), connect).await,
         Ok(Ok(_))

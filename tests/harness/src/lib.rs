@@ -6,9 +6,11 @@
 
 mod nats;
 mod process;
+mod sidecar;
 
 pub use nats::NatsServer;
 pub use process::{App, free_port, python, wait_for_port, workspace_root};
+pub use sidecar::{Resources, Sidecar, SidecarBuilder, jetway_binary};
 
 /// Polls `check` every 20 ms until it yields `Some`, for at most `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, mut check: F) -> anyhow::Result<T>

@@ -66,6 +66,7 @@ fn options(store: &tempfile::TempDir, port: Option<u16>) -> Options {
         store_dir: store.path().join("js"),
         detached: false,
         log_file: Some(store.path().join("nats.log")),
+        pid_file: None,
     }
 }
 

@@ -1,0 +1,180 @@
+//! A small HTTP app that records what the sidecar sends it and answers as told.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::{Value, json};
+
+/// What the app received on one path.
+#[derive(Clone, Debug)]
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) body: Bytes,
+    pub(crate) headers: HeaderMap,
+}
+
+impl Received {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    subscriptions: Value,
+    received: Vec<Received>,
+    /// path → (status, body) to answer deliveries with.
+    replies: HashMap<String, (u16, String)>,
+}
+
+/// A running test app, stopped when dropped.
+pub(crate) struct TestApp {
+    pub(crate) port: u16,
+    shared: Arc<Mutex<Shared>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    /// Starts on a free port, answering `/dapr/subscribe` with `subscriptions`.
+    pub(crate) async fn start(subscriptions: Value) -> TestApp {
+        let shared = Arc::new(Mutex::new(Shared {
+            subscriptions,
+            ..Default::default()
+        }));
+        Self::serve(0, shared).await
+    }
+
+    async fn serve(port: u16, shared: Arc<Mutex<Shared>>) -> TestApp {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind test app");
+        let port = listener.local_addr().unwrap().port();
+        let router = Router::new()
+            .route("/dapr/subscribe", get(subscribe))
+            .fallback(handle)
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve test app");
+        });
+        TestApp {
+            port,
+            shared,
+            server,
+        }
+    }
+
+    /// Stops listening (the app is down) but keeps what it recorded.
+    pub(crate) fn stop(&self) {
+        self.server.abort();
+    }
+
+    /// Listens again on the same port.
+    pub(crate) async fn restart(&mut self) {
+        self.server.abort();
+        let mut again = Self::serve(self.port, self.shared.clone()).await;
+        std::mem::swap(&mut self.server, &mut again.server);
+    }
+
+    /// Answers requests to `path` with `status` and `body` from now on.
+    pub(crate) fn reply(&self, path: &str, status: u16, body: &str) {
+        self.shared
+            .lock()
+            .unwrap()
+            .replies
+            .insert(path.into(), (status, body.into()));
+    }
+
+    /// Everything received on `path` so far.
+    pub(crate) fn received(&self, path: &str) -> Vec<Received> {
+        self.shared
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `path` received at least `n` requests.
+    pub(crate) async fn wait_for(&self, path: &str, n: usize, timeout: Duration) -> Vec<Received> {
+        jetway_testkit::eventually(timeout, || async {
+            let got = self.received(path);
+            (got.len() >= n).then_some(got)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{path}: expected {n} requests, got {}",
+                self.received(path).len()
+            )
+        })
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn subscribe(State(shared): State<Arc<Mutex<Shared>>>) -> Response {
+    let subs = shared.lock().unwrap().subscriptions.clone();
+    if subs.is_null() {
+        StatusCode::NOT_FOUND.into_response()
+    } else {
+        axum::Json(subs).into_response()
+    }
+}
+
+/// Records every request. `/echo...` answers with what it got (status from
+/// `?status=`); other paths answer as configured (default 200, empty).
+async fn handle(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let mut s = shared.lock().unwrap();
+    s.received.push(Received {
+        path: path.clone(),
+        body: body.clone(),
+        headers: headers.clone(),
+    });
+    if path.starts_with("/echo") {
+        let status = uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("status=")))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200);
+        let hdrs: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or(""))))
+            .collect();
+        let echo = json!({
+            "method": method.as_str(),
+            "path": path,
+            "query": uri.query().unwrap_or(""),
+            "headers": hdrs,
+            "body": String::from_utf8_lossy(&body),
+        });
+        let mut r = (StatusCode::from_u16(status).unwrap(), axum::Json(echo)).into_response();
+        r.headers_mut().insert("x-echo", "yes".parse().unwrap());
+        return r;
+    }
+    match s.replies.get(&path) {
+        Some((status, body)) => {
+            (StatusCode::from_u16(*status).unwrap(), body.clone()).into_response()
+        }
+        None => StatusCode::OK.into_response(),
+    }
+}

@@ -1,0 +1,106 @@
+//! The official Python Dapr SDK (pinned in tests/requirements.txt), unchanged,
+//! against Jetway sidecars.
+
+use std::time::Duration;
+
+use jetway_testkit::{App, NatsServer, Resources, Sidecar, free_port, python, workspace_root};
+use serde_json::Value;
+
+fn app_script(name: &str) -> String {
+    workspace_root()
+        .join("tests/e2e/apps")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn read_events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn python_fastapi_subscriber_and_http_invocation_client() {
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component("pubsub", "pubsub.jetstream", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let app_port = free_port();
+    let subscriber = Sidecar::builder("py-subscriber")
+        .app_port(app_port)
+        .nats(&nats)
+        .resources(&res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let _app = App::spawn(
+        "subscriber.py",
+        &python(),
+        &[&app_script("subscriber.py")],
+        &[
+            ("APP_PORT", app_port.to_string()),
+            ("DAPR_HTTP_PORT", subscriber.http_port.to_string()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    );
+    jetway_testkit::eventually(Duration::from_secs(30), || async {
+        let r = reqwest::get(format!("{}/v1.0/healthz", subscriber.url()))
+            .await
+            .ok()?;
+        (r.status() == 204).then_some(())
+    })
+    .await
+    .expect("sidecar ready once the Python app listens");
+    let publisher = Sidecar::builder("py-publisher")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let r = crate::client()
+        .post(format!("{}/v1.0/publish/pubsub/orders", publisher.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"orderId": 42}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let got = jetway_testkit::eventually(Duration::from_secs(20), || async {
+        read_events(&events)
+            .into_iter()
+            .find(|e| e["topic"] == "orders")
+    })
+    .await
+    .expect("the SDK app received the event");
+    assert_eq!(got["data"]["orderId"], 42);
+    assert_eq!(got["pubsubname"], "pubsub");
+
+    // DaprClient.invoke_method over HTTP, from a Python process, to the subscriber app's /echo.
+    let out = tokio::process::Command::new(python())
+        .arg(app_script("invoker.py"))
+        .args(["py-subscriber", "echo", "hello from the sdk", "POST"])
+        .env("DAPR_HTTP_PORT", publisher.http_port.to_string())
+        .env("DAPR_GRPC_PORT", free_port().to_string())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "invoker failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let echo: Value = serde_json::from_str(line["text"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (echo["method"].as_str(), echo["body"].as_str()),
+        (Some("POST"), Some("hello from the sdk"))
+    );
+    assert_eq!(echo["headers"]["dapr-caller-app-id"], "py-publisher");
+}
