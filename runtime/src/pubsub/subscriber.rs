@@ -261,7 +261,7 @@ pub fn backoff_from(metadata: &BTreeMap<String, String>) -> Result<Vec<Duration>
             Duration::from_secs(2),
             Duration::from_secs(5),
         ]),
-        Some(list) => list.split(',').map(|d| crate::duration::parse(d)).collect(),
+        Some(list) => list.split(',').map(crate::duration::parse).collect(),
     }
 }
 
