@@ -26,6 +26,8 @@ pub enum Command {
     Sidecar(SidecarArgs),
     /// Start a sidecar and an app together, like `dapr run`.
     Run(RunArgs),
+    /// Measure Jetway against raw NATS and direct HTTP (starts its own nats-server).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]

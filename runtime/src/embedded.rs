@@ -38,6 +38,12 @@ pub async fn ensure() -> anyhow::Result<String> {
     let binary = server::find(None)?;
     let dir = data_dir();
     std::fs::create_dir_all(&dir)?;
+    // One starter at a time: two servers must never share the store directory.
+    let lock = std::fs::File::create(dir.join("start.lock"))?;
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
+    if listening(port).await {
+        return Ok(url);
+    }
     tracing::info!(path = %binary.path.display(), version = %binary.version, data = %dir.display(), "Starting the embedded NATS server.");
     let opts = Options {
         port: Some(port),
@@ -46,15 +52,9 @@ pub async fn ensure() -> anyhow::Result<String> {
         log_file: Some(dir.join("nats-server.log")),
         pid_file: Some(dir.join("nats-server.pid")),
     };
-    match server::start(&binary, &opts, Duration::from_secs(10)).await {
-        Ok(started) => Ok(started.url),
-        // Another sidecar may have started it at the same moment.
-        Err(e) if listening(port).await => {
-            tracing::debug!(error = %e, "Embedded server already started by another node.");
-            Ok(url)
-        }
-        Err(e) => Err(e.into()),
-    }
+    let started = server::start(&binary, &opts, Duration::from_secs(10)).await?;
+    drop(lock);
+    Ok(started.url)
 }
 
 async fn listening(port: u16) -> bool {

@@ -13,6 +13,7 @@ fn main() {
     let (args, app_command) = match cli.command {
         Command::Sidecar(a) => (a, None),
         Command::Run(r) => (r.sidecar, Some(r.command)),
+        Command::Bench(b) => std::process::exit(bench(b)),
     };
     init_logging(&args);
     let settings = match args.settings(|k| std::env::var(k).ok()) {
@@ -59,6 +60,21 @@ async fn sidecar(settings: jetway_runtime::settings::Settings) -> i32 {
     0
 }
 
+fn bench(args: jetway_runtime::bench::BenchArgs) -> i32 {
+    tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(jetway_runtime::bench::run(args)) {
+        Ok(()) => 0,
+        Err(e) => fail(1, &format!("{e:#}")),
+    }
+}
+
 fn start_failed(e: &StartError) -> i32 {
     match e {
         StartError::Config(_) => fail(EXIT_CONFIG, e),
@@ -79,6 +95,7 @@ fn init_logging(args: &SidecarArgs) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if args.log_as_json {
         builder.json().init();

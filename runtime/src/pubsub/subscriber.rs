@@ -45,10 +45,16 @@ impl CompiledRule {
         let program = if rule.matches.trim().is_empty() {
             None
         } else {
-            Some(
-                cel_interpreter::Program::compile(&rule.matches)
-                    .map_err(|e| format!("invalid match '{}': {e}", rule.matches))?,
-            )
+            // The CEL parser may panic on malformed input instead of failing.
+            let compiled =
+                std::panic::catch_unwind(|| cel_interpreter::Program::compile(&rule.matches));
+            let invalid =
+                |e: &dyn std::fmt::Display| format!("invalid match '{}': {e}", rule.matches);
+            match compiled {
+                Ok(Ok(program)) => Some(program),
+                Ok(Err(e)) => return Err(invalid(&e)),
+                Err(_) => return Err(invalid(&"not a valid CEL expression")),
+            }
         };
         Ok(CompiledRule {
             program,

@@ -104,3 +104,34 @@ async fn python_fastapi_subscriber_and_http_invocation_client() {
     );
     assert_eq!(echo["headers"]["dapr-caller-app-id"], "py-publisher");
 }
+
+/// The README's first command: the orders example, on a test server and free ports.
+#[tokio::test]
+async fn the_orders_example_runs() {
+    let nats = NatsServer::start().await;
+    let script = workspace_root().join("examples/orders/run.sh");
+    let ports: Vec<String> = (0..6).map(|_| free_port().to_string()).collect();
+    let run = tokio::process::Command::new(script)
+        .env("NATS_URL", nats.url())
+        .env("JETWAY_BIN", jetway_testkit::jetway_binary())
+        .env("INVENTORY_APP_PORT", &ports[0])
+        .env("INVENTORY_HTTP_PORT", &ports[1])
+        .env("INVENTORY_GRPC_PORT", &ports[2])
+        .env("ORDERS_APP_PORT", &ports[3])
+        .env("ORDERS_HTTP_PORT", &ports[4])
+        .env("ORDERS_GRPC_PORT", &ports[5])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("example finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("all orders arrived"), "{stdout}");
+}
