@@ -158,7 +158,17 @@ impl Sidecar {
         client: &HttpClient,
     ) -> anyhow::Result<Sidecar> {
         let port = free_port()?;
-        let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+        // `JETWAY_BENCH_WRAP="valgrind --tool=callgrind"` runs the sidecars under a profiler.
+        let wrap = std::env::var("JETWAY_BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut c = tokio::process::Command::new(program);
+                c.args(words).arg(std::env::current_exe()?);
+                c
+            }
+            None => tokio::process::Command::new(std::env::current_exe()?),
+        };
         cmd.args([
             "sidecar",
             "--app-id",
@@ -191,7 +201,7 @@ impl Sidecar {
             {
                 break;
             }
-            if t.elapsed() > Duration::from_secs(20) {
+            if t.elapsed() > Duration::from_secs(60) {
                 bail!("sidecar {app_id} did not become healthy");
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -201,6 +211,16 @@ impl Sidecar {
             port,
             started_in: t.elapsed(),
         })
+    }
+
+    /// Stops the sidecar gracefully (SIGTERM), so a wrapping profiler writes its output.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            let _ = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await;
+        }
     }
 
     fn rss_mb(&self) -> f64 {
@@ -486,8 +506,11 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
     for i in 0..5 {
         let s = Sidecar::start(nats_url, &format!("start-{i}"), None, &resources, &client).await?;
         starts.push(s.started_in);
+        s.stop().await;
     }
     starts.sort();
+    caller.stop().await;
+    echo.stop().await;
     println!(
         "\nsidecar RSS at 1,000 req/s: caller {:.1} MB, callee {:.1} MB",
         rss[0], rss[1]
@@ -533,9 +556,12 @@ async fn raw_pubsub(
     let mut messages = c.messages().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        while let Some(Ok(m)) = messages.next().await {
-            let _ = m.ack().await;
-            let _ = tx.send(());
+        // Errors here are missed heartbeats under load; the stream carries on.
+        while let Some(m) = messages.next().await {
+            if let Ok(m) = m {
+                let _ = m.ack().await;
+                let _ = tx.send(());
+            }
         }
     });
     let mut latencies = Vec::with_capacity(args.requests);

@@ -200,6 +200,7 @@ async fn answer(node: &Node, msg: broker::Message) {
     let Some(reply) = msg.reply.clone() else {
         return;
     };
+    node.metrics.invocation_served();
     let nats_headers = msg.headers.unwrap_or_default();
     let header = |n: &str| nats_headers.get(n).map(|v| v.as_str().to_owned());
     let verb = header(VERB)

@@ -11,6 +11,7 @@ pub mod components;
 pub mod duration;
 pub mod embedded;
 pub mod invoke;
+pub mod metrics;
 pub mod node;
 pub mod pubsub;
 pub mod resources;

@@ -20,10 +20,7 @@ fn main() {
         Ok(s) => s,
         Err(e) => std::process::exit(fail(EXIT_CONFIG, &e)),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = runtime();
     let code = runtime.block_on(async {
         match app_command {
             None => sidecar(settings).await,
@@ -58,6 +55,18 @@ async fn sidecar(settings: jetway_runtime::settings::Settings) -> i32 {
     });
     running.wait().await;
     0
+}
+
+/// The sidecar's runtime: `JETWAY_WORKER_THREADS` workers (default: one per core).
+fn runtime() -> tokio::runtime::Runtime {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("JETWAY_WORKER_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        builder.worker_threads(n);
+    }
+    builder.enable_all().build().expect("tokio runtime")
 }
 
 fn bench(args: jetway_runtime::bench::BenchArgs) -> i32 {

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::AppChannel;
 use crate::components::{self, Registry};
+use crate::metrics::Metrics;
 use crate::pubsub::subscriber::{self, CompiledRule, Route};
 use crate::resources::{self, Subscription};
 use crate::settings::Settings;
@@ -42,6 +43,7 @@ pub struct Node {
     ready: AtomicBool,
     pub subscriptions: RwLock<Vec<ActiveSubscription>>,
     pub extended: RwLock<BTreeMap<String, String>>,
+    pub metrics: Arc<Metrics>,
     /// Fires when the node should stop (signal or `/v1.0/shutdown`).
     pub shutdown: CancellationToken,
 }
@@ -112,6 +114,19 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let broker = Broker::connect(&opts, Duration::from_secs(10))
         .await
         .map_err(|e| StartError::Nats(format!("cannot connect to NATS at {url}: {e}")))?;
+    let version = broker.server_version();
+    match jetway_broker::server::Version::parse(&version) {
+        Some(v) if v >= jetway_broker::server::MIN_VERSION => {}
+        _ => {
+            return Err(StartError::Nats(format!(
+                "the NATS server at {url} is v{version}; Jetway needs nats-server {} or newer (atomic batches, per-message TTL)",
+                jetway_broker::server::MIN_VERSION
+            )));
+        }
+    }
+    if let Some(config) = &settings.config {
+        tracing::warn!(path = %config.display(), "Configuration resources are not applied yet; ignored.");
+    }
     let ctx = components::Context {
         broker: &broker,
         nats_url: &url,
@@ -138,6 +153,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         ready: AtomicBool::new(false),
         subscriptions: RwLock::new(Vec::new()),
         extended: RwLock::new(BTreeMap::new()),
+        metrics: Arc::new(Metrics::default()),
         shutdown,
         settings,
     });
@@ -161,6 +177,29 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             if let Err(error) = serve.await {
                 tracing::error!(%error, "HTTP API server failed.");
             }
+        });
+    }
+    if let Some(port) = node.settings.metrics_port {
+        let ip = node
+            .settings
+            .listen_addresses
+            .first()
+            .copied()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+        let addr = std::net::SocketAddr::new(ip, port);
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            StartError::Io(format!("cannot bind the metrics endpoint on {addr}: {e}"))
+        })?;
+        let metrics = node.metrics.clone();
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || async move { metrics.render() }),
+        );
+        let stop = node.shutdown.clone();
+        tasks.spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
         });
     }
     node.outbound_ready.store(true, Ordering::Release);
@@ -310,6 +349,7 @@ fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
         max_attempts,
         backoff: subscriber::backoff_from(&component.metadata)?,
         concurrency,
+        metrics: node.metrics.clone(),
     })
 }
 

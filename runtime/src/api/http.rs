@@ -69,6 +69,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(node.clone(), check_token))
+        .layer(middleware::from_fn_with_state(node.clone(), count))
         .with_state(node)
 }
 
@@ -89,6 +90,14 @@ async fn check_token(State(node): AppState, request: Request, next: Next) -> Res
         }
     }
     next.run(request).await
+}
+
+/// Counts requests by API and status for `/metrics`.
+async fn count(State(node): AppState, request: Request, next: Next) -> Response {
+    let api = crate::metrics::api_of(request.uri().path());
+    let response = next.run(request).await;
+    node.metrics.http_request(api, response.status().as_u16());
+    response
 }
 
 // === health, metadata, shutdown ===

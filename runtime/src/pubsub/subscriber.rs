@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::cloudevent;
 use super::{Incoming, Message, PubSub};
 use crate::app::AppChannel;
+use crate::metrics::{Delivery, Metrics};
 use crate::resources::Rule;
 
 /// A subscription as it runs: where events come from and where they go.
@@ -32,6 +33,7 @@ pub struct Route {
     pub backoff: Vec<Duration>,
     /// Events handled at once.
     pub concurrency: usize,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A routing rule with its CEL program compiled once.
@@ -112,19 +114,16 @@ pub async fn run(route: Arc<Route>, app: AppChannel, cancel: CancellationToken) 
 
 async fn handle(route: &Route, app: &AppChannel, incoming: Incoming) {
     let outcome = deliver(route, app, &incoming.data).await;
+    let exhausted = route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts;
     match outcome {
-        Outcome::Ack => incoming.settle.ack().await,
-        Outcome::Drop => {
-            dead_letter(route, &incoming.data).await;
+        Outcome::Ack => {
+            route.metrics.delivery(Delivery::Acked);
             incoming.settle.ack().await;
         }
-        Outcome::Retry
-            if route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts =>
-        {
-            dead_letter(route, &incoming.data).await;
-            incoming.settle.ack().await;
-        }
+        Outcome::Drop => dead_letter_and_ack(route, incoming).await,
+        Outcome::Retry if exhausted => dead_letter_and_ack(route, incoming).await,
         Outcome::Retry => {
+            route.metrics.delivery(Delivery::Retried);
             let i = (incoming.delivered as usize)
                 .saturating_sub(1)
                 .min(route.backoff.len().saturating_sub(1));
@@ -138,20 +137,24 @@ async fn handle(route: &Route, app: &AppChannel, incoming: Incoming) {
     }
 }
 
-/// Publishes the original message to the dead-letter topic (nothing is lost:
-/// if that fails the message is retried instead of acknowledged).
-async fn dead_letter(route: &Route, data: &Bytes) {
-    let Some(topic) = &route.dead_letter_topic else {
-        return;
-    };
-    let msg = Message {
-        data: data.clone(),
-        id: None,
-        ttl: None,
-    };
-    if let Err(error) = route.pubsub.publish(topic, msg).await {
-        tracing::error!(%error, topic = %topic, "Publishing to the dead-letter topic failed.");
+/// Publishes the original message to the dead-letter topic, if any, then acks.
+/// Nothing is lost: if the dead-letter publish fails, the message is retried.
+async fn dead_letter_and_ack(route: &Route, incoming: Incoming) {
+    if let Some(topic) = &route.dead_letter_topic {
+        let msg = Message {
+            data: incoming.data.clone(),
+            id: None,
+            ttl: None,
+        };
+        if let Err(error) = route.pubsub.publish(topic, msg).await {
+            tracing::error!(%error, topic = %topic, "Publishing to the dead-letter topic failed; will retry.");
+            route.metrics.delivery(Delivery::Retried);
+            incoming.settle.retry(Duration::from_secs(1)).await;
+            return;
+        }
     }
+    route.metrics.delivery(Delivery::Dropped);
+    incoming.settle.ack().await;
 }
 
 async fn deliver(route: &Route, app: &AppChannel, data: &Bytes) -> Outcome {

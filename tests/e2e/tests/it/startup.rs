@@ -120,12 +120,15 @@ async fn embedded_nats_is_started_when_no_url_is_given() {
 }
 
 #[tokio::test]
-async fn api_token_metadata_and_shutdown() {
+async fn api_token_metadata_metrics_and_shutdown() {
     let nats = NatsServer::start().await;
+    let metrics_port = free_port();
     let mut s = Sidecar::builder("secured")
         .nats(&nats)
         .resources(&Resources::new())
         .env("DAPR_API_TOKEN", "s3cret")
+        .arg("--metrics-port")
+        .arg(&metrics_port.to_string())
         .start()
         .await
         .unwrap();
