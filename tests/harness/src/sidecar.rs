@@ -5,7 +5,10 @@ use std::time::Duration;
 use crate::process::{App, free_port, workspace_root};
 use crate::{NatsServer, eventually};
 
-/// The `jetway` binary, built once per test process so it is never stale.
+/// The `jetway` binary (`JETWAY_BIN`, or built once per test process so it is
+/// never stale). It is built in its own target directory: the features cargo
+/// unifies for a test run differ from the binary's own, and sharing one output
+/// path would relink it on every alternation.
 pub fn jetway_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -14,6 +17,10 @@ pub fn jetway_binary() -> PathBuf {
                 return PathBuf::from(p);
             }
             let root = workspace_root();
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"))
+                .join("harness");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = std::process::Command::new(cargo)
                 .args([
@@ -23,14 +30,13 @@ pub fn jetway_binary() -> PathBuf {
                     "jetway-runtime",
                     "--bin",
                     "jetway",
+                    "--target-dir",
                 ])
+                .arg(&target)
                 .current_dir(&root)
                 .status()
                 .expect("run cargo build");
             assert!(status.success(), "building jetway failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
             target.join("debug/jetway")
         })
         .clone()

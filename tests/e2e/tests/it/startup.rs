@@ -169,6 +169,20 @@ async fn api_token_metadata_metrics_and_shutdown() {
         .unwrap();
     assert_eq!(meta["id"], "secured");
     assert_eq!(meta["extended"]["cliPID"], "42");
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains(r#"jetway_http_server_requests_total{api="metadata",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"jetway_http_server_requests_total{api="metadata",status="200"} 1"#),
+        "{text}"
+    );
     let r = http
         .post(format!("{}/v1.0/shutdown", s.url()))
         .header("dapr-api-token", "s3cret")
