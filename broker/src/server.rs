@@ -97,6 +97,8 @@ pub struct Options {
     pub log_file: Option<PathBuf>,
     /// Write the server's PID to this file.
     pub pid_file: Option<PathBuf>,
+    /// A server configuration file (authorization, limits, ...).
+    pub config_file: Option<PathBuf>,
 }
 
 /// A server this process started.
@@ -129,6 +131,9 @@ pub async fn start(binary: &Binary, opts: &Options, timeout: Duration) -> Result
     }
     if let Some(pid) = &opts.pid_file {
         cmd.arg("-P").arg(pid);
+    }
+    if let Some(config) = &opts.config_file {
+        cmd.arg("-c").arg(config);
     }
     if opts.detached {
         cmd.process_group(0);

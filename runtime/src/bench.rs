@@ -271,6 +271,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         detached: false,
         log_file: None,
         pid_file: None,
+        config_file: None,
     };
     let nats = server::start(&binary, &opts, Duration::from_secs(10)).await?;
     let result = bench(&args, &nats.url, &store).await;

@@ -51,6 +51,7 @@ pub async fn ensure() -> anyhow::Result<String> {
         detached: true,
         log_file: Some(dir.join("nats-server.log")),
         pid_file: Some(dir.join("nats-server.pid")),
+        config_file: None,
     };
     let started = server::start(&binary, &opts, Duration::from_secs(10)).await?;
     drop(lock);

@@ -16,8 +16,15 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub async fn start() -> NatsServer {
+        Self::start_with_config("").await
+    }
+
+    /// Starts with `config` as the server's configuration file (e.g. an
+    /// `authorization` block); the harness still sets address, port and store.
+    pub async fn start_with_config(config: &str) -> NatsServer {
         let binary = binary();
         let store = tempfile::tempdir().expect("temp dir");
+        std::fs::write(store.path().join("nats.conf"), config).expect("write nats.conf");
         let started = server::start(&binary, &options(&store, None), Duration::from_secs(10))
             .await
             .expect("start nats-server");
@@ -67,6 +74,7 @@ fn options(store: &tempfile::TempDir, port: Option<u16>) -> Options {
         detached: false,
         log_file: Some(store.path().join("nats.log")),
         pid_file: None,
+        config_file: Some(store.path().join("nats.conf")),
     }
 }
 

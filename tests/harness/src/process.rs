@@ -76,6 +76,11 @@ impl App {
         self.child.as_ref().and_then(|c| c.id())
     }
 
+    /// The file the process's output goes to.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// Everything the process printed so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -124,6 +124,11 @@ impl Sidecar {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
+    /// The file the sidecar's output goes to.
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
     pub fn process(&mut self) -> &mut App {
         &mut self.process
     }

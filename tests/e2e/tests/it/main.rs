@@ -4,6 +4,7 @@
 mod app;
 mod invoke;
 mod loss;
+mod nats;
 mod pubsub;
 mod sdk;
 mod startup;

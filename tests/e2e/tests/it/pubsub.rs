@@ -443,3 +443,50 @@ async fn bulk_publish_and_publish_errors() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["errorCode"], "ERR_PUBSUB_CLOUD_EVENTS_SER");
 }
+
+#[tokio::test]
+async fn programmatic_v2_routes_and_trace_context() {
+    let nats = NatsServer::start().await;
+    let res = resources("pubsub.jetstream");
+    let v2 = json!([{
+        "pubsubname": "pubsub",
+        "topic": "shapes",
+        "routes": {"rules": [{"match": "event.data.sides == 3", "path": "/triangles"}], "default": "/shapes"},
+    }]);
+    let app = TestApp::start(v2).await;
+    let s = Sidecar::builder("geometry")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = client()
+        .post(format!("{}/v1.0/publish/pubsub/shapes", s.url()))
+        .header("content-type", "application/json")
+        .header("traceparent", traceparent)
+        .body(r#"{"sides":3}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    publish(&s, "shapes", "application/json", r#"{"sides":4}"#).await;
+    let triangle = app.wait_for("/triangles", 1, Duration::from_secs(10)).await;
+    assert_eq!(
+        triangle[0].headers["traceparent"], traceparent,
+        "trace context reaches the subscriber"
+    );
+    assert_eq!(triangle[0].json()["traceparent"], traceparent);
+    let square = app.wait_for("/shapes", 1, Duration::from_secs(10)).await;
+    assert_eq!(square[0].json()["data"]["sides"], 4);
+    let meta: Value = client()
+        .get(format!("{}/v1.0/metadata", s.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["subscriptions"][0]["type"], "PROGRAMMATIC");
+}

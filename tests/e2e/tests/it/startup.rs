@@ -260,3 +260,42 @@ async fn jetway_run_passes_ports_forwards_signals_and_returns_the_app_exit_code(
         run.output()
     );
 }
+
+#[tokio::test]
+async fn app_health_checks_gate_readiness() {
+    let nats = NatsServer::start().await;
+    let app = crate::app::TestApp::start(Value::Null).await;
+    app.reply("/healthz", 500, "not yet");
+    let s = Sidecar::builder("checked")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&Resources::new())
+        .arg("--enable-app-health-check")
+        .arg("--app-health-probe-interval")
+        .arg("1")
+        .arg("--log-as-json")
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let healthz = || client().get(format!("{}/v1.0/healthz", s.url())).send();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = healthz().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorCode"], "ERR_HEALTH_NOT_READY");
+    app.reply("/healthz", 200, "ok");
+    jetway_testkit::eventually(Duration::from_secs(5), || async {
+        (healthz().await.ok()?.status() == 204).then_some(())
+    })
+    .await
+    .expect("ready once the app is healthy");
+    // --log-as-json: every log line is a JSON object.
+    let output = std::fs::read_to_string(s.log_path()).unwrap();
+    assert!(
+        output
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{output}"
+    );
+}

@@ -311,7 +311,26 @@ async fn key_prefixes_and_any_characters_in_keys() {
 #[tokio::test]
 async fn request_errors_use_daprs_codes() {
     let nats = NatsServer::start().await;
-    let (s, _res) = sidecar(&nats, "state.in-memory", "app", &[]).await;
+    // A component scoped to other apps is not loaded here.
+    let scoped = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: theirs}\nspec: {type: state.in-memory, version: v1}\nscopes: [other-app]\n";
+    let res = Resources::new()
+        .component("store", "state.in-memory", &[])
+        .with("theirs.yaml", scoped);
+    let s = Sidecar::builder("app")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let r = client()
+        .get(format!("{}/v1.0/state/theirs/k", s.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (400, "ERR_STATE_STORE_NOT_FOUND".into())
+    );
     let r = client()
         .get(format!("{}/v1.0/state/nostore/k", s.url()))
         .send()
