@@ -111,12 +111,17 @@ async fn call(
     Ok(body)
 }
 
-/// The echo app: `/echo` returns the body; `/events` reports deliveries.
-async fn start_app(deliveries: mpsc::UnboundedSender<u64>) -> anyhow::Result<u16> {
+/// The echo app: `/echo` returns the body; `/events` reports deliveries (it
+/// subscribes only when given a channel for them).
+async fn start_app(deliveries: Option<mpsc::UnboundedSender<u64>>) -> anyhow::Result<u16> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let subscriptions =
-        serde_json::json!([{"pubsubname": "pubsub", "topic": "bench", "route": "/events"}]);
+    let subscriptions = match deliveries {
+        Some(_) => {
+            serde_json::json!([{"pubsubname": "pubsub", "topic": "bench", "route": "/events"}])
+        }
+        None => serde_json::json!([]),
+    };
     let router = Router::new()
         .route("/echo", post(|body: Bytes| async move { body }))
         .route(
@@ -127,8 +132,8 @@ async fn start_app(deliveries: mpsc::UnboundedSender<u64>) -> anyhow::Result<u16
             "/events",
             post(move |body: Bytes| async move {
                 let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                if let Some(i) = event["data"]["i"].as_u64() {
-                    let _ = deliveries.send(i);
+                if let (Some(i), Some(d)) = (event["data"]["i"].as_u64(), &deliveries) {
+                    let _ = d.send(i);
                 }
                 StatusCode::OK
             }),
@@ -294,7 +299,7 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         .pool_max_idle_per_host(256)
         .build(connector);
     let (tx, mut deliveries) = mpsc::unbounded_channel();
-    let app_port = start_app(tx).await?;
+    let app_port = start_app(Some(tx)).await?;
     let echo = Sidecar::start(nats_url, "echo", Some(app_port), &resources, &client).await?;
     let caller = Sidecar::start(nats_url, "caller", None, &resources, &client).await?;
     let nc = async_nats::connect(nats_url).await?;
@@ -490,19 +495,27 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
     raw_row("pub/sub: raw JetStream", &raw_pubsub);
     row("pub/sub: jetway → app", &jetway_pubsub, &raw_pubsub, None);
 
-    // --- footprint ---
+    // --- footprint: fresh sidecars, so RSS reflects 1,000 req/s and not the peaks above ---
+    caller.stop().await;
+    echo.stop().await;
+    let quiet_app = start_app(None).await?;
+    let echo = Sidecar::start(nats_url, "echo-rss", Some(quiet_app), &resources, &client).await?;
+    let caller = Sidecar::start(nats_url, "caller-rss", None, &resources, &client).await?;
+    let url = format!(
+        "http://127.0.0.1:{}/v1.0/invoke/echo-rss/method/echo",
+        caller.port
+    );
     let rss = paced_load(
         &client,
-        &format!(
-            "http://127.0.0.1:{}/v1.0/invoke/echo/method/echo",
-            caller.port
-        ),
+        &url,
         payload,
         1000,
         Duration::from_secs(3),
         &[&caller, &echo],
     )
     .await?;
+    caller.stop().await;
+    echo.stop().await;
     let mut starts = Vec::new();
     for i in 0..5 {
         let s = Sidecar::start(nats_url, &format!("start-{i}"), None, &resources, &client).await?;
@@ -510,8 +523,6 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         s.stop().await;
     }
     starts.sort();
-    caller.stop().await;
-    echo.stop().await;
     println!(
         "\nsidecar RSS at 1,000 req/s: caller {:.1} MB, callee {:.1} MB",
         rss[0], rss[1]
