@@ -77,13 +77,7 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
         });
     }
     let mut headers = broker::HeaderMap::new();
-    for (name, value) in &call.headers {
-        if !is_hop_header(name.as_str())
-            && let Ok(v) = value.to_str()
-        {
-            headers.append(name.as_str(), v);
-        }
-    }
+    copy_to_nats(&call.headers, &mut headers);
     headers.insert(VERB, call.verb.as_str());
     headers.insert(PATH, call.path_and_query.as_str());
     headers.insert(CALLER, node.settings.app_id.as_str());
@@ -113,8 +107,29 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
         .and_then(|s| s.as_str().parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
+    let headers = http_headers(&nats_headers);
+    Ok(Answer {
+        status,
+        headers,
+        body: reply.payload,
+    })
+}
+
+/// Copies HTTP headers into NATS headers, minus hop-by-hop and Dapr routing ones.
+fn copy_to_nats(from: &HeaderMap, to: &mut broker::HeaderMap) {
+    for (name, value) in from {
+        if !is_hop_header(name.as_str())
+            && let Ok(v) = value.to_str()
+        {
+            to.append(name.as_str(), v);
+        }
+    }
+}
+
+/// The HTTP headers carried by a NATS message, without Jetway's own.
+fn http_headers(nats: &broker::HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (name, values) in nats_headers.iter() {
+    for (name, values) in nats.iter() {
         let name: &str = name.as_ref();
         if name.starts_with("Jetway-") {
             continue;
@@ -128,11 +143,7 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
             }
         }
     }
-    Ok(Answer {
-        status,
-        headers,
-        body: reply.payload,
-    })
+    headers
 }
 
 fn strip_hop(mut headers: HeaderMap) -> HeaderMap {
@@ -208,22 +219,7 @@ async fn answer(node: &Node, msg: broker::Message) {
         .unwrap_or(Method::POST);
     let path = header(PATH).unwrap_or_else(|| "/".into());
     let caller = header(CALLER).unwrap_or_default();
-    let mut headers = HeaderMap::new();
-    for (name, values) in nats_headers.iter() {
-        let name: &str = name.as_ref();
-        if name.starts_with("Jetway-") {
-            continue;
-        }
-        let Ok(name) = HeaderName::try_from(name) else {
-            continue;
-        };
-        for v in values {
-            if let Ok(v) = HeaderValue::from_str(v.as_str()) {
-                headers.append(name.clone(), v);
-            }
-        }
-    }
-    let headers = callee_headers(headers, &caller, &node.settings.app_id);
+    let headers = callee_headers(http_headers(&nats_headers), &caller, &node.settings.app_id);
     let mut out = broker::HeaderMap::new();
     let body = match &node.app {
         None => {
@@ -233,13 +229,7 @@ async fn answer(node: &Node, msg: broker::Message) {
         Some(app) => match app.call(verb, &path, headers, msg.payload).await {
             Ok(r) => {
                 out.insert(STATUS, r.status.as_str());
-                for (name, value) in &r.headers {
-                    if !is_hop_header(name.as_str())
-                        && let Ok(v) = value.to_str()
-                    {
-                        out.append(name.as_str(), v);
-                    }
-                }
+                copy_to_nats(&r.headers, &mut out);
                 r.body
             }
             Err(e) => {
