@@ -10,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use futures::StreamExt;
 use futures::future::join_all;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde::Deserialize;
@@ -361,8 +362,23 @@ async fn save_state(
         .into_iter()
         .map(|i| set_request(store, i, &extra))
         .collect::<Result<Vec<_>, _>>()?;
-    for result in join_all(requests.into_iter().map(|r| store.store.set(r))).await {
-        result.map_err(|e| state_error(e, "ERR_STATE_SAVE"))?;
+    // Items are written concurrently, unless a key repeats: then in order, so
+    // the last item for a key wins.
+    let mut keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
+    keys.sort_unstable();
+    let repeats = keys.windows(2).any(|w| w[0] == w[1]);
+    if repeats {
+        for r in requests {
+            store
+                .store
+                .set(r)
+                .await
+                .map_err(|e| state_error(e, "ERR_STATE_SAVE"))?;
+        }
+    } else {
+        for result in join_all(requests.into_iter().map(|r| store.store.set(r))).await {
+            result.map_err(|e| state_error(e, "ERR_STATE_SAVE"))?;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -425,6 +441,9 @@ async fn delete_state(
 struct BulkGet {
     #[serde(default)]
     keys: Vec<String>,
+    /// Reads in flight at once (default and cap: 100).
+    #[serde(default)]
+    parallelism: usize,
 }
 
 async fn bulk_get_state(
@@ -434,12 +453,30 @@ async fn bulk_get_state(
 ) -> Result<Response, Error> {
     let store = state_store(&node, &name)?;
     let req: BulkGet = json_body(&body)?;
-    let lookups = req.keys.iter().map(|key| async move {
-        let stored = state::stored_key(store.prefix.as_deref(), key).map_err(|e| e.to_string())?;
-        store.store.get(&stored).await.map_err(|e| e.to_string())
-    });
-    let items: Vec<serde_json::Value> = join_all(lookups)
-        .await
+    let lookups: Vec<_> = req
+        .keys
+        .iter()
+        .map(|key| {
+            let (backend, stored) = (
+                store.store.clone(),
+                state::stored_key(store.prefix.as_deref(), key),
+            );
+            async move {
+                let stored = stored.map_err(|e| e.to_string())?;
+                backend.get(&stored).await.map_err(|e| e.to_string())
+            }
+        })
+        .collect();
+    let parallelism = if req.parallelism == 0 {
+        100
+    } else {
+        req.parallelism.min(100)
+    };
+    let results: Vec<_> = futures::stream::iter(lookups)
+        .buffered(parallelism)
+        .collect()
+        .await;
+    let items: Vec<serde_json::Value> = results
         .into_iter()
         .zip(&req.keys)
         .map(|(result, key)| match result {

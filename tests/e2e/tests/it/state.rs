@@ -365,3 +365,14 @@ async fn request_errors_use_daprs_codes() {
         (500, "ERR_STATE_STORE_NOT_CONFIGURED".into())
     );
 }
+
+#[tokio::test]
+async fn a_repeated_key_in_one_save_keeps_the_last_value() {
+    let nats = NatsServer::start().await;
+    let (s, _res) = sidecar(&nats, "state.jetstream", "app", &[]).await;
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"key": "same", "value": i}))
+        .collect();
+    assert_eq!(save(&s, Value::Array(items)).await.status(), 204);
+    assert_eq!(get(&s, "same").await.2, "19");
+}
