@@ -57,15 +57,22 @@ async fn sidecar(settings: jetway_runtime::settings::Settings) -> i32 {
     0
 }
 
-/// The sidecar's runtime: `JETWAY_WORKER_THREADS` workers (default: one per core).
+/// The sidecar's runtime. One thread by default: a sidecar shares its machine
+/// with its app and NATS, and on one thread a request never waits for a wakeup
+/// on another core (measured: lower latency and higher throughput on two
+/// cores). `JETWAY_WORKER_THREADS=N` runs N worker threads instead.
 fn runtime() -> tokio::runtime::Runtime {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("JETWAY_WORKER_THREADS")
+    let workers = std::env::var("JETWAY_WORKER_THREADS")
         .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        builder.worker_threads(n);
-    }
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut builder = if workers == 0 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
     builder.enable_all().build().expect("tokio runtime")
 }
 
