@@ -29,6 +29,9 @@ pub async fn run(settings: Settings, command: &[String]) -> anyhow::Result<i32> 
     if let Some(port) = settings.metrics_port {
         cmd.env("DAPR_METRICS_PORT", port.to_string());
     }
+    // Its own process group: a terminal's Ctrl-C reaches the app once, forwarded
+    // by us, rather than twice.
+    cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .map_err(|e| anyhow::anyhow!("cannot start the app '{program}': {e}"))?;

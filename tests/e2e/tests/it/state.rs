@@ -376,3 +376,33 @@ async fn a_repeated_key_in_one_save_keeps_the_last_value() {
     assert_eq!(save(&s, Value::Array(items)).await.status(), 204);
     assert_eq!(get(&s, "same").await.2, "19");
 }
+
+#[tokio::test]
+async fn namespace_key_prefix_separates_namespaces() {
+    let nats = NatsServer::start().await;
+    let meta = [("bucket", "ns"), ("keyPrefix", "namespace")];
+    let res = Resources::new().component("store", "state.jetstream", &meta);
+    let start = |ns: &'static str| {
+        Sidecar::builder("app")
+            .nats(&nats)
+            .resources(&res)
+            .env("NAMESPACE", ns)
+            .start()
+    };
+    let (prod, prod_again, dev) = (
+        start("prod").await.unwrap(),
+        start("prod").await.unwrap(),
+        start("dev").await.unwrap(),
+    );
+    save(&prod, json!([{"key": "k", "value": "prod"}])).await;
+    assert_eq!(
+        get(&prod_again, "k").await.2,
+        "\"prod\"",
+        "same namespace and app id share keys"
+    );
+    assert_eq!(
+        get(&dev, "k").await.0,
+        204,
+        "another namespace does not see them"
+    );
+}
