@@ -36,6 +36,11 @@ impl NatsServer {
         }
     }
 
+    /// The server process's id (it changes on `restart`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

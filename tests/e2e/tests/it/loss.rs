@@ -168,3 +168,67 @@ async fn acknowledged_state_writes_survive_a_sidecar_crash() {
     }
     assert_eq!(items.len(), acked.len());
 }
+
+#[tokio::test]
+async fn sidecars_survive_a_nats_server_restart() {
+    let mut nats = NatsServer::start().await;
+    let res = Resources::new()
+        .component("pubsub", "pubsub.jetstream", &[])
+        .component("store", "state.jetstream", &[]);
+    let app =
+        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
+            .await;
+    let subscriber = Sidecar::builder("consumer")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let publisher = Sidecar::builder("producer")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let http = client();
+    let publish = |i: i64| {
+        http.post(format!("{}/v1.0/publish/pubsub/orders", publisher.url()))
+            .header("content-type", "application/json")
+            .body(i.to_string())
+            .send()
+    };
+    assert_eq!(publish(1).await.unwrap().status(), 204);
+    app.wait_for("/orders", 1, Duration::from_secs(10)).await;
+
+    let before = nats.pid();
+    nats.restart().await;
+    assert_ne!(before, nats.pid(), "a new server process");
+
+    // Every building block works again without restarting a sidecar.
+    jetway_testkit::eventually(Duration::from_secs(20), || async {
+        (publish(2).await.ok()?.status() == 204).then_some(())
+    })
+    .await
+    .expect("publish after the restart");
+    let got = app.wait_for("/orders", 2, Duration::from_secs(30)).await;
+    assert!(got.iter().any(|r| r.json()["data"] == 2));
+    let save = http
+        .post(format!("{}/v1.0/state/store", publisher.url()))
+        .json(&json!([{"key": "k", "value": 1}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(save.status(), 204);
+    let r = http
+        .post(format!(
+            "{}/v1.0/invoke/consumer/method/echo",
+            publisher.url()
+        ))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(subscriber);
+}
