@@ -40,7 +40,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         total += value * seconds;
         rest = &rest[unit_len..];
     }
-    Ok(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).map_err(|_| format!("duration '{text}' is out of range"))
 }
 
 #[cfg(test)]
@@ -60,5 +60,6 @@ mod tests {
         assert!(parse("5x").is_err());
         assert!(parse("").is_err());
         assert!(parse("s").is_err());
+        assert!(parse("99999999999999999999999h").is_err());
     }
 }
