@@ -637,13 +637,8 @@ fn message(
         tracestate: None,
         expiration,
     };
-    let is_cloudevent = content_type.is_some_and(|c| {
-        c.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case(cloudevent::CONTENT_TYPE)
-    });
+    let is_cloudevent =
+        content_type.is_some_and(|c| cloudevent::essence(c) == cloudevent::CONTENT_TYPE);
     let (data, id) = if is_cloudevent {
         cloudevent::complete(&publish).map_err(|m| {
             Error::new(

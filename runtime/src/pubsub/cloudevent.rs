@@ -60,24 +60,24 @@ enum Data<'a> {
     Text(&'a str),
 }
 
-/// Whether a content type carries JSON (`application/json`, `*+json`).
-pub fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// A content type without parameters, lower-cased (`Application/JSON; charset=x` → `application/json`).
+pub fn essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether a content type carries JSON (`application/json`, `*+json`).
+pub fn is_json(content_type: &str) -> bool {
+    let essence = essence(content_type);
     essence == "application/json" || essence.ends_with("+json") || essence == "text/json"
 }
 
 fn is_text(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = essence(content_type);
     essence.starts_with("text/") || essence == "application/xml" || essence.ends_with("+xml")
 }
 
