@@ -53,6 +53,12 @@ impl Settle for Settlement {
         }
     }
 
+    async fn in_progress(&self) {
+        if let Err(error) = self.0.in_progress().await {
+            tracing::debug!(%error, "Progress report failed.");
+        }
+    }
+
     async fn retry(&self, delay: Duration) {
         if let Err(error) = self.0.nak(delay).await {
             tracing::warn!(%error, "Negative acknowledgement failed; the message will be redelivered after the ack wait.");
@@ -64,6 +70,10 @@ impl Settle for Settlement {
 impl PubSub for JetStreamPubSub {
     fn features(&self) -> &'static [&'static str] {
         &["MESSAGE_TTL"]
+    }
+
+    fn ack_wait(&self) -> Option<Duration> {
+        Some(self.options.ack_wait)
     }
 
     async fn publish(&self, topic: &str, msg: Message) -> Result<(), Error> {

@@ -38,6 +38,8 @@ pub trait Settle: Send + Sync {
     async fn ack(&self);
     /// Deliver again after `delay`.
     async fn retry(&self, delay: Duration);
+    /// Still being handled: do not redeliver yet.
+    async fn in_progress(&self) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,10 @@ pub trait PubSub: Send + Sync {
     /// Capabilities to report in metadata (Dapr feature names).
     fn features(&self) -> &'static [&'static str];
     async fn publish(&self, topic: &str, msg: Message) -> Result<(), Error>;
+    /// How long a delivery may stay unsettled before the broker redelivers it.
+    fn ack_wait(&self) -> Option<Duration> {
+        None
+    }
     /// Messages of `topic` for consumer `group`, shared by all members of the group.
     async fn subscribe(
         &self,

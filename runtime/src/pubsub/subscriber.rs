@@ -113,7 +113,21 @@ pub async fn run(route: Arc<Route>, app: AppChannel, cancel: CancellationToken) 
 }
 
 async fn handle(route: &Route, app: &AppChannel, incoming: Incoming) {
-    let outcome = deliver(route, app, &incoming.data).await;
+    let outcome = {
+        // An app slower than the broker's ack wait must not get a second copy
+        // meanwhile: report progress at half the ack wait.
+        let work = deliver(route, app, &incoming.data);
+        tokio::pin!(work);
+        match route.pubsub.ack_wait() {
+            None => work.await,
+            Some(wait) => loop {
+                tokio::select! {
+                    outcome = &mut work => break outcome,
+                    _ = tokio::time::sleep(wait / 2) => incoming.settle.in_progress().await,
+                }
+            },
+        }
+    };
     let exhausted = route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts;
     match outcome {
         Outcome::Ack => {

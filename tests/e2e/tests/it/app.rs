@@ -32,6 +32,8 @@ struct Shared {
     received: Vec<Received>,
     /// path → (status, body) to answer deliveries with.
     replies: HashMap<String, (u16, String)>,
+    /// path → how long to take before answering.
+    delays: HashMap<String, Duration>,
 }
 
 /// A running test app, stopped when dropped.
@@ -91,6 +93,15 @@ impl TestApp {
             .insert(path.into(), (status, body.into()));
     }
 
+    /// Takes `delay` before answering requests to `path` from now on.
+    pub(crate) fn delay(&self, path: &str, delay: Duration) {
+        self.shared
+            .lock()
+            .unwrap()
+            .delays
+            .insert(path.into(), delay);
+    }
+
     /// Everything received on `path` so far.
     pub(crate) fn received(&self, path: &str) -> Vec<Received> {
         self.shared
@@ -135,7 +146,8 @@ async fn subscribe(State(shared): State<Arc<Mutex<Shared>>>) -> Response {
 }
 
 /// Records every request. `/echo...` answers with what it got (status from
-/// `?status=`); other paths answer as configured (default 200, empty).
+/// `?status=`); other paths answer as configured (default 200, empty), after
+/// the configured delay.
 async fn handle(
     State(shared): State<Arc<Mutex<Shared>>>,
     method: Method,
@@ -144,12 +156,26 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let mut s = shared.lock().unwrap();
-    s.received.push(Received {
-        path: path.clone(),
-        body: body.clone(),
-        headers: headers.clone(),
-    });
+    let (response, delay) = {
+        let mut s = shared.lock().unwrap();
+        s.received.push(Received {
+            path: path.clone(),
+            body: body.clone(),
+            headers: headers.clone(),
+        });
+        (
+            respond(&s, &method, &uri, &headers, &body),
+            s.delays.get(&path).copied(),
+        )
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+fn respond(s: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+    let path = uri.path();
     if path.starts_with("/echo") {
         let status = uri
             .query()
@@ -165,13 +191,13 @@ async fn handle(
             "path": path,
             "query": uri.query().unwrap_or(""),
             "headers": hdrs,
-            "body": String::from_utf8_lossy(&body),
+            "body": String::from_utf8_lossy(body),
         });
         let mut r = (StatusCode::from_u16(status).unwrap(), axum::Json(echo)).into_response();
         r.headers_mut().insert("x-echo", "yes".parse().unwrap());
         return r;
     }
-    match s.replies.get(&path) {
+    match s.replies.get(path) {
         Some((status, body)) => {
             (StatusCode::from_u16(*status).unwrap(), body.clone()).into_response()
         }

@@ -490,3 +490,30 @@ async fn programmatic_v2_routes_and_trace_context() {
         .unwrap();
     assert_eq!(meta["subscriptions"][0]["type"], "PROGRAMMATIC");
 }
+
+#[tokio::test]
+async fn a_slow_app_is_not_sent_a_second_copy() {
+    let nats = NatsServer::start().await;
+    // Redelivery after 1 s without an ack; the app takes 3 s.
+    let res = Resources::new().component("pubsub", "pubsub.jetstream", &[("ackWait", "1s")]);
+    let app = TestApp::start(json!([sub("slow", "/slow")])).await;
+    app.delay("/slow", Duration::from_secs(3));
+    let s = Sidecar::builder("slowpoke")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        publish(&s, "slow", "text/plain", "take your time").await,
+        204
+    );
+    app.wait_for("/slow", 1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        app.received("/slow").len(),
+        1,
+        "progress reports keep the broker from redelivering"
+    );
+}
