@@ -21,12 +21,10 @@ const MESSAGE_TTL: &str = "Nats-TTL";
 #[derive(Clone, Debug)]
 pub struct StreamConfig {
     pub name: String,
-    /// Subjects to capture when Jetway creates the stream.
+    /// Subjects to capture when the stream does not exist yet and is created.
     pub subjects: Vec<String>,
     pub replicas: usize,
     pub memory: bool,
-    /// Create the stream if it does not exist. When false, it must exist.
-    pub create: bool,
 }
 
 /// A stream. Cheap to clone.
@@ -63,7 +61,7 @@ impl Stream {
         let js = broker.jetstream();
         let mut inner = match js.get_stream(&config.name).await {
             Ok(s) => s,
-            Err(_) if config.create => {
+            Err(_) => {
                 let created = js
                     .create_stream(stream::Config {
                         name: config.name.clone(),
@@ -87,7 +85,6 @@ impl Stream {
                         .map_err(|_| Error::nats("creating stream", e))?,
                 }
             }
-            Err(e) => return Err(Error::nats("opening stream", e)),
         };
         let ttl = inner
             .info()

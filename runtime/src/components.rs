@@ -235,9 +235,9 @@ async fn build_one(
             let pubsub: Arc<dyn PubSub> = if c.kind == PUBSUB_JETSTREAM {
                 let broker = connection(c, ctx, connections).await?;
                 let options = jetstream_options(c, &meta).map_err(|(f, m)| err(Some(f), m))?;
-                let (stream_name, create) = match meta("streamName") {
-                    Some(n) => (n.to_owned(), true),
-                    None => (format!("JETWAY_{}", naming::resource_name(&c.name)), true),
+                let stream_name = match meta("streamName") {
+                    Some(n) => n.to_owned(),
+                    None => format!("JETWAY_{}", naming::resource_name(&c.name)),
                 };
                 let subjects = if options.subject_prefix.is_empty() {
                     vec![">".into()]
@@ -250,7 +250,6 @@ async fn build_one(
                         subjects,
                         replicas,
                         memory: flag("memoryStorage"),
-                        create,
                     })
                     .await
                     .map_err(|e| err(Some("streamName"), e.to_string()))?;

@@ -176,7 +176,6 @@ async fn stream_publish_dedup_and_durable_consumer() {
         subjects: vec!["ps.>".into()],
         replicas: 1,
         memory: false,
-        create: true,
     };
     let stream = broker.stream(cfg.clone()).await.unwrap();
     broker.stream(cfg).await.expect("idempotent");
