@@ -136,12 +136,12 @@ pub struct Invalid(pub String);
 impl SidecarArgs {
     /// Resolves flags and the environment (`lookup`) into settings.
     pub fn settings(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Invalid> {
-        if self.app_protocol != "http" {
-            return Err(Invalid(format!(
-                "--app-protocol {} is not supported yet (use http)",
+        let app_protocol = crate::app::Protocol::parse(&self.app_protocol).ok_or_else(|| {
+            Invalid(format!(
+                "--app-protocol {} is not supported (use http or grpc)",
                 self.app_protocol
-            )));
-        }
+            ))
+        })?;
         let credentials = match (
             &self.nats_user,
             &self.nats_password,
@@ -168,7 +168,7 @@ impl SidecarArgs {
         Ok(Settings {
             app_id: self.app_id.clone(),
             app_port: self.app_port,
-            app_protocol: self.app_protocol.clone(),
+            app_protocol,
             app_channel_address: self.app_channel_address.clone(),
             http_port: self.dapr_http_port,
             grpc_port: self.dapr_grpc_port,

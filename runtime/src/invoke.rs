@@ -89,7 +89,8 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
             broker::Error::NoResponders => direct_invoke(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("failed to invoke, id: {target}, err: app id {target} is not found (no running sidecar serves it)"),
-            ),
+            )
+            .with_grpc(tonic::Code::Unavailable),
             broker::Error::PayloadTooLarge(m) => {
                 direct_invoke(StatusCode::PAYLOAD_TOO_LARGE, format!("failed to invoke, id: {target}, err: request too large: {m}"))
             }

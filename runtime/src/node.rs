@@ -19,10 +19,13 @@ use crate::settings::Settings;
 use crate::{api, embedded, invoke};
 
 /// Kinds of subscription, as metadata reports them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SubscriptionKind {
     Declarative,
     Programmatic,
+    /// Opened by the app over the gRPC API's streaming subscription.
+    Streaming,
 }
 
 /// A subscription as reported by the metadata API.
@@ -66,6 +69,15 @@ impl Node {
 
     pub fn is_outbound_ready(&self) -> bool {
         self.outbound_ready.load(Ordering::Acquire)
+    }
+
+    /// Stops the node after the current request has been answered.
+    pub fn stop_soon(&self) {
+        let token = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            token.cancel();
+        });
     }
 }
 
@@ -139,6 +151,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
 
     let app = settings.app_port.map(|port| {
         AppChannel::new(
+            settings.app_protocol,
             &settings.app_channel_address,
             port,
             settings.app_token.as_deref(),
@@ -159,23 +172,31 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     });
 
     let mut listeners = Vec::new();
-    for ip in &node.settings.listen_addresses {
-        let addr = std::net::SocketAddr::new(*ip, node.settings.http_port);
-        let l = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Io(format!("cannot bind the HTTP API on {addr}: {e}")))?;
-        listeners.push(l);
+    for (api, port) in [
+        ("HTTP", node.settings.http_port),
+        ("gRPC", node.settings.grpc_port),
+    ] {
+        for ip in &node.settings.listen_addresses {
+            let addr = std::net::SocketAddr::new(*ip, port);
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| StartError::Io(format!("cannot bind the {api} API on {addr}: {e}")))?;
+            listeners.push((api, l));
+        }
     }
     let tasks = TaskTracker::new();
     let work = CancellationToken::new();
-    for listener in listeners {
-        let router = api::http::router(node.clone());
+    for (api, listener) in listeners {
+        let router = match api {
+            "HTTP" => api::http::router(node.clone()),
+            _ => api::grpc::router(node.clone()),
+        };
         let stop = node.shutdown.clone();
         tasks.spawn(async move {
             let serve = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(error) = serve.await {
-                tracing::error!(%error, "HTTP API server failed.");
+                tracing::error!(%error, "{api} API server failed.");
             }
         });
     }
@@ -203,7 +224,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         });
     }
     node.outbound_ready.store(true, Ordering::Release);
-    tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
+    tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, grpc_port = node.settings.grpc_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
 
     tasks.spawn(connect_app(node.clone(), work.clone(), tasks.clone()));
     Ok(Running { node, tasks, work })
@@ -253,7 +274,7 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if let Some(health) = &node.settings.app_health {
-        while !app.is_healthy(&health.path, health.timeout).await {
+        while !app.is_healthy(health).await {
             tokio::select! {
                 _ = work.cancelled() => return,
                 _ = tokio::time::sleep(health.interval) => {}
@@ -268,7 +289,7 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
             serving.shutdown.cancel();
         }
     });
-    let programmatic = crate::pubsub::subscriptions::fetch(&app, &node.settings.app_id).await;
+    let programmatic = app.subscriptions(&node.settings.app_id).await;
     let mut active = Vec::new();
     for spec in node.declarative.iter().cloned() {
         active.push(ActiveSubscription {
@@ -296,7 +317,8 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
     for a in &active {
         match route(&node, &a.spec) {
             Ok(route) => {
-                tasks.spawn(subscriber::run(Arc::new(route), app.clone(), work.clone()));
+                let target = Arc::new(app.clone());
+                tasks.spawn(subscriber::run(Arc::new(route), target, work.clone()));
             }
             Err(error) => tracing::error!(%error, topic = %a.spec.topic, "Subscription refused."),
         }
@@ -309,7 +331,8 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
     }
 }
 
-fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
+/// How `spec` runs on this node: its component, compiled rules and settings.
+pub(crate) fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
     let component = node
         .registry
         .pubsub
@@ -366,7 +389,7 @@ async fn watch_health(
             _ = work.cancelled() => return,
             _ = tokio::time::sleep(health.interval) => {}
         }
-        if app.is_healthy(&health.path, health.timeout).await {
+        if app.is_healthy(&health).await {
             failures = 0;
             node.ready.store(true, Ordering::Release);
         } else {

@@ -12,7 +12,7 @@ pub struct Settings {
     pub app_id: String,
     /// The app's port; `None` means no app channel (no deliveries, no invocations served).
     pub app_port: Option<u16>,
-    pub app_protocol: String,
+    pub app_protocol: crate::app::Protocol,
     pub app_channel_address: String,
     pub http_port: u16,
     pub grpc_port: u16,

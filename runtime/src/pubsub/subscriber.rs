@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::cloudevent;
 use super::{Incoming, Message, PubSub};
-use crate::app::AppChannel;
 use crate::metrics::{Delivery, Metrics};
 use crate::resources::Rule;
 
@@ -67,15 +65,54 @@ impl CompiledRule {
 
 /// What to do with a delivery.
 #[derive(Debug, PartialEq)]
-enum Outcome {
+pub enum Outcome {
     Ack,
     Retry,
     /// Not deliverable: to the dead-letter topic if there is one, then ack.
     Drop,
 }
 
+impl Outcome {
+    /// Reads Dapr's status words (`SUCCESS`, `RETRY`, `DROP`; empty is success).
+    pub fn from_status(status: &str, topic: &str) -> Outcome {
+        match status {
+            "" | "SUCCESS" => Outcome::Ack,
+            "RETRY" => Outcome::Retry,
+            "DROP" => {
+                tracing::warn!(topic, "The app asked to drop an event.");
+                Outcome::Drop
+            }
+            other => {
+                tracing::warn!(
+                    topic,
+                    status = other,
+                    "Unknown delivery status from the app; will retry."
+                );
+                Outcome::Retry
+            }
+        }
+    }
+}
+
+/// One event on its way to a target.
+pub struct Event<'a> {
+    pub pubsub: &'a str,
+    pub topic: &'a str,
+    /// The route the subscription's rules chose.
+    pub path: &'a str,
+    /// The CloudEvent, as JSON.
+    pub data: Bytes,
+    pub traceparent: Option<&'a str>,
+}
+
+/// Where a subscription's events go: the app, or a stream the app opened.
+#[async_trait::async_trait]
+pub trait Target: Send + Sync {
+    async fn deliver(&self, event: &Event<'_>) -> Outcome;
+}
+
 /// Runs `route` until `cancel` fires, resubscribing if the broker's stream ends.
-pub async fn run(route: Arc<Route>, app: AppChannel, cancel: CancellationToken) {
+pub async fn run(route: Arc<Route>, app: Arc<dyn Target>, cancel: CancellationToken) {
     let permits = Arc::new(Semaphore::new(route.concurrency.max(1)));
     while !cancel.is_cancelled() {
         let mut messages = match route.pubsub.subscribe(&route.topic, &route.group).await {
@@ -100,7 +137,7 @@ pub async fn run(route: Arc<Route>, app: AppChannel, cancel: CancellationToken) 
             };
             let (route, app) = (route.clone(), app.clone());
             tokio::spawn(async move {
-                handle(&route, &app, incoming).await;
+                handle(&route, app.as_ref(), incoming).await;
                 drop(permit);
             });
         }
@@ -112,7 +149,7 @@ pub async fn run(route: Arc<Route>, app: AppChannel, cancel: CancellationToken) 
     let _ = permits.acquire_many(route.concurrency.max(1) as u32).await;
 }
 
-async fn handle(route: &Route, app: &AppChannel, incoming: Incoming) {
+async fn handle(route: &Route, app: &dyn Target, incoming: Incoming) {
     let outcome = {
         // An app slower than the broker's ack wait must not get a second copy
         // meanwhile: report progress at half the ack wait.
@@ -171,7 +208,7 @@ async fn dead_letter_and_ack(route: &Route, incoming: Incoming) {
     incoming.settle.ack().await;
 }
 
-async fn deliver(route: &Route, app: &AppChannel, data: &Bytes) -> Outcome {
+async fn deliver(route: &Route, target: &dyn Target, data: &Bytes) -> Outcome {
     let (event, traceparent) = if route.raw_payload {
         (
             cloudevent::wrap_raw(&route.pubsub_name, &route.topic, data),
@@ -192,32 +229,14 @@ async fn deliver(route: &Route, app: &AppChannel, data: &Bytes) -> Outcome {
         tracing::warn!(topic = %route.topic, "No route matched the event; dropped.");
         return Outcome::Drop;
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(cloudevent::CONTENT_TYPE),
-    );
-    if let Ok(v) = HeaderValue::from_str(&route.pubsub_name) {
-        headers.insert("pubsubname", v);
-    }
-    if let Some(v) = traceparent
-        .filter(|t| !t.is_empty())
-        .and_then(|t| HeaderValue::from_str(&t).ok())
-    {
-        headers.insert("traceparent", v);
-    }
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
+    let event = Event {
+        pubsub: &route.pubsub_name,
+        topic: &route.topic,
+        path,
+        data: event,
+        traceparent: traceparent.as_deref(),
     };
-    match app.call(Method::POST, &path, headers, event).await {
-        Ok(r) => outcome(r.status, &r.body, &route.topic),
-        Err(error) => {
-            tracing::warn!(%error, topic = %route.topic, "Delivery to the app failed; will retry.");
-            Outcome::Retry
-        }
-    }
+    target.deliver(&event).await
 }
 
 fn select_path<'a>(rules: &'a [CompiledRule], event: &[u8]) -> Option<&'a str> {
@@ -238,42 +257,6 @@ fn select_path<'a>(rules: &'a [CompiledRule], event: &[u8]) -> Option<&'a str> {
         .map(|r| r.path.as_str())
 }
 
-#[derive(serde::Deserialize)]
-struct AppStatus {
-    #[serde(default)]
-    status: String,
-}
-
-/// Dapr's reading of the app's reply to a delivery.
-fn outcome(status: StatusCode, body: &[u8], topic: &str) -> Outcome {
-    if status == StatusCode::NOT_FOUND {
-        tracing::warn!(topic, "The app answered 404 to a delivery; dropped.");
-        return Outcome::Drop;
-    }
-    if !status.is_success() {
-        return Outcome::Retry;
-    }
-    match serde_json::from_slice::<AppStatus>(body) {
-        Err(_) => Outcome::Ack,
-        Ok(s) => match s.status.as_str() {
-            "" | "SUCCESS" => Outcome::Ack,
-            "RETRY" => Outcome::Retry,
-            "DROP" => {
-                tracing::warn!(topic, "The app asked to drop an event.");
-                Outcome::Drop
-            }
-            other => {
-                tracing::warn!(
-                    topic,
-                    status = other,
-                    "Unknown delivery status from the app; will retry."
-                );
-                Outcome::Retry
-            }
-        },
-    }
-}
-
 /// Parses a subscription's or component's metadata into delivery settings.
 pub fn backoff_from(metadata: &BTreeMap<String, String>) -> Result<Vec<Duration>, String> {
     match metadata.get("backOff").filter(|v| !v.is_empty()) {
@@ -291,23 +274,6 @@ pub fn backoff_from(metadata: &BTreeMap<String, String>) -> Result<Vec<Duration>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn app_answers() {
-        let ok = StatusCode::OK;
-        assert_eq!(outcome(ok, b"", "t"), Outcome::Ack);
-        assert_eq!(outcome(ok, b"plain text", "t"), Outcome::Ack);
-        assert_eq!(outcome(ok, br#"{"status":"SUCCESS"}"#, "t"), Outcome::Ack);
-        assert_eq!(outcome(ok, br#"{"other":1}"#, "t"), Outcome::Ack);
-        assert_eq!(outcome(ok, br#"{"status":"RETRY"}"#, "t"), Outcome::Retry);
-        assert_eq!(outcome(ok, br#"{"status":"DROP"}"#, "t"), Outcome::Drop);
-        assert_eq!(outcome(ok, br#"{"status":"MAYBE"}"#, "t"), Outcome::Retry);
-        assert_eq!(outcome(StatusCode::NOT_FOUND, b"", "t"), Outcome::Drop);
-        assert_eq!(
-            outcome(StatusCode::INTERNAL_SERVER_ERROR, b"", "t"),
-            Outcome::Retry
-        );
-    }
 
     #[test]
     fn rules_route_by_cel() {

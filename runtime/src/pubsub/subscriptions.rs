@@ -1,13 +1,9 @@
-//! Programmatic subscriptions: what the app answers to `GET /dapr/subscribe`.
+//! Programmatic subscriptions: what an HTTP app answers to `GET /dapr/subscribe`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
 
-use crate::app::AppChannel;
 use crate::resources::{Rule, Subscription};
 
 #[derive(Deserialize)]
@@ -70,47 +66,6 @@ pub fn parse(body: &[u8]) -> Result<Vec<Subscription>, String> {
             })
         })
         .collect())
-}
-
-/// Asks the app for its subscriptions, retrying briefly while it starts.
-pub async fn fetch(app: &AppChannel, app_id: &str) -> Vec<Subscription> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(app_id) {
-        headers.insert("dapr-app-id", v);
-    }
-    for attempt in 0..5 {
-        match app
-            .call(
-                Method::GET,
-                "/dapr/subscribe",
-                headers.clone(),
-                Bytes::new(),
-            )
-            .await
-        {
-            Ok(r) if r.status.is_success() => {
-                return parse(&r.body).unwrap_or_else(|error| {
-                    tracing::error!(%error, "The app's /dapr/subscribe answer is not a subscription list; no programmatic subscriptions.");
-                    Vec::new()
-                });
-            }
-            Ok(r) => {
-                if r.status != http::StatusCode::NOT_FOUND {
-                    tracing::warn!(status = %r.status, "GET /dapr/subscribe failed; no programmatic subscriptions.");
-                }
-                return Vec::new();
-            }
-            Err(error) => {
-                tracing::debug!(%error, attempt, "GET /dapr/subscribe failed; retrying.");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    Vec::new()
 }
 
 #[cfg(test)]

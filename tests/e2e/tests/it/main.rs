@@ -2,6 +2,7 @@
 //! (small in-process HTTP apps, and Python apps written with the official Dapr SDK).
 
 mod app;
+mod grpc;
 mod invoke;
 mod loss;
 mod nats;

@@ -1,0 +1,131 @@
+//! Generates the gRPC server trait for the part of `dapr.proto.runtime.v1.Dapr`
+//! that Jetway serves. The messages come from the `dapr` crate; only the rpcs
+//! listed here are routed, every other path answers UNIMPLEMENTED.
+
+use tonic_build::manual::{Builder, Method, Service};
+
+const RUNTIME: &str = "::dapr::dapr::proto::runtime::v1";
+const COMMON: &str = "::dapr::dapr::proto::common::v1";
+
+/// (rust name, rpc name, input, output, bidirectional stream)
+const RPCS: &[(&str, &str, &str, &str, bool)] = &[
+    (
+        "invoke_service",
+        "InvokeService",
+        "InvokeServiceRequest",
+        "common:InvokeResponse",
+        false,
+    ),
+    (
+        "get_state",
+        "GetState",
+        "GetStateRequest",
+        "GetStateResponse",
+        false,
+    ),
+    (
+        "get_bulk_state",
+        "GetBulkState",
+        "GetBulkStateRequest",
+        "GetBulkStateResponse",
+        false,
+    ),
+    ("save_state", "SaveState", "SaveStateRequest", "()", false),
+    (
+        "delete_state",
+        "DeleteState",
+        "DeleteStateRequest",
+        "()",
+        false,
+    ),
+    (
+        "delete_bulk_state",
+        "DeleteBulkState",
+        "DeleteBulkStateRequest",
+        "()",
+        false,
+    ),
+    (
+        "execute_state_transaction",
+        "ExecuteStateTransaction",
+        "ExecuteStateTransactionRequest",
+        "()",
+        false,
+    ),
+    (
+        "publish_event",
+        "PublishEvent",
+        "PublishEventRequest",
+        "()",
+        false,
+    ),
+    (
+        "bulk_publish_event",
+        "BulkPublishEvent",
+        "BulkPublishRequest",
+        "BulkPublishResponse",
+        false,
+    ),
+    (
+        "bulk_publish_event_alpha1",
+        "BulkPublishEventAlpha1",
+        "BulkPublishRequest",
+        "BulkPublishResponse",
+        false,
+    ),
+    (
+        "subscribe_topic_events_alpha1",
+        "SubscribeTopicEventsAlpha1",
+        "SubscribeTopicEventsRequestAlpha1",
+        "SubscribeTopicEventsResponseAlpha1",
+        true,
+    ),
+    (
+        "get_metadata",
+        "GetMetadata",
+        "GetMetadataRequest",
+        "GetMetadataResponse",
+        false,
+    ),
+    (
+        "set_metadata",
+        "SetMetadata",
+        "SetMetadataRequest",
+        "()",
+        false,
+    ),
+    ("shutdown", "Shutdown", "ShutdownRequest", "()", false),
+];
+
+fn type_path(name: &str) -> String {
+    match name {
+        // `()` is not a path: the API module names it `Empty`.
+        "()" => "crate::api::grpc::Empty".into(),
+        _ => match name.strip_prefix("common:") {
+            Some(common) => format!("{COMMON}::{common}"),
+            None => format!("{RUNTIME}::{name}"),
+        },
+    }
+}
+
+fn main() {
+    let mut dapr = Service::builder()
+        .name("Dapr")
+        .package("dapr.proto.runtime.v1");
+    for &(name, route, input, output, streaming) in RPCS {
+        let mut method = Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type(type_path(input))
+            .output_type(type_path(output))
+            .codec_path("::tonic_prost::ProstCodec");
+        if streaming {
+            method = method.client_streaming().server_streaming();
+        }
+        dapr = dapr.method(method.build());
+    }
+    Builder::new()
+        .build_client(false)
+        .build_transport(false)
+        .compile(&[dapr.build()]);
+}

@@ -1,0 +1,576 @@
+//! Dapr's gRPC API (`dapr.proto.runtime.v1.Dapr`). Handlers translate messages
+//! and call the same building-block code as the HTTP API; rpcs not built yet
+//! answer UNIMPLEMENTED with a message.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use bytes::Bytes;
+use dapr::dapr::proto::common::v1 as common;
+use dapr::dapr::proto::runtime::v1 as pb;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::{Error, metadata, pubsub, state};
+use crate::app::API_TOKEN_HEADER;
+use crate::invoke::{self, Answer, Call};
+use crate::node::Node;
+
+#[allow(unreachable_pub)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/dapr.proto.runtime.v1.Dapr.rs"));
+}
+
+use generated::dapr_server::{Dapr, DaprServer};
+
+/// `google.protobuf.Empty`, as the `dapr` crate spells it.
+pub type Empty = ();
+
+type Reply<T> = Result<tonic::Response<T>, Status>;
+
+/// The gRPC API as an axum router (served with HTTP/2 on `--dapr-grpc-port`).
+pub fn router(node: Arc<Node>) -> axum::Router {
+    let api = DaprServer::new(Api { node: node.clone() })
+        .max_decoding_message_size(super::http::MAX_BODY)
+        .max_encoding_message_size(usize::MAX);
+    tonic::service::Routes::new(api)
+        .prepare()
+        .into_axum_router()
+        .layer(middleware::map_response(name_unimplemented))
+        .layer(middleware::from_fn_with_state(node, check_token))
+}
+
+/// Enforces `DAPR_API_TOKEN` on every rpc.
+async fn check_token(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &node.settings.api_token {
+        let given = request.headers().get(API_TOKEN_HEADER);
+        if given.map(HeaderValue::as_bytes) != Some(token.as_bytes()) {
+            let reason = "authentication error: api token mismatch";
+            let info = [
+                ("http.code".to_owned(), "401".to_owned()),
+                ("http.error_message".to_owned(), reason.to_owned()),
+            ];
+            let details = ErrorDetails::with_error_info("Unauthorized", "dapr.io", info);
+            let status = Status::with_error_details(Code::Unauthenticated, "Unauthorized", details);
+            return status.into_http();
+        }
+    }
+    next.run(request).await
+}
+
+/// Gives UNIMPLEMENTED answers a message naming what is missing.
+async fn name_unimplemented(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers.get("grpc-status").is_some_and(|s| s == "12")
+        && !headers.contains_key("grpc-message")
+    {
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static("this rpc is not implemented by Jetway yet"),
+        );
+    }
+    response
+}
+
+pub struct Api {
+    node: Arc<Node>,
+}
+
+fn to_btree(m: std::collections::HashMap<String, String>) -> BTreeMap<String, String> {
+    m.into_iter().collect()
+}
+
+/// The W3C `traceparent` of a call: its own header, or `grpc-trace-bin`.
+fn traceparent(metadata: &MetadataMap) -> Option<String> {
+    if let Some(t) = metadata.get("traceparent").and_then(|v| v.to_str().ok()) {
+        return Some(t.to_owned());
+    }
+    let bin = metadata.get_bin("grpc-trace-bin")?.to_bytes().ok()?;
+    traceparent_from_binary(&bin)
+}
+
+/// Reads the OpenCensus binary trace context: version 0, then fields 0 (trace
+/// id, 16 bytes), 1 (span id, 8 bytes) and 2 (options, 1 byte).
+fn traceparent_from_binary(b: &[u8]) -> Option<String> {
+    let hex = |s: &[u8]| s.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    match b {
+        [0, 0, rest @ ..] if rest.len() >= 26 && rest[16] == 1 => {
+            let flags = if rest.len() >= 27 && rest[25] == 2 {
+                rest[26]
+            } else {
+                0
+            };
+            Some(format!(
+                "00-{}-{}-{flags:02x}",
+                hex(&rest[..16]),
+                hex(&rest[17..25])
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// gRPC request metadata as the headers of an invocation.
+fn invocation_headers(metadata: &MetadataMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in metadata.clone().into_headers() {
+        let Some(name) = name else { continue };
+        let n = name.as_str();
+        if n.starts_with("grpc-") || matches!(n, "content-type" | "te" | "user-agent") {
+            continue;
+        }
+        headers.append(name, value);
+    }
+    if let Some(t) = traceparent(metadata).and_then(|t| HeaderValue::from_str(&t).ok()) {
+        headers.insert("traceparent", t);
+    }
+    headers
+}
+
+fn verb(extension: Option<&common::HttpExtension>) -> Method {
+    use common::http_extension::Verb;
+    match extension.map(|e| e.verb()).unwrap_or(Verb::None) {
+        Verb::Get => Method::GET,
+        Verb::Head => Method::HEAD,
+        Verb::Put => Method::PUT,
+        Verb::Delete => Method::DELETE,
+        Verb::Connect => Method::CONNECT,
+        Verb::Options => Method::OPTIONS,
+        Verb::Trace => Method::TRACE,
+        Verb::Patch => Method::PATCH,
+        // A gRPC caller that names no verb reaches an HTTP app with POST.
+        Verb::None | Verb::Post => Method::POST,
+    }
+}
+
+/// The app's answer for a gRPC caller: a gRPC app's status as it was, an HTTP
+/// app's error status as the matching gRPC code (with `dapr-http-status`).
+fn invoke_reply(answer: Answer) -> Reply<common::InvokeResponse> {
+    let grpc_status = answer
+        .headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok()?.parse::<i32>().ok());
+    let content_type = answer
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut reply_metadata = MetadataMap::new();
+    for (name, value) in &answer.headers {
+        let n = name.as_str();
+        if n.starts_with("grpc-") || matches!(n, "content-type" | "content-length") {
+            continue;
+        }
+        if let Ok(key) = tonic::metadata::AsciiMetadataKey::from_bytes(n.as_bytes())
+            && let Ok(v) = tonic::metadata::AsciiMetadataValue::try_from(value.as_bytes())
+        {
+            reply_metadata.append(key, v);
+        }
+    }
+    let failure = match grpc_status {
+        Some(code) if code != 0 => {
+            let message = answer
+                .headers
+                .get("grpc-message")
+                .and_then(|v| v.to_str().ok())
+                .map(crate::app::grpc::percent_decode)
+                .unwrap_or_default();
+            Some(Status::new(Code::from_i32(code), message))
+        }
+        Some(_) => None,
+        None if !answer.status.is_success() && !answer.status.is_redirection() => {
+            reply_metadata.insert(
+                "dapr-http-status",
+                answer.status.as_str().parse().expect("digits are ASCII"),
+            );
+            Some(http_app_error(answer.status, &answer.body))
+        }
+        None => None,
+    };
+    if let Some(mut status) = failure {
+        *status.metadata_mut() = reply_metadata;
+        return Err(status);
+    }
+    let mut response = tonic::Response::new(common::InvokeResponse {
+        data: Some(prost_types::Any {
+            type_url: String::new(),
+            value: answer.body.into(),
+        }),
+        content_type,
+    });
+    *response.metadata_mut() = reply_metadata;
+    Ok(response)
+}
+
+/// An HTTP app's error status for a gRPC caller, as daprd words it: the status
+/// text, and the code and the start of the body in an `ErrorInfo`.
+fn http_app_error(status: StatusCode, body: &[u8]) -> Status {
+    let code = match status.as_u16() {
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        408 => Code::Cancelled,
+        409 => Code::AlreadyExists,
+        429 => Code::ResourceExhausted,
+        400 => Code::Internal,
+        501 => Code::Unimplemented,
+        503 => Code::Unavailable,
+        504 => Code::DeadlineExceeded,
+        _ => Code::Unknown,
+    };
+    let text = status.canonical_reason().unwrap_or("Unknown");
+    let body: String = String::from_utf8_lossy(body).chars().take(63).collect();
+    let info = [
+        ("http.code".to_owned(), status.as_str().to_owned()),
+        ("http.error_message".to_owned(), body),
+    ];
+    Status::with_error_details(
+        code,
+        text,
+        ErrorDetails::with_error_info(text, "dapr.io", info),
+    )
+}
+
+fn save_item(item: common::StateItem) -> state::SaveItem {
+    use common::state_options::StateConcurrency;
+    state::SaveItem {
+        key: item.key,
+        value: item.value.into(),
+        etag: item.etag.map(|e| e.value),
+        metadata: to_btree(item.metadata),
+        first_write: item
+            .options
+            .is_some_and(|o| o.concurrency() == StateConcurrency::ConcurrencyFirstWrite),
+    }
+}
+
+fn ttl_metadata(item: &crate::state::Item) -> std::collections::HashMap<String, String> {
+    item.expires_at
+        .map(|at| {
+            let at: chrono::DateTime<chrono::Utc> = at.into();
+            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            [("ttlExpireTime".to_owned(), at)].into()
+        })
+        .unwrap_or_default()
+}
+
+#[tonic::async_trait]
+impl Dapr for Api {
+    async fn invoke_service(
+        &self,
+        request: tonic::Request<pb::InvokeServiceRequest>,
+    ) -> Reply<common::InvokeResponse> {
+        let headers = invocation_headers(request.metadata());
+        let req = request.into_inner();
+        let Some(message) = req.message else {
+            return Err(Status::invalid_argument(
+                "the invocation carries no message",
+            ));
+        };
+        let mut path_and_query = format!("/{}", message.method);
+        if let Some(q) = message
+            .http_extension
+            .as_ref()
+            .map(|e| e.querystring.as_str())
+            .filter(|q| !q.is_empty())
+        {
+            path_and_query = format!("{path_and_query}?{}", q.trim_start_matches('?'));
+        }
+        let mut headers = headers;
+        if let Ok(ct) = HeaderValue::from_str(&message.content_type)
+            && !message.content_type.is_empty()
+        {
+            headers.insert(http::header::CONTENT_TYPE, ct);
+        }
+        let call = Call {
+            verb: verb(message.http_extension.as_ref()),
+            path_and_query,
+            headers,
+            body: message
+                .data
+                .map(|d| Bytes::from(d.value))
+                .unwrap_or_default(),
+        };
+        let answer = invoke::invoke(&self.node, &req.id, call).await?;
+        invoke_reply(answer)
+    }
+
+    async fn get_state(
+        &self,
+        request: tonic::Request<pb::GetStateRequest>,
+    ) -> Reply<pb::GetStateResponse> {
+        let req = request.into_inner();
+        let item = state::get(&self.node, &req.store_name, &req.key).await?;
+        Ok(tonic::Response::new(match item {
+            None => pb::GetStateResponse::default(),
+            Some(item) => pb::GetStateResponse {
+                metadata: ttl_metadata(&item),
+                data: item.value.into(),
+                etag: item.etag,
+            },
+        }))
+    }
+
+    async fn get_bulk_state(
+        &self,
+        request: tonic::Request<pb::GetBulkStateRequest>,
+    ) -> Reply<pb::GetBulkStateResponse> {
+        let req = request.into_inner();
+        let parallelism = req.parallelism.max(0) as usize;
+        let results = state::bulk_get(&self.node, &req.store_name, &req.keys, parallelism).await?;
+        let items = results
+            .into_iter()
+            .zip(req.keys)
+            .map(|(result, key)| match result {
+                Ok(None) => pb::BulkStateItem {
+                    key,
+                    ..Default::default()
+                },
+                Ok(Some(item)) => pb::BulkStateItem {
+                    key,
+                    metadata: ttl_metadata(&item),
+                    data: item.value.into(),
+                    etag: item.etag,
+                    error: String::new(),
+                },
+                Err(error) => pb::BulkStateItem {
+                    key,
+                    error,
+                    ..Default::default()
+                },
+            })
+            .collect();
+        Ok(tonic::Response::new(pb::GetBulkStateResponse { items }))
+    }
+
+    async fn save_state(&self, request: tonic::Request<pb::SaveStateRequest>) -> Reply<Empty> {
+        let req = request.into_inner();
+        let items = req.states.into_iter().map(save_item).collect();
+        state::save(&self.node, &req.store_name, items, &BTreeMap::new()).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn delete_state(&self, request: tonic::Request<pb::DeleteStateRequest>) -> Reply<Empty> {
+        let req = request.into_inner();
+        let etag = req.etag.map(|e| e.value);
+        state::delete(&self.node, &req.store_name, &req.key, etag).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn delete_bulk_state(
+        &self,
+        request: tonic::Request<pb::DeleteBulkStateRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        let deletes = req.states.into_iter().map(|item| {
+            let etag = item.etag.map(|e| e.value);
+            let (node, store) = (&self.node, &req.store_name);
+            async move { state::delete(node, store, &item.key, etag).await }
+        });
+        futures::future::try_join_all(deletes).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn execute_state_transaction(
+        &self,
+        request: tonic::Request<pb::ExecuteStateTransactionRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        let ops =
+            req.operations
+                .into_iter()
+                .map(|op| {
+                    let item = op.request.map(save_item).ok_or_else(|| {
+                        Error::malformed("a transaction operation has no request")
+                    })?;
+                    state::TxOp::new(&op.operation_type, item)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+        state::transact(&self.node, &req.store_name, ops, &to_btree(req.metadata)).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn publish_event(
+        &self,
+        request: tonic::Request<pb::PublishEventRequest>,
+    ) -> Reply<Empty> {
+        let traceparent = traceparent(request.metadata());
+        let req = request.into_inner();
+        let publish = pubsub::Publish {
+            pubsub: &req.pubsub_name,
+            topic: &req.topic,
+            data: &req.data,
+            content_type: Some(req.data_content_type.as_str()).filter(|c| !c.is_empty()),
+            metadata: &to_btree(req.metadata),
+            traceparent: traceparent.as_deref(),
+        };
+        pubsub::publish(&self.node, publish).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn bulk_publish_event(
+        &self,
+        request: tonic::Request<pb::BulkPublishRequest>,
+    ) -> Reply<pb::BulkPublishResponse> {
+        let req = request.into_inner();
+        let entries: Vec<_> = req
+            .entries
+            .into_iter()
+            .map(|e| pubsub::BulkEntry {
+                entry_id: e.entry_id,
+                data: e.event.into(),
+                content_type: Some(e.content_type),
+                metadata: to_btree(e.metadata),
+            })
+            .collect();
+        let metadata = to_btree(req.metadata);
+        let failed = pubsub::bulk_publish(
+            &self.node,
+            &req.pubsub_name,
+            &req.topic,
+            &entries,
+            &metadata,
+        )
+        .await?;
+        // daprd fails the whole rpc when an entry fails (gRPC drops the body).
+        if let Some((_, error)) = failed.first() {
+            return Err(Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ERR_PUBSUB_PUBLISH_MESSAGE",
+                format!(
+                    "error when publishing to topic {} in pubsub {}: {error}",
+                    req.topic, req.pubsub_name
+                ),
+            )
+            .into());
+        }
+        Ok(tonic::Response::new(pb::BulkPublishResponse::default()))
+    }
+
+    async fn bulk_publish_event_alpha1(
+        &self,
+        request: tonic::Request<pb::BulkPublishRequest>,
+    ) -> Reply<pb::BulkPublishResponse> {
+        self.bulk_publish_event(request).await
+    }
+
+    type SubscribeTopicEventsAlpha1Stream = super::streaming::Events;
+
+    async fn subscribe_topic_events_alpha1(
+        &self,
+        request: tonic::Request<tonic::Streaming<pb::SubscribeTopicEventsRequestAlpha1>>,
+    ) -> Reply<Self::SubscribeTopicEventsAlpha1Stream> {
+        let events = super::streaming::open(self.node.clone(), request.into_inner()).await?;
+        Ok(tonic::Response::new(events))
+    }
+
+    async fn get_metadata(
+        &self,
+        _request: tonic::Request<pb::GetMetadataRequest>,
+    ) -> Reply<pb::GetMetadataResponse> {
+        let m = metadata::snapshot(&self.node);
+        let registered_components = m
+            .components
+            .into_iter()
+            .map(|c| pb::RegisteredComponents {
+                name: c.name,
+                r#type: c.kind,
+                version: c.version.into(),
+                capabilities: c.capabilities,
+            })
+            .collect();
+        let subscriptions = m
+            .subscriptions
+            .into_iter()
+            .map(|s| pb::PubsubSubscription {
+                pubsub_name: s.pubsub,
+                topic: s.topic,
+                metadata: s.metadata.into_iter().collect(),
+                rules: Some(pb::PubsubSubscriptionRules {
+                    rules: s
+                        .rules
+                        .into_iter()
+                        .map(|r| pb::PubsubSubscriptionRule {
+                            r#match: r.matches,
+                            path: r.path,
+                        })
+                        .collect(),
+                }),
+                dead_letter_topic: s.dead_letter_topic,
+                r#type: match s.kind {
+                    crate::node::SubscriptionKind::Declarative => {
+                        pb::PubsubSubscriptionType::Declarative
+                    }
+                    crate::node::SubscriptionKind::Programmatic => {
+                        pb::PubsubSubscriptionType::Programmatic
+                    }
+                    crate::node::SubscriptionKind::Streaming => {
+                        pb::PubsubSubscriptionType::Streaming
+                    }
+                } as i32,
+            })
+            .collect();
+        Ok(tonic::Response::new(pb::GetMetadataResponse {
+            id: m.id,
+            runtime_version: m.runtime_version.into(),
+            enabled_features: m.enabled_features,
+            registered_components,
+            subscriptions,
+            extended_metadata: m.extended.into_iter().collect(),
+            app_connection_properties: m.app_connection_properties.map(|a| {
+                pb::AppConnectionProperties {
+                    port: a.port.into(),
+                    protocol: a.protocol,
+                    channel_address: a.channel_address,
+                    max_concurrency: a.max_concurrency.try_into().unwrap_or(i32::MAX),
+                    health: None,
+                }
+            }),
+            actor_runtime: Some(pb::ActorRuntime {
+                runtime_status: pb::actor_runtime::ActorRuntimeStatus::Disabled as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn set_metadata(&self, request: tonic::Request<pb::SetMetadataRequest>) -> Reply<Empty> {
+        let req = request.into_inner();
+        self.node
+            .extended
+            .write()
+            .expect("extended lock")
+            .insert(req.key, req.value);
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn shutdown(&self, _request: tonic::Request<pb::ShutdownRequest>) -> Reply<Empty> {
+        self.node.stop_soon();
+        Ok(tonic::Response::new(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_trace_context() {
+        let mut b = vec![0, 0];
+        b.extend(1..=16u8);
+        b.push(1);
+        b.extend(17..=24u8);
+        b.extend([2, 1]);
+        assert_eq!(
+            traceparent_from_binary(&b).as_deref(),
+            Some("00-0102030405060708090a0b0c0d0e0f10-1112131415161718-01")
+        );
+        assert_eq!(traceparent_from_binary(&[1, 2, 3]), None);
+    }
+}

@@ -1,0 +1,208 @@
+//! The publish API shared by HTTP and gRPC: builds the CloudEvent Dapr stores
+//! for each publish and hands it to the component.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use http::StatusCode;
+use tonic::Code;
+
+use super::Error;
+use crate::components::PubSubComponent;
+use crate::node::Node;
+use crate::pubsub::{Message, cloudevent};
+
+/// One publish, as either transport delivers it.
+pub struct Publish<'a> {
+    pub pubsub: &'a str,
+    pub topic: &'a str,
+    pub data: &'a [u8],
+    pub content_type: Option<&'a str>,
+    pub metadata: &'a BTreeMap<String, String>,
+    pub traceparent: Option<&'a str>,
+}
+
+/// One entry of a bulk publish.
+pub struct BulkEntry {
+    pub entry_id: String,
+    pub data: Bytes,
+    pub content_type: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The component named `name`.
+pub fn component<'a>(node: &'a Node, name: &str) -> Result<&'a PubSubComponent, Error> {
+    if node.registry.pubsub.is_empty() {
+        return Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_PUBSUB_NOT_CONFIGURED",
+            format!("pubsub {name} is not configured"),
+        )
+        .with_grpc(Code::FailedPrecondition));
+    }
+    if name.is_empty() {
+        return Err(Error::new(
+            StatusCode::NOT_FOUND,
+            "ERR_PUBSUB_EMPTY",
+            "pubsub name is empty",
+        )
+        .with_grpc(Code::InvalidArgument));
+    }
+    node.registry.pubsub.get(name).ok_or_else(|| {
+        Error::new(
+            StatusCode::NOT_FOUND,
+            "ERR_PUBSUB_NOT_FOUND",
+            format!("pubsub {name} is not found"),
+        )
+        .with_grpc(Code::InvalidArgument)
+    })
+}
+
+/// The topic without surrounding slashes; empty is an error.
+pub fn topic<'a>(pubsub: &str, topic: &'a str) -> Result<&'a str, Error> {
+    let topic = topic.trim_matches('/');
+    if topic.is_empty() {
+        return Err(Error::new(
+            StatusCode::NOT_FOUND,
+            "ERR_TOPIC_NAME_EMPTY",
+            format!("topic is empty in pubsub {pubsub}"),
+        )
+        .with_grpc(Code::InvalidArgument));
+    }
+    Ok(topic)
+}
+
+/// Publishes one event and returns once it is stored.
+pub async fn publish(node: &Node, p: Publish<'_>) -> Result<(), Error> {
+    let component = component(node, p.pubsub)?;
+    let topic = topic(p.pubsub, p.topic)?;
+    let msg = message(node, &p)?;
+    component.pubsub.publish(topic, msg).await.map_err(|e| {
+        Error::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_PUBSUB_PUBLISH_MESSAGE",
+            format!(
+                "error when publishing to topic {topic} in pubsub {}: {e}",
+                p.pubsub
+            ),
+        )
+    })
+}
+
+/// Publishes every entry; returns the entries that failed, with their errors.
+pub async fn bulk_publish(
+    node: &Node,
+    pubsub: &str,
+    topic_name: &str,
+    entries: &[BulkEntry],
+    request_metadata: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, Error> {
+    let component = component(node, pubsub)?;
+    let topic = topic(pubsub, topic_name)?;
+    let mut messages = Vec::with_capacity(entries.len());
+    for e in entries {
+        if e.entry_id.is_empty() || entries.iter().filter(|o| o.entry_id == e.entry_id).count() > 1
+        {
+            return Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "ERR_PUBSUB_EVENTS_SER",
+                format!(
+                    "error marshaling events to bytes for topic {topic} pubsub {pubsub}. error: entryId is duplicated or not present for entry"
+                ),
+            ));
+        }
+        let mut metadata = request_metadata.clone();
+        metadata.extend(e.metadata.clone());
+        messages.push(message(
+            node,
+            &Publish {
+                pubsub,
+                topic,
+                data: &e.data,
+                content_type: e.content_type.as_deref().filter(|c| !c.is_empty()),
+                metadata: &metadata,
+                traceparent: None,
+            },
+        )?);
+    }
+    let results = join_all(
+        messages
+            .into_iter()
+            .map(|m| component.pubsub.publish(topic, m)),
+    )
+    .await;
+    Ok(results
+        .into_iter()
+        .zip(entries)
+        .filter_map(|(r, e)| r.err().map(|err| (e.entry_id.clone(), err.to_string())))
+        .collect())
+}
+
+/// Builds the message Dapr stores for one publish.
+fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
+    let ttl = match p.metadata.get("ttlInSeconds") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .ok()
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    Error::new(
+                        StatusCode::BAD_REQUEST,
+                        "ERR_PUBSUB_REQUEST_METADATA",
+                        format!("invalid ttlInSeconds '{v}'"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    if p.metadata
+        .get("rawPayload")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return Ok(Message {
+            data: Bytes::copy_from_slice(p.data),
+            id: None,
+            ttl,
+        });
+    }
+    let overrides: BTreeMap<String, String> = p
+        .metadata
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("cloudevent.")
+                .map(|k| (k.to_owned(), v.clone()))
+        })
+        .collect();
+    let expiration =
+        ttl.map(|t| (chrono::Utc::now() + t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let publish = cloudevent::Publish {
+        app_id: &node.settings.app_id,
+        pubsub: p.pubsub,
+        topic: p.topic.trim_matches('/'),
+        data: p.data,
+        content_type: p.content_type,
+        overrides: &overrides,
+        traceparent: p.traceparent,
+        tracestate: None,
+        expiration,
+    };
+    let is_cloudevent = p
+        .content_type
+        .is_some_and(|c| cloudevent::essence(c) == cloudevent::CONTENT_TYPE);
+    let (data, id) = if is_cloudevent {
+        cloudevent::complete(&publish).map_err(|m| {
+            Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ERR_PUBSUB_CLOUD_EVENTS_SER",
+                m,
+            )
+        })?
+    } else {
+        let (data, id) = cloudevent::wrap(&publish);
+        (data, Some(id))
+    };
+    Ok(Message { data, id, ttl })
+}

@@ -1,0 +1,238 @@
+//! The state API shared by HTTP and gRPC: requests in transport-neutral form,
+//! validated and applied to a store, with Dapr's error codes.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::join_all;
+use http::StatusCode;
+use tonic::Code;
+
+use super::Error;
+use crate::components::StateComponent;
+use crate::node::Node;
+use crate::state::{self, DeleteRequest, Item, Operation, SetRequest};
+
+/// One item to save, as either transport delivers it.
+pub struct SaveItem {
+    pub key: String,
+    pub value: Bytes,
+    pub etag: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// `first-write` concurrency.
+    pub first_write: bool,
+}
+
+/// One operation of a transaction.
+pub enum TxOp {
+    Upsert(SaveItem),
+    Delete { key: String, etag: Option<String> },
+}
+
+impl TxOp {
+    /// Reads Dapr's operation names (`upsert`, `delete`).
+    pub fn new(kind: &str, item: SaveItem) -> Result<TxOp, Error> {
+        match kind {
+            "upsert" => Ok(TxOp::Upsert(item)),
+            "delete" => Ok(TxOp::Delete {
+                key: item.key,
+                etag: item.etag,
+            }),
+            other => Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                format!("operation type {other} not supported"),
+            )
+            .with_grpc(Code::Unimplemented)),
+        }
+    }
+}
+
+/// The store named `name`.
+pub fn store<'a>(node: &'a Node, name: &str) -> Result<&'a StateComponent, Error> {
+    if node.registry.state.is_empty() {
+        return Err(Error::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_STATE_STORE_NOT_CONFIGURED",
+            format!("state store {name} is not configured"),
+        )
+        .with_grpc(Code::FailedPrecondition));
+    }
+    node.registry.state.get(name).ok_or_else(|| {
+        Error::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_STATE_STORE_NOT_FOUND",
+            format!("state store {name} is not found"),
+        )
+    })
+}
+
+/// Maps a store error for an operation whose generic code is `code`; daprd's
+/// messages say what failed first.
+fn store_error(e: state::Error, code: &'static str, what: String) -> Error {
+    use state::Error as E;
+    let message = format!("{what}: {e}");
+    match e {
+        // A transaction fails as a whole, whatever the cause.
+        _ if code == "ERR_STATE_TRANSACTION" => {
+            Error::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+        }
+        E::EtagMismatch(_) => Error::new(StatusCode::CONFLICT, code, message),
+        E::InvalidEtag(_) => Error::new(StatusCode::BAD_REQUEST, code, message),
+        E::Invalid(m) => Error::malformed(m),
+        E::Backend(_) => Error::new(StatusCode::INTERNAL_SERVER_ERROR, code, message),
+    }
+}
+
+fn stored_key(store: &StateComponent, key: &str) -> Result<String, Error> {
+    state::stored_key(store.prefix.as_deref(), key).map_err(|e| Error::malformed(e.to_string()))
+}
+
+fn set_request(
+    store: &StateComponent,
+    item: SaveItem,
+    extra: &BTreeMap<String, String>,
+) -> Result<SetRequest, Error> {
+    if item.key.is_empty() {
+        return Err(Error::malformed("a state item must have a key"));
+    }
+    let ttl = item
+        .metadata
+        .get("ttlInSeconds")
+        .or_else(|| extra.get("ttlInSeconds"));
+    let ttl =
+        state::parse_ttl(ttl.map(String::as_str)).map_err(|e| Error::malformed(e.to_string()))?;
+    Ok(SetRequest {
+        key: stored_key(store, &item.key)?,
+        value: item.value,
+        etag: item.etag.filter(|e| !e.is_empty()),
+        first_write: item.first_write,
+        ttl,
+    })
+}
+
+/// Saves `items`; `extra` is request-level metadata under each item's own.
+pub async fn save(
+    node: &Node,
+    name: &str,
+    items: Vec<SaveItem>,
+    extra: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let store = store(node, name)?;
+    let requests = items
+        .into_iter()
+        .map(|i| set_request(store, i, extra))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Items are written concurrently, unless a key repeats: then in order, so
+    // the last item for a key wins.
+    let mut keys: Vec<&str> = requests.iter().map(|r| r.key.as_str()).collect();
+    keys.sort_unstable();
+    let saved = if keys.windows(2).any(|w| w[0] == w[1]) {
+        let mut saved = Vec::new();
+        for r in requests {
+            saved.push(store.store.set(r).await);
+        }
+        saved
+    } else {
+        join_all(requests.into_iter().map(|r| store.store.set(r))).await
+    };
+    saved.into_iter().try_for_each(|r| {
+        r.map_err(|e| {
+            store_error(
+                e,
+                "ERR_STATE_SAVE",
+                format!("failed saving state in state store {name}"),
+            )
+        })
+    })
+}
+
+pub async fn get(node: &Node, name: &str, key: &str) -> Result<Option<Item>, Error> {
+    let store = store(node, name)?;
+    let stored = stored_key(store, key)?;
+    store.store.get(&stored).await.map_err(|e| {
+        store_error(
+            e,
+            "ERR_STATE_GET",
+            format!("fail to get {key} from state store {name}"),
+        )
+    })
+}
+
+pub async fn delete(node: &Node, name: &str, key: &str, etag: Option<String>) -> Result<(), Error> {
+    let store = store(node, name)?;
+    let request = DeleteRequest {
+        key: stored_key(store, key)?,
+        etag: etag.filter(|e| !e.is_empty()),
+    };
+    store.store.delete(request).await.map_err(|e| {
+        store_error(
+            e,
+            "ERR_STATE_DELETE",
+            format!("failed deleting state with key {key}"),
+        )
+    })
+}
+
+/// Reads `keys` with at most `parallelism` reads in flight (0: the cap, 100);
+/// each key has its own result.
+pub async fn bulk_get(
+    node: &Node,
+    name: &str,
+    keys: &[String],
+    parallelism: usize,
+) -> Result<Vec<Result<Option<Item>, String>>, Error> {
+    let store = store(node, name)?;
+    let lookups: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (backend, stored) = (store.store.clone(), stored_key(store, key));
+            async move {
+                let stored = stored.map_err(|e| e.message)?;
+                backend.get(&stored).await.map_err(|e| e.to_string())
+            }
+        })
+        .collect();
+    let parallelism = if parallelism == 0 {
+        100
+    } else {
+        parallelism.min(100)
+    };
+    Ok(futures::stream::iter(lookups)
+        .buffered(parallelism)
+        .collect()
+        .await)
+}
+
+/// Applies `ops` all together or not at all.
+pub async fn transact(
+    node: &Node,
+    name: &str,
+    ops: Vec<TxOp>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let store = store(node, name)?;
+    let ops = ops
+        .into_iter()
+        .map(|op| match op {
+            TxOp::Upsert(item) => set_request(store, item, metadata).map(Operation::Upsert),
+            TxOp::Delete { key, etag } => {
+                if key.is_empty() {
+                    return Err(Error::malformed("a state item must have a key"));
+                }
+                Ok(Operation::Delete(DeleteRequest {
+                    key: stored_key(store, &key)?,
+                    etag: etag.filter(|e| !e.is_empty()),
+                }))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    store.store.transact(ops).await.map_err(|e| {
+        store_error(
+            e,
+            "ERR_STATE_TRANSACTION",
+            "error while executing state transaction".into(),
+        )
+    })
+}

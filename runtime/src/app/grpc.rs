@@ -1,0 +1,423 @@
+//! The gRPC app channel: `AppCallback`, `AppCallbackHealthCheck`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use dapr::dapr::proto::common::v1 as common;
+use dapr::dapr::proto::runtime::v1 as pb;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use pb::app_callback_client::AppCallbackClient;
+use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;
+use serde_json::value::RawValue;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use super::{API_TOKEN_HEADER, AppResponse, Error};
+use crate::pubsub::cloudevent;
+use crate::pubsub::subscriber::{Event, Outcome};
+use crate::resources::{Rule, Subscription};
+
+/// A gRPC client for the app over one HTTP/2 connection, cheap to clone.
+#[derive(Clone)]
+pub struct GrpcApp {
+    channel: Channel,
+    address: String,
+    port: u16,
+    /// `APP_API_TOKEN`, sent on every call.
+    token: Option<AsciiMetadataValue>,
+}
+
+impl GrpcApp {
+    pub fn new(address: &str, port: u16, token: Option<&str>) -> GrpcApp {
+        let channel = Endpoint::from_shared(format!("http://{address}:{port}"))
+            .expect("an address and port make a valid URI")
+            .tcp_nodelay(true)
+            .connect_lazy();
+        GrpcApp {
+            channel,
+            address: address.to_owned(),
+            port,
+            token: token.and_then(|t| t.parse().ok()),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn request<T>(&self, message: T, metadata: MetadataMap) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = metadata;
+        if let Some(token) = &self.token {
+            request
+                .metadata_mut()
+                .insert(API_TOKEN_HEADER, token.clone());
+        }
+        request
+    }
+
+    /// Calls `OnInvoke`. The answer is put in HTTP terms: an error status
+    /// becomes the matching HTTP status with the gRPC status as JSON, and
+    /// `grpc-status`/`grpc-message` headers so a gRPC caller gets it unchanged.
+    pub async fn invoke(
+        &self,
+        verb: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<AppResponse, Error> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let message = common::InvokeRequest {
+            method: path.trim_start_matches('/').to_owned(),
+            data: Some(prost_types::Any {
+                type_url: String::new(),
+                value: body.into(),
+            }),
+            content_type,
+            http_extension: Some(common::HttpExtension {
+                verb: verb_of(&verb) as i32,
+                querystring: query.to_owned(),
+            }),
+        };
+        let request = self.request(message, to_metadata(&headers));
+        let mut client = AppCallbackClient::new(self.channel.clone());
+        match client.on_invoke(request).await {
+            Ok(response) => {
+                let mut headers = from_metadata(response.metadata());
+                let response = response.into_inner();
+                if let Ok(v) = HeaderValue::from_str(&response.content_type)
+                    && !response.content_type.is_empty()
+                {
+                    headers.insert(http::header::CONTENT_TYPE, v);
+                }
+                Ok(AppResponse {
+                    status: StatusCode::OK,
+                    headers,
+                    body: response.data.map(|d| d.value.into()).unwrap_or_default(),
+                })
+            }
+            Err(status) => Ok(failed_invocation(&status)),
+        }
+    }
+
+    /// Calls `OnTopicEvent` and reads the app's status.
+    pub async fn deliver(&self, event: &Event<'_>) -> Outcome {
+        let message = match topic_event(event) {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::warn!(%error, topic = %event.topic, "Event is not a JSON CloudEvent; not delivered.");
+                return Outcome::Retry;
+            }
+        };
+        let mut metadata = MetadataMap::new();
+        if let Some(t) = event.traceparent.and_then(|t| t.parse().ok()) {
+            metadata.insert("traceparent", t);
+        }
+        let mut client = AppCallbackClient::new(self.channel.clone());
+        match client.on_topic_event(self.request(message, metadata)).await {
+            Ok(r) => outcome(r.into_inner().status, event.topic),
+            // An app that takes no topic events cannot take this one: daprd acks.
+            Err(s) if s.code() == Code::Unimplemented => {
+                tracing::warn!(topic = %event.topic, "The app does not implement OnTopicEvent; event dropped.");
+                Outcome::Ack
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), topic = %event.topic, "Delivery to the app failed; will retry.");
+                Outcome::Retry
+            }
+        }
+    }
+
+    /// Asks `ListTopicSubscriptions`, retrying briefly while the app starts.
+    pub async fn subscriptions(&self) -> Vec<Subscription> {
+        let mut client = AppCallbackClient::new(self.channel.clone());
+        for attempt in 0..5 {
+            match client
+                .list_topic_subscriptions(self.request((), MetadataMap::new()))
+                .await
+            {
+                Ok(r) => {
+                    return r
+                        .into_inner()
+                        .subscriptions
+                        .into_iter()
+                        .map(subscription)
+                        .collect();
+                }
+                Err(s) if s.code() == Code::Unimplemented => return Vec::new(),
+                Err(status) => {
+                    tracing::debug!(%status, attempt, "ListTopicSubscriptions failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        tracing::warn!("ListTopicSubscriptions kept failing; no programmatic subscriptions.");
+        Vec::new()
+    }
+
+    /// Healthy when `AppCallbackHealthCheck.HealthCheck` succeeds.
+    pub async fn is_healthy(&self) -> bool {
+        let mut client = AppCallbackHealthCheckClient::new(self.channel.clone());
+        client
+            .health_check(self.request((), MetadataMap::new()))
+            .await
+            .is_ok()
+    }
+}
+
+fn verb_of(verb: &Method) -> common::http_extension::Verb {
+    use common::http_extension::Verb;
+    match *verb {
+        Method::GET => Verb::Get,
+        Method::HEAD => Verb::Head,
+        Method::POST => Verb::Post,
+        Method::PUT => Verb::Put,
+        Method::DELETE => Verb::Delete,
+        Method::CONNECT => Verb::Connect,
+        Method::OPTIONS => Verb::Options,
+        Method::TRACE => Verb::Trace,
+        Method::PATCH => Verb::Patch,
+        _ => Verb::None,
+    }
+}
+
+/// A gRPC app's error, as an HTTP answer.
+fn failed_invocation(status: &Status) -> AppResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("grpc-status", HeaderValue::from(status.code() as i32));
+    if let Ok(m) = HeaderValue::from_str(&percent_encode(status.message())) {
+        headers.insert("grpc-message", m);
+    }
+    let body = serde_json::json!({
+        "code": status.code() as i32,
+        "message": status.message(),
+        "details": [],
+    });
+    AppResponse {
+        status: crate::api::http_status(status.code()),
+        headers,
+        body: body.to_string().into(),
+    }
+}
+
+fn outcome(status: i32, topic: &str) -> Outcome {
+    use pb::topic_event_response::TopicEventResponseStatus as S;
+    match S::try_from(status) {
+        Ok(S::Success) => Outcome::Ack,
+        Ok(S::Retry) => Outcome::Retry,
+        Ok(S::Drop) => Outcome::from_status("DROP", topic),
+        Err(_) => Outcome::from_status("unknown", topic),
+    }
+}
+
+fn subscription(s: pb::TopicSubscription) -> Subscription {
+    let routes = s.routes.unwrap_or_default();
+    let mut rules: Vec<Rule> = routes
+        .rules
+        .into_iter()
+        .map(|r| Rule {
+            matches: r.r#match,
+            path: r.path,
+        })
+        .collect();
+    // Without a default route, events reach the app with an empty path.
+    rules.push(Rule {
+        matches: String::new(),
+        path: routes.default,
+    });
+    Subscription {
+        name: format!("{}/{}", s.pubsub_name, s.topic),
+        pubsub: s.pubsub_name,
+        topic: s.topic,
+        rules,
+        metadata: s.metadata.into_iter().collect(),
+        dead_letter_topic: Some(s.dead_letter_topic).filter(|t| !t.is_empty()),
+        scopes: Vec::new(),
+    }
+}
+
+/// HTTP headers as gRPC metadata, without the ones HTTP/2 or gRPC own.
+pub fn to_metadata(headers: &HeaderMap) -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if n.ends_with("-bin")
+            || n.starts_with("grpc-")
+            || matches!(
+                n,
+                "content-type" | "content-length" | "host" | "connection" | "te" | "keep-alive"
+            )
+        {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (
+            AsciiMetadataKey::from_bytes(n.as_bytes()),
+            AsciiMetadataValue::try_from(value.as_bytes()),
+        ) {
+            metadata.append(k, v);
+        }
+    }
+    metadata
+}
+
+/// gRPC metadata as HTTP headers (text values only).
+fn from_metadata(metadata: &MetadataMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in metadata.clone().into_headers() {
+        if let Some(name) = name
+            && !name.as_str().ends_with("-bin")
+        {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+/// The `TopicEventRequest` for a CloudEvent: its attributes as fields, `data`
+/// as bytes (text for text, JSON for JSON, decoded `data_base64`), and the
+/// other attributes as extensions.
+pub fn topic_event(event: &Event<'_>) -> Result<pb::TopicEventRequest, String> {
+    let mut fields: HashMap<String, Box<RawValue>> =
+        serde_json::from_slice(&event.data).map_err(|e| e.to_string())?;
+    let mut text = |name: &str| -> String {
+        fields
+            .remove(name)
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+            .unwrap_or_default()
+    };
+    let mut request = pb::TopicEventRequest {
+        id: text("id"),
+        source: text("source"),
+        r#type: text("type"),
+        spec_version: text("specversion"),
+        data_content_type: text("datacontenttype"),
+        topic: event.topic.to_owned(),
+        pubsub_name: event.pubsub.to_owned(),
+        path: event.path.to_owned(),
+        ..Default::default()
+    };
+    let base64 = text("data_base64");
+    request.data = match fields.remove("data") {
+        _ if !base64.is_empty() => base64::engine::general_purpose::STANDARD
+            .decode(base64)
+            .map_err(|e| format!("data_base64: {e}"))?,
+        None => Vec::new(),
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(s) if !cloudevent::is_json(&request.data_content_type) => s.into_bytes(),
+            _ => raw.get().as_bytes().to_vec(),
+        },
+    };
+    let extensions = fields
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, to_prost(serde_json::from_str(v.get()).ok()?))))
+        .collect();
+    request.extensions = Some(prost_types::Struct { fields: extensions });
+    Ok(request)
+}
+
+fn to_prost(v: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    use serde_json::Value as J;
+    let kind = match v {
+        J::Null => Kind::NullValue(0),
+        J::Bool(b) => Kind::BoolValue(b),
+        J::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        J::String(s) => Kind::StringValue(s),
+        J::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(to_prost).collect(),
+        }),
+        J::Object(o) => Kind::StructValue(prost_types::Struct {
+            fields: o.into_iter().map(|(k, v)| (k, to_prost(v))).collect(),
+        }),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// Percent-encodes a `grpc-message` value, as the gRPC wire spec asks.
+pub fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_messages_round_trip() {
+        let m = "bad: 100% «wrong»\nline";
+        assert_eq!(percent_decode(&percent_encode(m)), m);
+        assert!(percent_encode(m).is_ascii());
+    }
+
+    #[test]
+    fn cloudevents_become_topic_events() {
+        let event = |data: &str| Event {
+            pubsub: "ps",
+            topic: "orders",
+            path: "/o",
+            data: Bytes::from(data.to_owned()),
+            traceparent: None,
+        };
+        let json = topic_event(&event(
+            r#"{"id":"1","type":"t","specversion":"1.0","datacontenttype":"application/json","data":{"n": 1.50},"traceid":"x","topic":"orders"}"#,
+        ))
+        .unwrap();
+        assert_eq!(json.data, br#"{"n": 1.50}"#);
+        assert_eq!(json.path, "/o");
+        assert_eq!(json.r#type, "t");
+        assert!(json.extensions.unwrap().fields.contains_key("traceid"));
+        let text = topic_event(&event(r#"{"datacontenttype":"text/plain","data":"hi"}"#)).unwrap();
+        assert_eq!(text.data, b"hi");
+        let bin = topic_event(&event(r#"{"data_base64":"AAE="}"#)).unwrap();
+        assert_eq!(bin.data, [0, 1]);
+    }
+}

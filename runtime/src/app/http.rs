@@ -1,0 +1,213 @@
+//! The HTTP app channel.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::{API_TOKEN_HEADER, AppResponse, Error};
+use crate::pubsub::cloudevent;
+use crate::pubsub::subscriber::{Event, Outcome};
+use crate::pubsub::subscriptions;
+use crate::resources::Subscription;
+
+/// An HTTP client for the app, pooled and cheap to clone.
+#[derive(Clone)]
+pub struct HttpApp {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    address: String,
+    port: u16,
+    /// `APP_API_TOKEN`, sent on every call.
+    token: Option<HeaderValue>,
+}
+
+impl HttpApp {
+    pub fn new(address: &str, port: u16, token: Option<&str>) -> HttpApp {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        HttpApp {
+            client,
+            base: format!("http://{address}:{port}"),
+            address: address.to_owned(),
+            port,
+            token: token.and_then(|t| HeaderValue::from_str(t).ok()),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Sends a request to `path_and_query` (which starts with `/`).
+    pub async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<AppResponse, Error> {
+        let uri = format!("{}{}", self.base, path_and_query);
+        if let Some(token) = &self.token {
+            headers.insert(API_TOKEN_HEADER, token.clone());
+        }
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Full::new(body))
+            .map_err(|e| Error(e.to_string()))?;
+        *request.headers_mut() = headers;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| Error(format!("{e:?}")))?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Error(e.to_string()))?
+            .to_bytes();
+        Ok(AppResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// Healthy on a 2xx from `path`.
+    pub async fn is_healthy(&self, path: &str) -> bool {
+        let probe = self.call(Method::GET, path, HeaderMap::new(), Bytes::new());
+        matches!(probe.await, Ok(r) if r.status.is_success())
+    }
+
+    /// Posts the event to the route's path and reads the app's answer.
+    pub async fn deliver(&self, event: &Event<'_>) -> Outcome {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(cloudevent::CONTENT_TYPE),
+        );
+        if let Ok(v) = HeaderValue::from_str(event.pubsub) {
+            headers.insert("pubsubname", v);
+        }
+        if let Some(v) = event
+            .traceparent
+            .filter(|t| !t.is_empty())
+            .and_then(|t| HeaderValue::from_str(t).ok())
+        {
+            headers.insert("traceparent", v);
+        }
+        let path = if event.path.starts_with('/') {
+            event.path.to_owned()
+        } else {
+            format!("/{}", event.path)
+        };
+        match self
+            .call(Method::POST, &path, headers, event.data.clone())
+            .await
+        {
+            Ok(r) => outcome(r.status, &r.body, event.topic),
+            Err(error) => {
+                tracing::warn!(%error, topic = %event.topic, "Delivery to the app failed; will retry.");
+                Outcome::Retry
+            }
+        }
+    }
+
+    /// Asks `GET /dapr/subscribe`, retrying briefly while the app starts.
+    pub async fn subscriptions(&self, app_id: &str) -> Vec<Subscription> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(v) = HeaderValue::from_str(app_id) {
+            headers.insert("dapr-app-id", v);
+        }
+        for attempt in 0..5 {
+            let answer = self
+                .call(
+                    Method::GET,
+                    "/dapr/subscribe",
+                    headers.clone(),
+                    Bytes::new(),
+                )
+                .await;
+            match answer {
+                Ok(r) if r.status.is_success() => {
+                    return subscriptions::parse(&r.body).unwrap_or_else(|error| {
+                        tracing::error!(%error, "The app's /dapr/subscribe answer is not a subscription list; no programmatic subscriptions.");
+                        Vec::new()
+                    });
+                }
+                Ok(r) => {
+                    if r.status != StatusCode::NOT_FOUND {
+                        tracing::warn!(status = %r.status, "GET /dapr/subscribe failed; no programmatic subscriptions.");
+                    }
+                    return Vec::new();
+                }
+                Err(error) => {
+                    tracing::debug!(%error, attempt, "GET /dapr/subscribe failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct AppStatus {
+    #[serde(default)]
+    status: String,
+}
+
+/// Dapr's reading of the app's reply to a delivery.
+fn outcome(status: StatusCode, body: &[u8], topic: &str) -> Outcome {
+    if status == StatusCode::NOT_FOUND {
+        tracing::warn!(topic, "The app answered 404 to a delivery; dropped.");
+        return Outcome::Drop;
+    }
+    if !status.is_success() {
+        return Outcome::Retry;
+    }
+    match serde_json::from_slice::<AppStatus>(body) {
+        Err(_) => Outcome::Ack,
+        Ok(s) => Outcome::from_status(&s.status, topic),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_answers() {
+        let ok = StatusCode::OK;
+        assert_eq!(outcome(ok, b"", "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, b"plain text", "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, br#"{"status":"SUCCESS"}"#, "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, br#"{"other":1}"#, "t"), Outcome::Ack);
+        assert_eq!(outcome(ok, br#"{"status":"RETRY"}"#, "t"), Outcome::Retry);
+        assert_eq!(outcome(ok, br#"{"status":"DROP"}"#, "t"), Outcome::Drop);
+        assert_eq!(outcome(ok, br#"{"status":"MAYBE"}"#, "t"), Outcome::Retry);
+        assert_eq!(outcome(StatusCode::NOT_FOUND, b"", "t"), Outcome::Drop);
+        assert_eq!(
+            outcome(StatusCode::INTERNAL_SERVER_ERROR, b"", "t"),
+            Outcome::Retry
+        );
+    }
+}

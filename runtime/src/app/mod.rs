@@ -1,0 +1,139 @@
+//! The app channel: how the sidecar calls its app, over HTTP or gRPC
+//! (`--app-protocol`), with the same meaning either way.
+
+pub mod grpc;
+mod http;
+
+use std::time::Duration;
+
+use ::http::{HeaderMap, Method, StatusCode};
+use bytes::Bytes;
+
+pub use self::grpc::GrpcApp;
+pub use self::http::HttpApp;
+use crate::pubsub::subscriber::{Event, Outcome, Target};
+use crate::resources::Subscription;
+use crate::settings::AppHealth;
+
+/// The header (and gRPC metadata key) that carries API tokens.
+pub const API_TOKEN_HEADER: &str = "dapr-api-token";
+
+/// The app's answer to a call, in HTTP terms whatever the protocol.
+pub struct AppResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("calling the app: {0}")]
+pub struct Error(pub String);
+
+/// The protocols an app may speak.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Protocol {
+    Http,
+    Grpc,
+}
+
+impl Protocol {
+    pub fn parse(name: &str) -> Option<Protocol> {
+        match name {
+            "http" => Some(Protocol::Http),
+            "grpc" => Some(Protocol::Grpc),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Grpc => "grpc",
+        }
+    }
+}
+
+/// A client for the app, cheap to clone.
+#[derive(Clone)]
+pub enum AppChannel {
+    Http(Box<HttpApp>),
+    Grpc(GrpcApp),
+}
+
+impl AppChannel {
+    pub fn new(protocol: Protocol, address: &str, port: u16, token: Option<&str>) -> AppChannel {
+        match protocol {
+            Protocol::Http => AppChannel::Http(Box::new(HttpApp::new(address, port, token))),
+            Protocol::Grpc => AppChannel::Grpc(GrpcApp::new(address, port, token)),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        match self {
+            AppChannel::Http(a) => a.port(),
+            AppChannel::Grpc(a) => a.port(),
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        match self {
+            AppChannel::Http(a) => a.address(),
+            AppChannel::Grpc(a) => a.address(),
+        }
+    }
+
+    /// Invokes a method: `path_and_query` starts with `/`.
+    pub async fn call(
+        &self,
+        verb: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<AppResponse, Error> {
+        match self {
+            AppChannel::Http(a) => a.call(verb, path_and_query, headers, body).await,
+            AppChannel::Grpc(a) => a.invoke(verb, path_and_query, headers, body).await,
+        }
+    }
+
+    /// The app's programmatic subscriptions.
+    pub async fn subscriptions(&self, app_id: &str) -> Vec<Subscription> {
+        match self {
+            AppChannel::Http(a) => a.subscriptions(app_id).await,
+            AppChannel::Grpc(a) => a.subscriptions().await,
+        }
+    }
+
+    /// Whether the app accepts TCP connections right now.
+    pub async fn is_listening(&self) -> bool {
+        let connect = tokio::net::TcpStream::connect((self.address(), self.port()));
+        matches!(
+            tokio::time::timeout(Duration::from_millis(500), connect).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Probes the app's health: its health path over HTTP, its health check
+    /// service over gRPC.
+    pub async fn is_healthy(&self, health: &AppHealth) -> bool {
+        let probe = async {
+            match self {
+                AppChannel::Http(a) => a.is_healthy(&health.path).await,
+                AppChannel::Grpc(a) => a.is_healthy().await,
+            }
+        };
+        tokio::time::timeout(health.timeout, probe)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for AppChannel {
+    async fn deliver(&self, event: &Event<'_>) -> Outcome {
+        match self {
+            AppChannel::Http(a) => a.deliver(event).await,
+            AppChannel::Grpc(a) => a.deliver(event).await,
+        }
+    }
+}
