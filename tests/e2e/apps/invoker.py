@@ -1,5 +1,6 @@
 """Invokes a method on another app through the sidecar with the official Dapr
-Python SDK (DaprClient().invoke_method, which goes over the Dapr HTTP API).
+Python SDK (DaprClient().invoke_method: over the Dapr HTTP API by default, over
+gRPC with DAPR_API_METHOD_INVOCATION_PROTOCOL=grpc).
 
 Usage: invoker.py APP_ID METHOD [DATA [VERB]]
   METHOD may carry a query string (`echo?status=201`); VERB defaults to POST.
@@ -33,13 +34,13 @@ def main() -> int:
         with client:
             resp = client.invoke_method(app_id, method, data=data, http_verb=verb)
         headers: dict = {}
-        for name, value in resp.get_headers() or ():
+        for name, value in getattr(resp, 'get_headers', lambda: ())() or ():
             name = str(name).lower()
             headers[name] = f'{headers[name]}, {value}' if name in headers else str(value)
         print(
             json.dumps(
                 {
-                    'status': resp.status_code,
+                    'status': getattr(resp, 'status_code', None),
                     'text': resp.text(),
                     'content_type': resp.content_type,
                     'headers': headers,

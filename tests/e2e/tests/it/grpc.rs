@@ -103,3 +103,172 @@ async fn python_grpc_client_state_publish_invoke_metadata_and_streaming() {
     assert_eq!(seen["unknown_pubsub"]["code"], "INVALID_ARGUMENT");
     assert_eq!(seen["unknown_pubsub"]["reason"], "DAPR_PUBSUB_NOT_FOUND");
 }
+
+fn read_events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Invokes `app_id`'s `method` with the Python SDK from a fresh process, over
+/// HTTP or gRPC; returns the invoker's JSON line.
+async fn python_invoke(sidecar: &Sidecar, protocol: &str, app_id: &str, method: &str) -> Value {
+    let out = tokio::process::Command::new(python())
+        .arg(workspace_root().join("tests/e2e/apps/invoker.py"))
+        .args([app_id, method, r#"{"n": 7}"#, "POST"])
+        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string())
+        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
+        .env("DAPR_API_METHOD_INVOCATION_PROTOCOL", protocol)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
+        panic!(
+            "invoker printed no JSON: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A `dapr.ext.grpc` app behind `--app-protocol grpc`: invoked from HTTP and
+/// gRPC callers (and an HTTP app from both), and fed topic events with
+/// SUCCESS and RETRY answers.
+#[tokio::test]
+async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
+    let nats = NatsServer::start().await;
+    let res = resources();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let app_port = jetway_testkit::free_port();
+    let grpc_sidecar = Sidecar::builder("grpc-app")
+        .app_port(app_port)
+        .arg("--app-protocol")
+        .arg("grpc")
+        .nats(&nats)
+        .resources(&res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let _app = jetway_testkit::App::spawn(
+        "grpc_app.py",
+        &python(),
+        &[&workspace_root()
+            .join("tests/e2e/apps/grpc_app.py")
+            .display()
+            .to_string()],
+        &[
+            ("APP_PORT", app_port.to_string()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    );
+    jetway_testkit::eventually(Duration::from_secs(30), || async {
+        let r = reqwest::get(format!("{}/v1.0/healthz", grpc_sidecar.url()))
+            .await
+            .ok()?;
+        (r.status() == 204).then_some(())
+    })
+    .await
+    .expect("sidecar ready once the gRPC app listens");
+    let http_app = TestApp::start(Value::Null).await;
+    let _http_sidecar = Sidecar::builder("http-app")
+        .app_port(http_app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let caller = Sidecar::builder("caller")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let http = crate::client();
+
+    // HTTP caller → gRPC app.
+    let r = http
+        .post(format!(
+            "{}/v1.0/invoke/grpc-app/method/echo?x=1",
+            caller.url()
+        ))
+        .header("content-type", "application/json")
+        .header("x-custom", "kept")
+        .body(r#"{"n": 7}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(
+        echo,
+        json!({"body": r#"{"n": 7}"#, "content_type": "application/json", "caller": "caller", "custom": "kept"})
+    );
+    // A method the app does not serve: its UNIMPLEMENTED status, as HTTP.
+    let r = http
+        .post(format!("{}/v1.0/invoke/grpc-app/method/nope", caller.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 501);
+    let status: Value = r.json().await.unwrap();
+    assert_eq!(status["code"], 12);
+    assert!(status["message"].as_str().unwrap().contains("nope"));
+
+    // gRPC caller → gRPC app, and HTTP caller from the SDK → gRPC app.
+    for protocol in ["grpc", "http"] {
+        let line = python_invoke(&caller, protocol, "grpc-app", "echo").await;
+        let echo: Value = serde_json::from_str(line["text"].as_str().unwrap_or("null")).unwrap();
+        assert_eq!(echo["body"], r#"{"n": 7}"#, "{protocol}: {line}");
+        assert_eq!(echo["caller"], "caller", "{protocol}");
+    }
+    // gRPC caller → gRPC app's missing method: the app's status, unchanged.
+    let line = python_invoke(&caller, "grpc", "grpc-app", "nope").await;
+    assert!(
+        line["error"].as_str().unwrap().contains("UNIMPLEMENTED"),
+        "{line}"
+    );
+    // gRPC and HTTP callers → HTTP app.
+    for protocol in ["grpc", "http"] {
+        let line = python_invoke(&caller, protocol, "http-app", "echo").await;
+        let echo: Value = serde_json::from_str(line["text"].as_str().unwrap_or("null")).unwrap();
+        assert_eq!(
+            (echo["method"].as_str(), echo["body"].as_str()),
+            (Some("POST"), Some(r#"{"n": 7}"#)),
+            "{protocol}: {line}"
+        );
+    }
+
+    // Topic events over OnTopicEvent: SUCCESS acks, RETRY redelivers.
+    for (topic, n) in [("grpc-orders", 1), ("grpc-flaky", 2)] {
+        let r = http
+            .post(format!("{}/v1.0/publish/pubsub/{topic}", caller.url()))
+            .header("content-type", "application/json")
+            .body(json!({ "n": n }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let got = jetway_testkit::eventually(Duration::from_secs(30), || async {
+        let got = read_events(&events);
+        (got.len() >= 2).then_some(got)
+    })
+    .await
+    .expect("both events reached the gRPC app");
+    let orders = got.iter().find(|e| e["topic"] == "grpc-orders").unwrap();
+    assert_eq!(orders["data"], json!({"n": 1}));
+    assert_eq!(orders["type"], "com.dapr.event.sent");
+    assert_eq!(orders["content_type"], "application/json");
+    let flaky = got.iter().find(|e| e["topic"] == "grpc-flaky").unwrap();
+    assert_eq!(flaky["data"], json!({"n": 2}));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(read_events(&events).len(), 2, "each event recorded once");
+}

@@ -1,0 +1,66 @@
+"""An app served over gRPC with the official Python SDK's extension
+(dapr.ext.grpc), unchanged.
+
+- method `echo` answers JSON with the body, content type and caller metadata;
+- topic `pubsub`/`grpc-orders` appends each event to EVENTS_FILE (one JSON line);
+- topic `pubsub`/`grpc-flaky` asks for a retry of each event's first delivery,
+  then records it to EVENTS_FILE.
+
+Listens on APP_PORT.
+"""
+
+import json
+import os
+import threading
+
+from cloudevents.sdk.event import v1
+from dapr.clients.grpc._response import TopicEventResponse
+from dapr.ext.grpc import App, InvokeMethodRequest, InvokeMethodResponse
+
+app = App()
+lock = threading.Lock()
+seen_once: set = set()
+
+
+def record(event: v1.Event, topic: str) -> None:
+    line = {
+        'topic': topic,
+        'id': event.EventID(),
+        'type': event.EventType(),
+        'content_type': event.ContentType(),
+        'data': json.loads(event.Data()),
+    }
+    with lock, open(os.environ['EVENTS_FILE'], 'a') as f:
+        f.write(json.dumps(line) + '\n')
+
+
+@app.method(name='echo')
+def echo(request: InvokeMethodRequest) -> InvokeMethodResponse:
+    metadata = request.metadata
+    body = {
+        'body': request.text(),
+        'content_type': request.content_type,
+        'caller': metadata.get('dapr-caller-app-id', [''])[0],
+        'custom': metadata.get('x-custom', [''])[0],
+    }
+    return InvokeMethodResponse(json.dumps(body), 'application/json')
+
+
+@app.subscribe(pubsub_name='pubsub', topic='grpc-orders')
+def orders(event: v1.Event) -> TopicEventResponse:
+    record(event, 'grpc-orders')
+    return TopicEventResponse('success')
+
+
+@app.subscribe(pubsub_name='pubsub', topic='grpc-flaky')
+def flaky(event: v1.Event) -> TopicEventResponse:
+    with lock:
+        first = event.EventID() not in seen_once
+        seen_once.add(event.EventID())
+    if first:
+        return TopicEventResponse('retry')
+    record(event, 'grpc-flaky')
+    return TopicEventResponse('success')
+
+
+app.run(int(os.environ['APP_PORT']))
