@@ -272,3 +272,125 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(read_events(&events).len(), 2, "each event recorded once");
 }
+
+fn js_dir() -> std::path::PathBuf {
+    workspace_root().join("tests/e2e/js")
+}
+
+/// A JavaScript `DaprServer` (HTTP or gRPC) behind its own sidecar.
+async fn js_server(
+    nats: &NatsServer,
+    res: &Resources,
+    protocol: &str,
+    topic: &str,
+    events: &std::path::Path,
+) -> (Sidecar, jetway_testkit::App) {
+    let app_port = jetway_testkit::free_port();
+    let sidecar = Sidecar::builder(&format!("js-{protocol}-app"))
+        .app_port(app_port)
+        .arg("--app-protocol")
+        .arg(protocol)
+        .nats(nats)
+        .resources(res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let dapr_port = match protocol {
+        "grpc" => sidecar.grpc_port,
+        _ => sidecar.http_port,
+    };
+    let app = jetway_testkit::App::spawn(
+        &format!("js-{protocol}-server"),
+        std::path::Path::new("node"),
+        &[&js_dir().join("server.mjs").display().to_string(), protocol],
+        &[
+            ("APP_PORT", app_port.to_string()),
+            ("DAPR_PORT", dapr_port.to_string()),
+            ("TOPIC", topic.to_owned()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    );
+    jetway_testkit::eventually(Duration::from_secs(60), || async {
+        let r = reqwest::get(format!("{}/v1.0/healthz", sidecar.url()))
+            .await
+            .ok()?;
+        (r.status() == 204).then_some(())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("js {protocol} app ready: {}", app.output()));
+    (sidecar, app)
+}
+
+/// `@dapr/dapr`: both DaprClient protocols (state, transactions, publish,
+/// invoke, metadata) and DaprServer over HTTP and gRPC receiving events and
+/// invocations.
+#[tokio::test]
+async fn javascript_sdk_clients_and_servers() {
+    let nats = NatsServer::start().await;
+    let res = resources();
+    let dir = tempfile::tempdir().unwrap();
+    let (http_events, grpc_events) = (dir.path().join("http.jsonl"), dir.path().join("grpc.jsonl"));
+    let _http = js_server(&nats, &res, "http", "js-http-orders", &http_events).await;
+    let _grpc = js_server(&nats, &res, "grpc", "js-grpc-orders", &grpc_events).await;
+    let caller = Sidecar::builder("js-client")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg(js_dir().join("client.mjs"))
+        .args(["js-http-app,js-grpc-app", "js-http-orders,js-grpc-orders"])
+        .env("DAPR_HTTP_PORT", caller.http_port.to_string())
+        .env("DAPR_GRPC_PORT", caller.grpc_port.to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(90), out)
+        .await
+        .expect("the JS client finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    for protocol in ["http", "grpc"] {
+        let s = &seen[protocol];
+        assert_eq!(s["get"], json!({"n": 1}), "{protocol}: {s}");
+        assert_eq!(
+            s["bulk"],
+            json!({"a": {"n": 1}, "b": null, "c": "from a transaction"}),
+            "{protocol}"
+        );
+        assert_eq!(s["deleted"], "", "{protocol}");
+        for app in ["js-http-app", "js-grpc-app"] {
+            assert_eq!(
+                s["invoke"][app]["echo"],
+                json!({"from": protocol}),
+                "{protocol} → {app}: {s}"
+            );
+        }
+        assert_eq!(
+            s["metadata"],
+            json!({"id": "js-client", "components": ["pubsub", "statestore"]})
+        );
+    }
+    for (events, topic) in [
+        (&http_events, "js-http-orders"),
+        (&grpc_events, "js-grpc-orders"),
+    ] {
+        let got = jetway_testkit::eventually(Duration::from_secs(30), || async {
+            let got = read_events(events);
+            (got.len() >= 2).then_some(got)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{topic}: events from both clients"));
+        let mut from: Vec<_> = got.iter().map(|e| e["from"].as_str().unwrap()).collect();
+        from.sort();
+        assert_eq!(from, ["grpc", "http"], "{topic}");
+        assert!(got.iter().all(|e| e["topic"] == topic));
+    }
+}
