@@ -1,9 +1,10 @@
 //! `jetway bench`: measures Jetway against raw NATS and direct HTTP in one run.
 //!
 //! It starts its own nats-server, two sidecars (a caller without an app, and an
-//! echo app's sidecar) and an in-process echo app, then measures the same work
-//! three ways where it applies: through Jetway, with raw async-nats, and (for
-//! invocation) as a direct HTTP call to the app.
+//! echo app's sidecar for each of HTTP and gRPC) and in-process echo apps, then
+//! measures the same work three ways where it applies: through Jetway (over its
+//! HTTP and gRPC APIs), with raw async-nats, and (for invocation) as a direct
+//! HTTP or gRPC call to the app.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,8 @@ use anyhow::{Context as _, bail};
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
+use dapr::dapr::proto::common::v1 as common;
+use dapr::dapr::proto::runtime::v1 as pb;
 use futures::StreamExt;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -20,6 +23,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jetway_broker::server;
+use pb::app_callback_client::AppCallbackClient;
+use pb::app_callback_server::{AppCallback, AppCallbackServer};
+use pb::dapr_client::DaprClient;
 use tokio::sync::mpsc;
 
 /// Settings of a run.
@@ -142,6 +148,93 @@ async fn start_app(deliveries: Option<mpsc::UnboundedSender<u64>>) -> anyhow::Re
     Ok(port)
 }
 
+/// The gRPC echo app: `OnInvoke` returns the request's data.
+async fn start_grpc_app() -> anyhow::Result<u16> {
+    struct Echo;
+
+    #[tonic::async_trait]
+    impl AppCallback for Echo {
+        async fn on_invoke(
+            &self,
+            request: tonic::Request<common::InvokeRequest>,
+        ) -> Result<tonic::Response<common::InvokeResponse>, tonic::Status> {
+            let request = request.into_inner();
+            Ok(tonic::Response::new(common::InvokeResponse {
+                data: request.data,
+                content_type: request.content_type,
+            }))
+        }
+        async fn list_topic_subscriptions(
+            &self,
+            _: tonic::Request<()>,
+        ) -> Result<tonic::Response<pb::ListTopicSubscriptionsResponse>, tonic::Status> {
+            Ok(tonic::Response::new(Default::default()))
+        }
+        async fn on_topic_event(
+            &self,
+            _: tonic::Request<pb::TopicEventRequest>,
+        ) -> Result<tonic::Response<pb::TopicEventResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("no topics"))
+        }
+        async fn list_input_bindings(
+            &self,
+            _: tonic::Request<()>,
+        ) -> Result<tonic::Response<pb::ListInputBindingsResponse>, tonic::Status> {
+            Ok(tonic::Response::new(Default::default()))
+        }
+        async fn on_binding_event(
+            &self,
+            _: tonic::Request<pb::BindingEventRequest>,
+        ) -> Result<tonic::Response<pb::BindingEventResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("no bindings"))
+        }
+        async fn on_bulk_topic_event(
+            &self,
+            _: tonic::Request<pb::TopicEventBulkRequest>,
+        ) -> Result<tonic::Response<pb::TopicEventBulkResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("no topics"))
+        }
+        async fn on_job_event(
+            &self,
+            _: tonic::Request<pb::JobEventRequest>,
+        ) -> Result<tonic::Response<pb::JobEventResponse>, tonic::Status> {
+            Err(tonic::Status::unimplemented("no jobs"))
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let router = tonic::service::Routes::new(AppCallbackServer::new(Echo))
+        .prepare()
+        .into_axum_router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(port)
+}
+
+async fn grpc_channel(port: u16) -> anyhow::Result<tonic::transport::Channel> {
+    Ok(
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+            .tcp_nodelay(true)
+            .connect()
+            .await?,
+    )
+}
+
+fn invoke_request(body: &Bytes) -> common::InvokeRequest {
+    common::InvokeRequest {
+        method: "echo".into(),
+        data: Some(prost_types::Any {
+            type_url: String::new(),
+            value: body.to_vec(),
+        }),
+        content_type: "application/json".into(),
+        http_extension: Some(common::HttpExtension {
+            verb: common::http_extension::Verb::Post as i32,
+            querystring: String::new(),
+        }),
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -151,18 +244,20 @@ fn free_port() -> anyhow::Result<u16> {
 struct Sidecar {
     child: tokio::process::Child,
     port: u16,
+    grpc_port: u16,
     started_in: Duration,
 }
 
 impl Sidecar {
+    /// Starts a sidecar; `app` is the app's port and protocol.
     async fn start(
         nats: &str,
         app_id: &str,
-        app_port: Option<u16>,
+        app: Option<(u16, &str)>,
         resources: &std::path::Path,
         client: &HttpClient,
     ) -> anyhow::Result<Sidecar> {
-        let port = free_port()?;
+        let (port, grpc_port) = (free_port()?, free_port()?);
         // `JETWAY_BENCH_WRAP="valgrind --tool=callgrind"` runs the sidecars under a profiler.
         let wrap = std::env::var("JETWAY_BENCH_WRAP").unwrap_or_default();
         let mut words = wrap.split_whitespace();
@@ -187,13 +282,13 @@ impl Sidecar {
             "--dapr-http-port",
             &port.to_string(),
             "--dapr-grpc-port",
-            &free_port()?.to_string(),
+            &grpc_port.to_string(),
         ])
         .arg("--resources-path")
         .arg(resources)
         .kill_on_drop(true);
-        if let Some(p) = app_port {
-            cmd.args(["--app-port", &p.to_string()]);
+        if let Some((port, protocol)) = app {
+            cmd.args(["--app-port", &port.to_string(), "--app-protocol", protocol]);
         }
         let t = Instant::now();
         let child = cmd.spawn()?;
@@ -214,6 +309,7 @@ impl Sidecar {
         Ok(Sidecar {
             child,
             port,
+            grpc_port,
             started_in: t.elapsed(),
         })
     }
@@ -300,7 +396,23 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         .build(connector);
     let (tx, mut deliveries) = mpsc::unbounded_channel();
     let app_port = start_app(Some(tx)).await?;
-    let echo = Sidecar::start(nats_url, "echo", Some(app_port), &resources, &client).await?;
+    let echo = Sidecar::start(
+        nats_url,
+        "echo",
+        Some((app_port, "http")),
+        &resources,
+        &client,
+    )
+    .await?;
+    let grpc_app_port = start_grpc_app().await?;
+    let grpc_echo = Sidecar::start(
+        nats_url,
+        "echo-grpc",
+        Some((grpc_app_port, "grpc")),
+        &resources,
+        &client,
+    )
+    .await?;
     let caller = Sidecar::start(nats_url, "caller", None, &resources, &client).await?;
     let nc = async_nats::connect(nats_url).await?;
     let js = async_nats::jetstream::new(nc.clone());
@@ -371,6 +483,40 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         &raw_invoke,
         Some(&direct),
     );
+    let dapr = grpc_channel(caller.grpc_port).await?;
+    let direct_grpc = {
+        let (app, body) = (grpc_channel(grpc_app_port).await?, payload.clone());
+        measure(args, move |_| {
+            let mut app = AppCallbackClient::new(app.clone());
+            let request = invoke_request(&body);
+            async move { app.on_invoke(request).await.map(drop).map_err(Into::into) }
+        })
+        .await?
+    };
+    let jetway_grpc_invoke = {
+        let (dapr, body) = (dapr.clone(), payload.clone());
+        measure(args, move |_| {
+            let mut dapr = DaprClient::new(dapr.clone());
+            let request = pb::InvokeServiceRequest {
+                id: "echo-grpc".into(),
+                message: Some(invoke_request(&body)),
+            };
+            async move {
+                dapr.invoke_service(request)
+                    .await
+                    .map(drop)
+                    .map_err(Into::into)
+            }
+        })
+        .await?
+    };
+    raw_row("invoke: direct gRPC", &direct_grpc);
+    row(
+        "invoke: jetway gRPC",
+        &jetway_grpc_invoke,
+        &raw_invoke,
+        Some(&direct_grpc),
+    );
 
     // --- state ---
     let kv = js
@@ -427,10 +573,50 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         })
         .await?
     };
+    let grpc_save = {
+        let dapr = dapr.clone();
+        measure(args, move |i| {
+            let mut dapr = DaprClient::new(dapr.clone());
+            let request = pb::SaveStateRequest {
+                store_name: "statestore".into(),
+                states: vec![common::StateItem {
+                    key: format!("k{}", i % 1000),
+                    value:
+                        br#"{"order":{"id":42,"items":["a","b","c"],"note":"benchmark payload"}}"#
+                            .to_vec(),
+                    ..Default::default()
+                }],
+            };
+            async move { dapr.save_state(request).await.map(drop).map_err(Into::into) }
+        })
+        .await?
+    };
+    let grpc_get = {
+        let dapr = dapr.clone();
+        measure(args, move |i| {
+            let mut dapr = DaprClient::new(dapr.clone());
+            let request = pb::GetStateRequest {
+                store_name: "statestore".into(),
+                key: format!("k{}", i % 1000),
+                ..Default::default()
+            };
+            async move { dapr.get_state(request).await.map(drop).map_err(Into::into) }
+        })
+        .await?
+    };
     raw_row("state save: raw KV put", &raw_save);
     row("state save: jetway HTTP", &jetway_save, &raw_save, None);
+    row("state save: jetway gRPC", &grpc_save, &raw_save, None);
     raw_row("state get: raw KV get", &raw_get);
     row("state get: jetway HTTP", &jetway_get, &raw_get, None);
+    row("state get: jetway gRPC", &grpc_get, &raw_get, None);
+    let p50 = |m: &Measure| m.p50.as_secs_f64();
+    println!(
+        "\ngRPC / HTTP p50: invoke {:.2}x (target <= 1.3x), state save {:.2}x, get {:.2}x (target <= 1x)",
+        p50(&jetway_grpc_invoke) / p50(&jetway_invoke),
+        p50(&grpc_save) / p50(&jetway_save),
+        p50(&grpc_get) / p50(&jetway_get),
+    );
 
     // --- pub/sub: publish → delivered (and acknowledged) ---
     let raw_pubsub = raw_pubsub(args, &js, payload.clone()).await?;
@@ -498,8 +684,16 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
     // --- footprint: fresh sidecars, so RSS reflects 1,000 req/s and not the peaks above ---
     caller.stop().await;
     echo.stop().await;
+    grpc_echo.stop().await;
     let quiet_app = start_app(None).await?;
-    let echo = Sidecar::start(nats_url, "echo-rss", Some(quiet_app), &resources, &client).await?;
+    let echo = Sidecar::start(
+        nats_url,
+        "echo-rss",
+        Some((quiet_app, "http")),
+        &resources,
+        &client,
+    )
+    .await?;
     let caller = Sidecar::start(nats_url, "caller-rss", None, &resources, &client).await?;
     let url = format!(
         "http://127.0.0.1:{}/v1.0/invoke/echo-rss/method/echo",
