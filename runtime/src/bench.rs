@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::app::grpc::{GrpcChannel, grpc_channel};
 use anyhow::{Context as _, bail};
 use axum::Router;
 use axum::body::Bytes;
@@ -204,6 +205,9 @@ async fn start_grpc_app() -> anyhow::Result<u16> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let router = tonic::service::Routes::new(AppCallbackServer::new(Echo))
         .prepare()
         .into_axum_router();
@@ -211,13 +215,9 @@ async fn start_grpc_app() -> anyhow::Result<u16> {
     Ok(port)
 }
 
-async fn grpc_channel(port: u16) -> anyhow::Result<tonic::transport::Channel> {
-    Ok(
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
-            .tcp_nodelay(true)
-            .connect()
-            .await?,
-    )
+/// A gRPC client's transport and the server's origin.
+fn grpc_client(port: u16) -> anyhow::Result<(GrpcChannel, http::Uri)> {
+    Ok((grpc_channel(), format!("http://127.0.0.1:{port}").parse()?))
 }
 
 fn invoke_request(body: &Bytes) -> common::InvokeRequest {
@@ -483,11 +483,11 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         &raw_invoke,
         Some(&direct),
     );
-    let dapr = grpc_channel(caller.grpc_port).await?;
+    let dapr = grpc_client(caller.grpc_port)?;
     let direct_grpc = {
-        let (app, body) = (grpc_channel(grpc_app_port).await?, payload.clone());
+        let ((app, origin), body) = (grpc_client(grpc_app_port)?, payload.clone());
         measure(args, move |_| {
-            let mut app = AppCallbackClient::new(app.clone());
+            let mut app = AppCallbackClient::with_origin(app.clone(), origin.clone());
             let request = invoke_request(&body);
             async move { app.on_invoke(request).await.map(drop).map_err(Into::into) }
         })
@@ -496,7 +496,7 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
     let jetway_grpc_invoke = {
         let (dapr, body) = (dapr.clone(), payload.clone());
         measure(args, move |_| {
-            let mut dapr = DaprClient::new(dapr.clone());
+            let mut dapr = DaprClient::with_origin(dapr.0.clone(), dapr.1.clone());
             let request = pb::InvokeServiceRequest {
                 id: "echo-grpc".into(),
                 message: Some(invoke_request(&body)),
@@ -576,7 +576,7 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
     let grpc_save = {
         let dapr = dapr.clone();
         measure(args, move |i| {
-            let mut dapr = DaprClient::new(dapr.clone());
+            let mut dapr = DaprClient::with_origin(dapr.0.clone(), dapr.1.clone());
             let request = pb::SaveStateRequest {
                 store_name: "statestore".into(),
                 states: vec![common::StateItem {
@@ -594,7 +594,7 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
     let grpc_get = {
         let dapr = dapr.clone();
         measure(args, move |i| {
-            let mut dapr = DaprClient::new(dapr.clone());
+            let mut dapr = DaprClient::with_origin(dapr.0.clone(), dapr.1.clone());
             let request = pb::GetStateRequest {
                 store_name: "statestore".into(),
                 key: format!("k{}", i % 1000),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use jetway_broker::{Broker, ConnectOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -192,6 +193,10 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             _ => api::grpc::router(node.clone()),
         };
         let stop = node.shutdown.clone();
+        // Small responses go out at once: HTTP/2 writes a response in several frames.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tasks.spawn(async move {
             let serve = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await });

@@ -8,11 +8,13 @@ use bytes::Bytes;
 use dapr::dapr::proto::common::v1 as common;
 use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use pb::app_callback_client::AppCallbackClient;
 use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;
 use serde_json::value::RawValue;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use super::{API_TOKEN_HEADER, AppResponse, Error};
@@ -20,10 +22,24 @@ use crate::pubsub::cloudevent;
 use crate::pubsub::subscriber::{Event, Outcome};
 use crate::resources::{Rule, Subscription};
 
-/// A gRPC client for the app over one HTTP/2 connection, cheap to clone.
+/// An HTTP/2 client for gRPC calls. hyper's pooled client, unlike tonic's
+/// `Channel`, sends from the caller's task: no hop through a buffer task.
+pub type GrpcChannel = Client<HttpConnector, tonic::body::Body>;
+
+/// A pooled HTTP/2 (h2c) client for gRPC services.
+pub fn grpc_channel() -> GrpcChannel {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(connector)
+}
+
+/// A gRPC client for the app, cheap to clone.
 #[derive(Clone)]
 pub struct GrpcApp {
-    channel: Channel,
+    channel: GrpcChannel,
+    origin: http::Uri,
     address: String,
     port: u16,
     /// `APP_API_TOKEN`, sent on every call.
@@ -32,12 +48,12 @@ pub struct GrpcApp {
 
 impl GrpcApp {
     pub fn new(address: &str, port: u16, token: Option<&str>) -> GrpcApp {
-        let channel = Endpoint::from_shared(format!("http://{address}:{port}"))
-            .expect("an address and port make a valid URI")
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let origin = format!("http://{address}:{port}")
+            .parse()
+            .expect("an address and port make a valid URI");
         GrpcApp {
-            channel,
+            channel: grpc_channel(),
+            origin,
             address: address.to_owned(),
             port,
             token: token.and_then(|t| t.parse().ok()),
@@ -94,7 +110,7 @@ impl GrpcApp {
             }),
         };
         let request = self.request(message, to_metadata(&headers));
-        let mut client = AppCallbackClient::new(self.channel.clone());
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
         match client.on_invoke(request).await {
             Ok(response) => {
                 let mut headers = from_metadata(response.metadata());
@@ -127,7 +143,7 @@ impl GrpcApp {
         if let Some(t) = event.traceparent.and_then(|t| t.parse().ok()) {
             metadata.insert("traceparent", t);
         }
-        let mut client = AppCallbackClient::new(self.channel.clone());
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
         match client.on_topic_event(self.request(message, metadata)).await {
             Ok(r) => outcome(r.into_inner().status, event.topic),
             // An app that takes no topic events cannot take this one: daprd acks.
@@ -144,7 +160,7 @@ impl GrpcApp {
 
     /// Asks `ListTopicSubscriptions`, retrying briefly while the app starts.
     pub async fn subscriptions(&self) -> Vec<Subscription> {
-        let mut client = AppCallbackClient::new(self.channel.clone());
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
         for attempt in 0..5 {
             match client
                 .list_topic_subscriptions(self.request((), MetadataMap::new()))
@@ -171,7 +187,8 @@ impl GrpcApp {
 
     /// Healthy when `AppCallbackHealthCheck.HealthCheck` succeeds.
     pub async fn is_healthy(&self) -> bool {
-        let mut client = AppCallbackHealthCheckClient::new(self.channel.clone());
+        let mut client =
+            AppCallbackHealthCheckClient::with_origin(self.channel.clone(), self.origin.clone());
         client
             .health_check(self.request((), MetadataMap::new()))
             .await
