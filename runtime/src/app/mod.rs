@@ -56,14 +56,14 @@ impl Protocol {
 /// A client for the app, cheap to clone.
 #[derive(Clone)]
 pub enum AppChannel {
-    Http(Box<HttpApp>),
+    Http(HttpApp),
     Grpc(GrpcApp),
 }
 
 impl AppChannel {
     pub fn new(protocol: Protocol, address: &str, port: u16, token: Option<&str>) -> AppChannel {
         match protocol {
-            Protocol::Http => AppChannel::Http(Box::new(HttpApp::new(address, port, token))),
+            Protocol::Http => AppChannel::Http(HttpApp::new(address, port, token)),
             Protocol::Grpc => AppChannel::Grpc(GrpcApp::new(address, port, token)),
         }
     }
