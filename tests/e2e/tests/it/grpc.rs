@@ -394,3 +394,114 @@ async fn javascript_sdk_clients_and_servers() {
         assert!(got.iter().all(|e| e["topic"] == topic));
     }
 }
+
+/// The gRPC API itself: `dapr-api-token` enforced, rpcs not built yet answer
+/// UNIMPLEMENTED with a message, and trace context (`grpc-trace-bin`,
+/// `traceparent`) reaches the app.
+#[tokio::test]
+async fn grpc_api_token_unimplemented_and_trace_context() {
+    use dapr::dapr::proto::common::v1 as common;
+    use dapr::dapr::proto::runtime::v1 as pb;
+    use pb::dapr_client::DaprClient;
+    use tonic::Code;
+    use tonic::metadata::{BinaryMetadataValue, MetadataValue};
+
+    let nats = NatsServer::start().await;
+    let res = resources();
+    let app =
+        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "traced", "route": "/traced"}]))
+            .await;
+    let sidecar = Sidecar::builder("guarded")
+        .app_port(app.port)
+        .env("DAPR_API_TOKEN", "s3cret")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", sidecar.grpc_port))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut dapr = DaprClient::new(channel);
+    fn with_token<T>(message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("dapr-api-token", MetadataValue::from_static("s3cret"));
+        request
+    }
+
+    let denied = dapr
+        .get_metadata(pb::GetMetadataRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (denied.code(), denied.message()),
+        (Code::Unauthenticated, "Unauthorized")
+    );
+    let metadata = dapr
+        .get_metadata(with_token(pb::GetMetadataRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(metadata.id, "guarded");
+
+    let missing = dapr
+        .try_lock_alpha1(with_token(pb::TryLockRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::Unimplemented);
+    assert!(
+        missing.message().contains("not implemented"),
+        "{}",
+        missing.message()
+    );
+
+    // grpc-trace-bin on a publish: the event, and so the delivery, carries it.
+    let mut bin = vec![0u8, 0];
+    bin.extend([0xab; 16]);
+    bin.push(1);
+    bin.extend([0xcd; 8]);
+    bin.extend([2, 1]);
+    let mut publish = with_token(pb::PublishEventRequest {
+        pubsub_name: "pubsub".into(),
+        topic: "traced".into(),
+        data: br#"{"n":1}"#.to_vec(),
+        data_content_type: "application/json".into(),
+        metadata: Default::default(),
+    });
+    publish
+        .metadata_mut()
+        .insert_bin("grpc-trace-bin", BinaryMetadataValue::from_bytes(&bin));
+    dapr.publish_event(publish).await.unwrap();
+    let got = app.wait_for("/traced", 1, Duration::from_secs(20)).await;
+    let expected = format!("00-{}-{}-01", "ab".repeat(16), "cd".repeat(8));
+    assert_eq!(got[0].headers["traceparent"], expected.as_str());
+    assert_eq!(got[0].json()["traceparent"], expected.as_str());
+
+    // traceparent on an invocation reaches the app.
+    let traceparent = format!("00-{}-{}-01", "12".repeat(16), "34".repeat(8));
+    let mut invoke = with_token(pb::InvokeServiceRequest {
+        id: "guarded".into(),
+        message: Some(common::InvokeRequest {
+            method: "echo".into(),
+            data: None,
+            content_type: String::new(),
+            http_extension: Some(common::HttpExtension {
+                verb: common::http_extension::Verb::Get as i32,
+                querystring: String::new(),
+            }),
+        }),
+    });
+    invoke
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().unwrap());
+    let answer = dapr.invoke_service(invoke).await.unwrap().into_inner();
+    let echo: Value = serde_json::from_slice(&answer.data.unwrap().value).unwrap();
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["headers"]["traceparent"], traceparent.as_str());
+    assert!(echo["headers"].get("dapr-api-token").is_none());
+}
