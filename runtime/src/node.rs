@@ -377,6 +377,7 @@ pub(crate) fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
         max_attempts,
         backoff: subscriber::backoff_from(&component.metadata)?,
         concurrency,
+        bulk: spec.bulk.clone(),
         metrics: node.metrics.clone(),
     })
 }

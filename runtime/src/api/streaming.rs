@@ -52,6 +52,7 @@ pub(super) async fn open(
         metadata: initial.metadata.into_iter().collect(),
         dead_letter_topic: initial.dead_letter_topic.filter(|t| !t.is_empty()),
         scopes: Vec::new(),
+        bulk: None,
     };
     let route = crate::node::route(&node, &spec).map_err(Status::invalid_argument)?;
 

@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use pb::app_callback_alpha_client::AppCallbackAlphaClient;
 use pb::app_callback_client::AppCallbackClient;
 use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;
 use serde_json::value::RawValue;
@@ -19,8 +20,8 @@ use tonic::{Code, Status};
 
 use super::{API_TOKEN_HEADER, AppResponse, Error};
 use crate::pubsub::cloudevent;
-use crate::pubsub::subscriber::{Event, Outcome};
-use crate::resources::{Rule, Subscription};
+use crate::pubsub::subscriber::{Batch, Event, Outcome};
+use crate::resources::{Bulk, Rule, Subscription};
 
 /// An HTTP/2 client for gRPC calls. hyper's pooled client, unlike tonic's
 /// `Channel`, sends from the caller's task: no hop through a buffer task.
@@ -158,6 +159,85 @@ impl GrpcApp {
         }
     }
 
+    /// Calls `OnBulkTopicEvent`, or `AppCallbackAlpha.OnBulkTopicEventAlpha1`
+    /// for apps that only have that, and reads the per-entry statuses; an
+    /// entry the app leaves out is retried.
+    pub async fn deliver_batch(&self, batch: &Batch<'_>) -> Vec<Outcome> {
+        use pb::topic_event_bulk_request_entry::Event as BulkEvent;
+        let entries = batch
+            .entries
+            .iter()
+            .filter_map(|(id, data)| {
+                let event = Event {
+                    pubsub: batch.pubsub,
+                    topic: batch.topic,
+                    path: batch.path,
+                    data: data.clone(),
+                    traceparent: None,
+                };
+                let e = topic_event(&event).ok()?;
+                Some(pb::TopicEventBulkRequestEntry {
+                    entry_id: id.clone(),
+                    content_type: cloudevent::CONTENT_TYPE.into(),
+                    metadata: Default::default(),
+                    event: Some(BulkEvent::CloudEvent(pb::TopicEventCeRequest {
+                        id: e.id,
+                        source: e.source,
+                        r#type: e.r#type,
+                        spec_version: e.spec_version,
+                        data_content_type: e.data_content_type,
+                        data: e.data,
+                        extensions: e.extensions,
+                    })),
+                })
+            })
+            .collect();
+        let request = pb::TopicEventBulkRequest {
+            id: uuid::Uuid::new_v4().to_string(),
+            entries,
+            metadata: Default::default(),
+            topic: batch.topic.to_owned(),
+            pubsub_name: batch.pubsub.to_owned(),
+            r#type: "com.dapr.event.sent.bulk".into(),
+            path: batch.path.to_owned(),
+        };
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut answer = client
+            .on_bulk_topic_event(self.request(request.clone(), MetadataMap::new()))
+            .await;
+        if matches!(&answer, Err(s) if s.code() == Code::Unimplemented) {
+            let mut alpha =
+                AppCallbackAlphaClient::with_origin(self.channel.clone(), self.origin.clone());
+            // Deprecated in the protos, and still what the JavaScript SDK serves.
+            #[allow(deprecated)]
+            let alpha_answer = alpha
+                .on_bulk_topic_event_alpha1(self.request(request, MetadataMap::new()))
+                .await;
+            answer = alpha_answer;
+        }
+        let statuses = match answer {
+            Ok(r) => r.into_inner().statuses,
+            Err(s) if s.code() == Code::Unimplemented => {
+                tracing::warn!(topic = %batch.topic, "The app does not implement bulk topic events; events dropped.");
+                return vec![Outcome::Ack; batch.entries.len()];
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), topic = %batch.topic, "Bulk delivery to the app failed; will retry.");
+                return vec![Outcome::Retry; batch.entries.len()];
+            }
+        };
+        batch
+            .entries
+            .iter()
+            .map(
+                |(id, _)| match statuses.iter().find(|s| &s.entry_id == id) {
+                    Some(s) => outcome(s.status, batch.topic),
+                    None => Outcome::Retry,
+                },
+            )
+            .collect()
+    }
+
     /// Asks `ListTopicSubscriptions`, retrying briefly while the app starts.
     pub async fn subscriptions(&self) -> Vec<Subscription> {
         let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
@@ -268,6 +348,13 @@ fn subscription(s: pb::TopicSubscription) -> Subscription {
         metadata: s.metadata.into_iter().collect(),
         dead_letter_topic: Some(s.dead_letter_topic).filter(|t| !t.is_empty()),
         scopes: Vec::new(),
+        bulk: s.bulk_subscribe.and_then(|b| {
+            Bulk::new(
+                b.enabled,
+                b.max_messages_count.into(),
+                b.max_await_duration_ms.into(),
+            )
+        }),
     }
 }
 

@@ -8,10 +8,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use serde_json::value::RawValue;
 
 use super::{API_TOKEN_HEADER, AppResponse, Error};
 use crate::pubsub::cloudevent;
-use crate::pubsub::subscriber::{Event, Outcome};
+use crate::pubsub::subscriber::{Batch, Event, Outcome};
 use crate::pubsub::subscriptions;
 use crate::resources::Subscription;
 
@@ -125,6 +126,85 @@ impl HttpApp {
                 Outcome::Retry
             }
         }
+    }
+
+    /// Posts a batch as Dapr's bulk message and reads the per-entry statuses;
+    /// an entry the app leaves out is retried.
+    pub async fn deliver_batch(&self, batch: &Batch<'_>) -> Vec<Outcome> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Entry<'a> {
+            entry_id: &'a str,
+            event: Box<RawValue>,
+            content_type: &'static str,
+            metadata: serde_json::Map<String, serde_json::Value>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            statuses: Vec<EntryStatus>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct EntryStatus {
+            entry_id: String,
+            #[serde(default)]
+            status: String,
+        }
+        let entries: Vec<Entry> = batch
+            .entries
+            .iter()
+            .filter_map(|(id, event)| {
+                let event = RawValue::from_string(String::from_utf8(event.to_vec()).ok()?).ok()?;
+                Some(Entry {
+                    entry_id: id,
+                    event,
+                    content_type: cloudevent::CONTENT_TYPE,
+                    metadata: Default::default(),
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "entries": entries,
+            "id": uuid::Uuid::new_v4().to_string(),
+            "metadata": { "pubsubName": batch.pubsub },
+            "topic": batch.topic,
+            "pubsubname": batch.pubsub,
+            "type": "com.dapr.event.sent.bulk",
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/cloudevents-batch+json"),
+        );
+        let path = format!("/{}", batch.path.trim_start_matches('/'));
+        let all = |outcome| vec![outcome; batch.entries.len()];
+        let response = match self
+            .call(Method::POST, &path, headers, body.to_string().into())
+            .await
+        {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::warn!(%error, topic = %batch.topic, "Bulk delivery to the app failed; will retry.");
+                return all(Outcome::Retry);
+            }
+        };
+        if !response.status.is_success() {
+            return all(outcome(response.status, b"", batch.topic));
+        }
+        let statuses = serde_json::from_slice::<Answer>(&response.body)
+            .map(|a| a.statuses)
+            .unwrap_or_default();
+        batch
+            .entries
+            .iter()
+            .map(
+                |(id, _)| match statuses.iter().find(|s| &s.entry_id == id) {
+                    Some(s) => Outcome::from_status(&s.status, batch.topic),
+                    None => Outcome::Retry,
+                },
+            )
+            .collect()
     }
 
     /// Asks `GET /dapr/subscribe`, retrying briefly while the app starts.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 pub use self::grpc::GrpcApp;
 pub use self::http::HttpApp;
-use crate::pubsub::subscriber::{Event, Outcome, Target};
+use crate::pubsub::subscriber::{Batch, Event, Outcome, Target};
 use crate::resources::Subscription;
 use crate::settings::AppHealth;
 
@@ -134,6 +134,13 @@ impl Target for AppChannel {
         match self {
             AppChannel::Http(a) => a.deliver(event).await,
             AppChannel::Grpc(a) => a.deliver(event).await,
+        }
+    }
+
+    async fn deliver_batch(&self, batch: &Batch<'_>) -> Vec<Outcome> {
+        match self {
+            AppChannel::Http(a) => a.deliver_batch(batch).await,
+            AppChannel::Grpc(a) => a.deliver_batch(batch).await,
         }
     }
 }

@@ -29,8 +29,10 @@ pub struct Route {
     pub max_attempts: u32,
     /// Delays between redeliveries, by attempt (the last repeats).
     pub backoff: Vec<Duration>,
-    /// Events handled at once.
+    /// Events (or batches) handled at once.
     pub concurrency: usize,
+    /// Deliver in batches.
+    pub bulk: Option<crate::resources::Bulk>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -64,7 +66,7 @@ impl CompiledRule {
 }
 
 /// What to do with a delivery.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outcome {
     Ack,
     Retry,
@@ -105,10 +107,36 @@ pub struct Event<'a> {
     pub traceparent: Option<&'a str>,
 }
 
+/// Events of one route, delivered together (bulk subscriptions).
+pub struct Batch<'a> {
+    pub pubsub: &'a str,
+    pub topic: &'a str,
+    pub path: &'a str,
+    /// Entry ids and CloudEvents (JSON).
+    pub entries: Vec<(String, Bytes)>,
+}
+
 /// Where a subscription's events go: the app, or a stream the app opened.
 #[async_trait::async_trait]
 pub trait Target: Send + Sync {
     async fn deliver(&self, event: &Event<'_>) -> Outcome;
+
+    /// Delivers a batch: one outcome per entry, in order. By default, one
+    /// event at a time.
+    async fn deliver_batch(&self, batch: &Batch<'_>) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(batch.entries.len());
+        for (_, data) in &batch.entries {
+            let event = Event {
+                pubsub: batch.pubsub,
+                topic: batch.topic,
+                path: batch.path,
+                data: data.clone(),
+                traceparent: None,
+            };
+            outcomes.push(self.deliver(&event).await);
+        }
+        outcomes
+    }
 }
 
 /// Runs `route` until `cancel` fires, resubscribing if the broker's stream ends.
@@ -136,8 +164,29 @@ pub async fn run(route: Arc<Route>, app: Arc<dyn Target>, cancel: CancellationTo
                 break;
             };
             let (route, app) = (route.clone(), app.clone());
+            let Some(bulk) = &route.bulk else {
+                tokio::spawn(async move {
+                    handle(&route, app.as_ref(), incoming).await;
+                    drop(permit);
+                });
+                continue;
+            };
+            // A batch: what arrives until it is full or its wait is over.
+            let mut batch = vec![incoming];
+            let deadline = tokio::time::sleep(bulk.max_await);
+            tokio::pin!(deadline);
+            while batch.len() < bulk.max_messages {
+                tokio::select! {
+                    biased;
+                    m = messages.next() => match m {
+                        Some(m) => batch.push(m),
+                        None => break,
+                    },
+                    _ = &mut deadline => break,
+                }
+            }
             tokio::spawn(async move {
-                handle(&route, app.as_ref(), incoming).await;
+                handle_batch(&route, app.as_ref(), batch).await;
                 drop(permit);
             });
         }
@@ -147,6 +196,38 @@ pub async fn run(route: Arc<Route>, app: Arc<dyn Target>, cancel: CancellationTo
     }
     // Drain: wait for in-flight deliveries to settle.
     let _ = permits.acquire_many(route.concurrency.max(1) as u32).await;
+}
+
+/// Delivers a batch, grouped by the path each event's rules choose, then
+/// settles every event by its own outcome.
+async fn handle_batch(route: &Route, app: &dyn Target, batch: Vec<Incoming>) {
+    let mut outcomes = vec![Outcome::Retry; batch.len()];
+    let mut by_path: BTreeMap<&str, Vec<(usize, Bytes)>> = BTreeMap::new();
+    for (i, incoming) in batch.iter().enumerate() {
+        match prepare(route, &incoming.data) {
+            Ok((path, event, _)) => by_path.entry(path).or_default().push((i, event)),
+            Err(outcome) => outcomes[i] = outcome,
+        }
+    }
+    for (path, members) in by_path {
+        let entries = members
+            .iter()
+            .map(|(_, event)| (uuid::Uuid::new_v4().to_string(), event.clone()))
+            .collect();
+        let batch = Batch {
+            pubsub: &route.pubsub_name,
+            topic: &route.topic,
+            path,
+            entries,
+        };
+        let answers = app.deliver_batch(&batch).await;
+        for ((i, _), outcome) in members.iter().zip(answers) {
+            outcomes[*i] = outcome;
+        }
+    }
+    for (incoming, outcome) in batch.into_iter().zip(outcomes) {
+        settle(route, incoming, outcome).await;
+    }
 }
 
 async fn handle(route: &Route, app: &dyn Target, incoming: Incoming) {
@@ -165,6 +246,11 @@ async fn handle(route: &Route, app: &dyn Target, incoming: Incoming) {
             },
         }
     };
+    settle(route, incoming, outcome).await;
+}
+
+/// Acks, retries or dead-letters one delivery by its outcome.
+async fn settle(route: &Route, incoming: Incoming, outcome: Outcome) {
     let exhausted = route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts;
     match outcome {
         Outcome::Ack => {
@@ -209,25 +295,9 @@ async fn dead_letter_and_ack(route: &Route, incoming: Incoming) {
 }
 
 async fn deliver(route: &Route, target: &dyn Target, data: &Bytes) -> Outcome {
-    let (event, traceparent) = if route.raw_payload {
-        (
-            cloudevent::wrap_raw(&route.pubsub_name, &route.topic, data),
-            None,
-        )
-    } else {
-        let Some(head) = cloudevent::head(data) else {
-            tracing::warn!(topic = %route.topic, "Event is not a JSON CloudEvent; not delivered.");
-            return Outcome::Retry;
-        };
-        if cloudevent::expired(head.expiration.as_deref()) {
-            tracing::debug!(topic = %route.topic, "Event expired; not delivered.");
-            return Outcome::Drop;
-        }
-        (data.clone(), head.traceparent.map(|t| t.into_owned()))
-    };
-    let Some(path) = select_path(&route.rules, &event) else {
-        tracing::warn!(topic = %route.topic, "No route matched the event; dropped.");
-        return Outcome::Drop;
+    let (path, event, traceparent) = match prepare(route, data) {
+        Ok(prepared) => prepared,
+        Err(outcome) => return outcome,
     };
     let event = Event {
         pubsub: &route.pubsub_name,
@@ -237,6 +307,35 @@ async fn deliver(route: &Route, target: &dyn Target, data: &Bytes) -> Outcome {
         traceparent: traceparent.as_deref(),
     };
     target.deliver(&event).await
+}
+
+/// The route's path, the CloudEvent and its trace parent for a stored message,
+/// or what to do with a message that cannot be delivered.
+fn prepare<'r>(
+    route: &'r Route,
+    data: &Bytes,
+) -> Result<(&'r str, Bytes, Option<String>), Outcome> {
+    let (event, traceparent) = if route.raw_payload {
+        (
+            cloudevent::wrap_raw(&route.pubsub_name, &route.topic, data),
+            None,
+        )
+    } else {
+        let Some(head) = cloudevent::head(data) else {
+            tracing::warn!(topic = %route.topic, "Event is not a JSON CloudEvent; not delivered.");
+            return Err(Outcome::Retry);
+        };
+        if cloudevent::expired(head.expiration.as_deref()) {
+            tracing::debug!(topic = %route.topic, "Event expired; not delivered.");
+            return Err(Outcome::Drop);
+        }
+        (data.clone(), head.traceparent.map(|t| t.into_owned()))
+    };
+    let Some(path) = select_path(&route.rules, &event) else {
+        tracing::warn!(topic = %route.topic, "No route matched the event; dropped.");
+        return Err(Outcome::Drop);
+    };
+    Ok((path, event, traceparent))
 }
 
 fn select_path<'a>(rules: &'a [CompiledRule], event: &[u8]) -> Option<&'a str> {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::resources::{Rule, Subscription};
+use crate::resources::{BulkSpec, Rule, Subscription};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +17,7 @@ struct Item {
     #[serde(default)]
     metadata: BTreeMap<String, String>,
     dead_letter_topic: Option<String>,
+    bulk_subscribe: Option<BulkSpec>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +64,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Subscription>, String> {
                 metadata: i.metadata,
                 dead_letter_topic: i.dead_letter_topic.filter(|t| !t.is_empty()),
                 scopes: Vec::new(),
+                bulk: i.bulk_subscribe.and_then(|b| b.bulk()),
             })
         })
         .collect())

@@ -43,6 +43,56 @@ pub struct Subscription {
     pub metadata: BTreeMap<String, String>,
     pub dead_letter_topic: Option<String>,
     pub scopes: Vec<String>,
+    /// Deliver in batches (`bulkSubscribe`).
+    pub bulk: Option<Bulk>,
+}
+
+/// A bulk subscription's batch limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bulk {
+    pub max_messages: usize,
+    pub max_await: std::time::Duration,
+}
+
+impl Bulk {
+    /// Reads `bulkSubscribe`'s fields; `None` unless enabled. Zero or negative
+    /// limits take Dapr's defaults (100 messages, 1 s).
+    pub fn new(enabled: bool, max_messages: i64, max_await_ms: i64) -> Option<Bulk> {
+        enabled.then(|| Bulk {
+            max_messages: if max_messages > 0 {
+                max_messages as usize
+            } else {
+                100
+            },
+            max_await: std::time::Duration::from_millis(if max_await_ms > 0 {
+                max_await_ms as u64
+            } else {
+                1000
+            }),
+        })
+    }
+}
+
+/// `bulkSubscribe` as YAML and `/dapr/subscribe` spell it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkSpec {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub max_messages_count: i64,
+    #[serde(default)]
+    pub max_await_duration_ms: i64,
+}
+
+impl BulkSpec {
+    pub fn bulk(&self) -> Option<Bulk> {
+        Bulk::new(
+            self.enabled,
+            self.max_messages_count,
+            self.max_await_duration_ms,
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -167,6 +217,7 @@ struct SubscriptionSpec {
     #[serde(default)]
     metadata: BTreeMap<String, serde_yaml::Value>,
     dead_letter_topic: Option<String>,
+    bulk_subscribe: Option<BulkSpec>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +409,7 @@ pub fn parse_into(
                         metadata,
                         dead_letter_topic: spec.dead_letter_topic.filter(|t| !t.is_empty()),
                         scopes: doc.scopes,
+                        bulk: spec.bulk_subscribe.and_then(|b| b.bulk()),
                     });
                 }
             }

@@ -308,6 +308,7 @@ async fn js_server(
             ("APP_PORT", app_port.to_string()),
             ("DAPR_PORT", dapr_port.to_string()),
             ("TOPIC", topic.to_owned()),
+            ("BULK_TOPIC", format!("{topic}-bulk")),
             ("EVENTS_FILE", events.display().to_string()),
         ],
     );
@@ -341,7 +342,10 @@ async fn javascript_sdk_clients_and_servers() {
         .unwrap();
     let out = tokio::process::Command::new("node")
         .arg(js_dir().join("client.mjs"))
-        .args(["js-http-app,js-grpc-app", "js-http-orders,js-grpc-orders"])
+        .args([
+            "js-http-app,js-grpc-app",
+            "js-http-orders,js-grpc-orders,js-http-orders-bulk,js-grpc-orders-bulk",
+        ])
         .env("DAPR_HTTP_PORT", caller.http_port.to_string())
         .env("DAPR_GRPC_PORT", caller.grpc_port.to_string())
         .kill_on_drop(true)
