@@ -146,8 +146,8 @@ async fn subscribe(State(shared): State<Arc<Mutex<Shared>>>) -> Response {
 }
 
 /// Records every request. `/echo...` answers with what it got (status from
-/// `?status=`); other paths answer as configured (default 200, empty), after
-/// the configured delay.
+/// `?status=`); `/bulk...` answers a bulk message entry by entry; other paths
+/// answer as configured (default 200, empty), after the configured delay.
 async fn handle(
     State(shared): State<Arc<Mutex<Shared>>>,
     method: Method,
@@ -197,10 +197,29 @@ fn respond(s: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &B
         r.headers_mut().insert("x-echo", "yes".parse().unwrap());
         return r;
     }
+    if path.starts_with("/bulk") {
+        return bulk_statuses(body);
+    }
     match s.replies.get(path) {
         Some((status, body)) => {
             (StatusCode::from_u16(*status).unwrap(), body.clone()).into_response()
         }
         None => StatusCode::OK.into_response(),
     }
+}
+
+/// Answers a bulk message: each entry's status is its event's `data.status`
+/// (SUCCESS when absent).
+fn bulk_statuses(body: &Bytes) -> Response {
+    let message: Value = serde_json::from_slice(body).unwrap_or_default();
+    let statuses: Vec<Value> = message["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let status = e["event"]["data"]["status"].as_str().unwrap_or("SUCCESS");
+            json!({"entryId": e["entryId"], "status": status})
+        })
+        .collect();
+    axum::Json(json!({ "statuses": statuses })).into_response()
 }

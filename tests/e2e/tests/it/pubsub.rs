@@ -517,3 +517,64 @@ async fn a_slow_app_is_not_sent_a_second_copy() {
         "progress reports keep the broker from redelivering"
     );
 }
+
+/// Bulk subscriptions: events arrive in batches and each entry is settled by
+/// its own status.
+#[tokio::test]
+async fn bulk_subscriptions_settle_each_entry() {
+    let nats = NatsServer::start().await;
+    let res = resources("pubsub.jetstream");
+    let app = TestApp::start(json!([{
+        "pubsubname": "pubsub", "topic": "bulk-orders", "route": "/bulk",
+        "bulkSubscribe": {"enabled": true, "maxMessagesCount": 10, "maxAwaitDurationMs": 500},
+        "metadata": {"maxDeliver": "2"}, "deadLetterTopic": "bulk-dead",
+    }, sub("bulk-dead", "/dead")]))
+    .await;
+    let s = Sidecar::builder("bulk-app")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    for event in [
+        json!({"n": 1}),
+        json!({"n": 2, "status": "DROP"}),
+        json!({"n": 3, "status": "RETRY"}),
+        json!({"n": 4}),
+    ] {
+        assert_eq!(
+            publish(&s, "bulk-orders", "application/json", event.to_string()).await,
+            204
+        );
+    }
+    // The retried event comes back, then goes to the dead-letter topic with the dropped one.
+    let dead = app.wait_for("/dead", 2, Duration::from_secs(30)).await;
+    let mut dead_ns: Vec<_> = dead.iter().map(|r| r.json()["data"]["n"].clone()).collect();
+    dead_ns.sort_by_key(|n| n.as_i64());
+    assert_eq!(dead_ns, [json!(2), json!(3)]);
+    let batches = app.received("/bulk");
+    assert_eq!(
+        batches[0].headers["content-type"],
+        "application/cloudevents-batch+json"
+    );
+    let first = batches[0].json();
+    assert_eq!(first["type"], "com.dapr.event.sent.bulk");
+    assert_eq!(first["topic"], "bulk-orders");
+    assert_eq!(
+        first["entries"].as_array().unwrap().len(),
+        4,
+        "one batch of four"
+    );
+    let deliveries = |n: i64| {
+        batches
+            .iter()
+            .flat_map(|b| b.json()["entries"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["event"]["data"]["n"] == n)
+            .count()
+    };
+    assert_eq!(
+        (deliveries(1), deliveries(2), deliveries(3), deliveries(4)),
+        (1, 1, 2, 1)
+    );
+}
