@@ -128,4 +128,15 @@ fn main() {
         .build_client(false)
         .build_transport(false)
         .compile(&[dapr.build()]);
+    // The paths served, for routing: every other path answers UNIMPLEMENTED.
+    let paths: Vec<String> = RPCS
+        .iter()
+        .map(|(_, route, ..)| format!("    \"/dapr.proto.runtime.v1.Dapr/{route}\",\n"))
+        .collect();
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::write(
+        out.join("dapr_paths.rs"),
+        format!("pub const SERVED: &[&str] = &[\n{}];\n", paths.concat()),
+    )
+    .expect("write the served paths");
 }

@@ -24,6 +24,7 @@ use crate::node::Node;
 #[allow(unreachable_pub)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/dapr.proto.runtime.v1.Dapr.rs"));
+    include!(concat!(env!("OUT_DIR"), "/dapr_paths.rs"));
 }
 
 use generated::dapr_server::{Dapr, DaprServer};
@@ -33,16 +34,24 @@ pub type Empty = ();
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
 
-/// The gRPC API as an axum router (served with HTTP/2 on `--dapr-grpc-port`).
+/// The gRPC API as an axum router (served with HTTP/2 on `--dapr-grpc-port`):
+/// the rpcs built so far, and UNIMPLEMENTED with a message for every other.
 pub fn router(node: Arc<Node>) -> axum::Router {
     let api = DaprServer::new(Api { node: node.clone() })
         .max_decoding_message_size(super::http::MAX_BODY)
         .max_encoding_message_size(usize::MAX);
-    tonic::service::Routes::new(api)
-        .prepare()
-        .into_axum_router()
-        .layer(middleware::map_response(name_unimplemented))
-        .layer(middleware::from_fn_with_state(node, check_token))
+    let mut router = axum::Router::new();
+    for path in generated::SERVED {
+        router = router.route_service(path, api.clone());
+    }
+    router = router.fallback(|| async {
+        Status::unimplemented("this rpc is not implemented by Jetway yet")
+            .into_http::<axum::body::Body>()
+    });
+    match node.settings.api_token {
+        Some(_) => router.layer(middleware::from_fn_with_state(node, check_token)),
+        None => router,
+    }
 }
 
 /// Enforces `DAPR_API_TOKEN` on every rpc.
@@ -61,20 +70,6 @@ async fn check_token(State(node): State<Arc<Node>>, request: Request, next: Next
         }
     }
     next.run(request).await
-}
-
-/// Gives UNIMPLEMENTED answers a message naming what is missing.
-async fn name_unimplemented(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    if headers.get("grpc-status").is_some_and(|s| s == "12")
-        && !headers.contains_key("grpc-message")
-    {
-        headers.insert(
-            "grpc-message",
-            HeaderValue::from_static("this rpc is not implemented by Jetway yet"),
-        );
-    }
-    response
 }
 
 pub struct Api {

@@ -54,7 +54,7 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1.0/publish/bulk/{pubsub}/{*topic}",
             post(bulk_publish).put(bulk_publish),
         );
-    Router::new()
+    let router = Router::new()
         .route("/v1.0/healthz", get(healthz))
         .route("/v1.0/healthz/outbound", get(healthz_outbound))
         .route("/v1.0/metadata", get(metadata))
@@ -64,10 +64,17 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(state_routes)
         .merge(pubsub_routes)
         .fallback(fallback)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(node.clone(), check_token))
-        .layer(middleware::from_fn_with_state(node.clone(), count))
-        .with_state(node)
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    // Layers cost on every request: only those the settings ask for.
+    let router = match node.settings.api_token {
+        Some(_) => router.layer(middleware::from_fn_with_state(node.clone(), check_token)),
+        None => router,
+    };
+    let router = match node.settings.metrics_port {
+        Some(_) => router.layer(middleware::from_fn_with_state(node.clone(), count)),
+        None => router,
+    };
+    router.with_state(node)
 }
 
 /// Enforces `DAPR_API_TOKEN` on everything but the health endpoints.
