@@ -133,6 +133,20 @@ def main() -> int:
         timer.cancel()
         subscription.close()
         seen['stream'] = got
+
+        # An event the app never answered is delivered again to its next stream.
+        first = client.subscribe('pubsub', 'stream-again')
+        client.publish_event('pubsub', 'stream-again', '{"n": 99}', data_content_type='application/json')
+        unanswered = first.next_message()
+        first.close()
+        second = client.subscribe('pubsub', 'stream-again')
+        timer = threading.Timer(30, second.close)
+        timer.start()
+        again = second.next_message()
+        second.respond_success(again)
+        timer.cancel()
+        second.close()
+        seen['redelivered'] = {'same_id': unanswered.id() == again.id(), 'data': again.data()}
         seen['unknown_pubsub'] = failure(
             lambda: client.publish_event('nopubsub', 'orders', 'x')
         )

@@ -100,6 +100,10 @@ async fn python_grpc_client_state_publish_invoke_metadata_and_streaming() {
     assert_eq!(stream[0]["topic"], "stream-orders");
     assert_eq!(stream[0]["pubsub"], "pubsub");
     assert_eq!(stream[0]["type"], "com.dapr.event.sent");
+    assert_eq!(
+        seen["redelivered"],
+        json!({"same_id": true, "data": {"n": 99}})
+    );
     assert_eq!(seen["unknown_pubsub"]["code"], "INVALID_ARGUMENT");
     assert_eq!(seen["unknown_pubsub"]["reason"], "DAPR_PUBSUB_NOT_FOUND");
 }
