@@ -168,14 +168,7 @@ impl GrpcApp {
             .entries
             .iter()
             .filter_map(|(id, data)| {
-                let event = Event {
-                    pubsub: batch.pubsub,
-                    topic: batch.topic,
-                    path: batch.path,
-                    data: data.clone(),
-                    traceparent: None,
-                };
-                let e = topic_event(&event).ok()?;
+                let e = topic_event(&batch.event(data)).ok()?;
                 Some(pb::TopicEventBulkRequestEntry {
                     entry_id: id.clone(),
                     content_type: cloudevent::CONTENT_TYPE.into(),

@@ -116,6 +116,19 @@ pub struct Batch<'a> {
     pub entries: Vec<(String, Bytes)>,
 }
 
+impl<'a> Batch<'a> {
+    /// One entry's CloudEvent as a single event.
+    pub fn event(&self, data: &Bytes) -> Event<'a> {
+        Event {
+            pubsub: self.pubsub,
+            topic: self.topic,
+            path: self.path,
+            data: data.clone(),
+            traceparent: None,
+        }
+    }
+}
+
 /// Where a subscription's events go: the app, or a stream the app opened.
 #[async_trait::async_trait]
 pub trait Target: Send + Sync {
@@ -126,14 +139,7 @@ pub trait Target: Send + Sync {
     async fn deliver_batch(&self, batch: &Batch<'_>) -> Vec<Outcome> {
         let mut outcomes = Vec::with_capacity(batch.entries.len());
         for (_, data) in &batch.entries {
-            let event = Event {
-                pubsub: batch.pubsub,
-                topic: batch.topic,
-                path: batch.path,
-                data: data.clone(),
-                traceparent: None,
-            };
-            outcomes.push(self.deliver(&event).await);
+            outcomes.push(self.deliver(&batch.event(data)).await);
         }
         outcomes
     }

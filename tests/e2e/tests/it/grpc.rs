@@ -17,24 +17,16 @@ fn resources() -> Resources {
 /// object it prints last.
 pub(crate) async fn run_python(script: &str, args: &[&str], sidecar: &Sidecar) -> Value {
     let path = workspace_root().join("tests/e2e/apps").join(script);
-    let out = tokio::process::Command::new(python())
-        .arg(path)
-        .args(args)
-        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string())
-        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the script finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{script} failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+    let stdout = crate::run_to_end(
+        tokio::process::Command::new(python())
+            .arg(path)
+            .args(args)
+            .env("DAPR_HTTP_PORT", sidecar.http_port.to_string())
+            .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
+        Duration::from_secs(90),
+    )
+    .await;
+    crate::last_json(&stdout)
 }
 
 #[tokio::test]
@@ -344,27 +336,19 @@ async fn javascript_sdk_clients_and_servers() {
         .start()
         .await
         .unwrap();
-    let out = tokio::process::Command::new("node")
-        .arg(js_dir().join("client.mjs"))
-        .args([
-            "js-http-app,js-grpc-app",
-            "js-http-orders,js-grpc-orders,js-http-orders-bulk,js-grpc-orders-bulk",
-        ])
-        .env("DAPR_HTTP_PORT", caller.http_port.to_string())
-        .env("DAPR_GRPC_PORT", caller.grpc_port.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(90), out)
-        .await
-        .expect("the JS client finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let stdout = crate::run_to_end(
+        tokio::process::Command::new("node")
+            .arg(js_dir().join("client.mjs"))
+            .args([
+                "js-http-app,js-grpc-app",
+                "js-http-orders,js-grpc-orders,js-http-orders-bulk,js-grpc-orders-bulk",
+            ])
+            .env("DAPR_HTTP_PORT", caller.http_port.to_string())
+            .env("DAPR_GRPC_PORT", caller.grpc_port.to_string()),
+        Duration::from_secs(90),
+    )
+    .await;
+    let seen = crate::last_json(&stdout);
     for protocol in ["http", "grpc"] {
         let s = &seen[protocol];
         assert_eq!(s["get"], json!({"n": 1}), "{protocol}: {s}");

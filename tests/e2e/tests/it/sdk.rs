@@ -80,23 +80,16 @@ async fn python_fastapi_subscriber_and_http_invocation_client() {
     assert_eq!(got["pubsubname"], "pubsub");
 
     // DaprClient.invoke_method over HTTP, from a Python process, to the subscriber app's /echo.
-    let out = tokio::process::Command::new(python())
-        .arg(app_script("invoker.py"))
-        .args(["py-subscriber", "echo", "hello from the sdk", "POST"])
-        .env("DAPR_HTTP_PORT", publisher.http_port.to_string())
-        .env("DAPR_GRPC_PORT", free_port().to_string())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .unwrap()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "invoker failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let stdout = crate::run_to_end(
+        tokio::process::Command::new(python())
+            .arg(app_script("invoker.py"))
+            .args(["py-subscriber", "echo", "hello from the sdk", "POST"])
+            .env("DAPR_HTTP_PORT", publisher.http_port.to_string())
+            .env("DAPR_GRPC_PORT", free_port().to_string()),
+        Duration::from_secs(60),
+    )
+    .await;
+    let line = crate::last_json(&stdout);
     let echo: Value = serde_json::from_str(line["text"].as_str().unwrap()).unwrap();
     assert_eq!(
         (echo["method"].as_str(), echo["body"].as_str()),
@@ -111,8 +104,8 @@ async fn the_orders_example_runs() {
     let nats = NatsServer::start().await;
     let script = workspace_root().join("examples/orders/run.sh");
     let ports: Vec<String> = (0..6).map(|_| free_port().to_string()).collect();
-    let run = tokio::process::Command::new(script)
-        .env("NATS_URL", nats.url())
+    let mut run = tokio::process::Command::new(script);
+    run.env("NATS_URL", nats.url())
         .env("JETWAY_BIN", jetway_testkit::jetway_binary())
         .env("INVENTORY_APP_PORT", &ports[0])
         .env("INVENTORY_HTTP_PORT", &ports[1])
@@ -120,18 +113,7 @@ async fn the_orders_example_runs() {
         .env("ORDERS_APP_PORT", &ports[3])
         .env("ORDERS_HTTP_PORT", &ports[4])
         .env("ORDERS_GRPC_PORT", &ports[5])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("example finishes")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .stdin(std::process::Stdio::null());
+    let stdout = crate::run_to_end(&mut run, Duration::from_secs(180)).await;
     assert!(stdout.contains("all orders arrived"), "{stdout}");
 }
