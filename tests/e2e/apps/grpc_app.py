@@ -4,7 +4,8 @@
 - method `echo` answers JSON with the body, content type and caller metadata;
 - topic `pubsub`/`grpc-orders` appends each event to EVENTS_FILE (one JSON line);
 - topic `pubsub`/`grpc-flaky` asks for a retry of each event's first delivery,
-  then records it to EVENTS_FILE.
+  then records it to EVENTS_FILE;
+- a health check that always passes.
 
 Listens on APP_PORT.
 """
@@ -18,6 +19,7 @@ from dapr.clients.grpc._response import TopicEventResponse
 from dapr.ext.grpc import App, InvokeMethodRequest, InvokeMethodResponse
 
 app = App()
+app.register_health_check(lambda: None)
 lock = threading.Lock()
 seen_once: set = set()
 

@@ -132,9 +132,9 @@ async fn python_invoke(sidecar: &Sidecar, protocol: &str, app_id: &str, method: 
     })
 }
 
-/// A `dapr.ext.grpc` app behind `--app-protocol grpc`: invoked from HTTP and
-/// gRPC callers (and an HTTP app from both), and fed topic events with
-/// SUCCESS and RETRY answers.
+/// A `dapr.ext.grpc` app behind `--app-protocol grpc`: health-checked over
+/// `AppCallbackHealthCheck`, invoked from HTTP and gRPC callers (and an HTTP
+/// app from both), and fed topic events with SUCCESS and RETRY answers.
 #[tokio::test]
 async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
     let nats = NatsServer::start().await;
@@ -146,13 +146,18 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
         .app_port(app_port)
         .arg("--app-protocol")
         .arg("grpc")
+        .arg("--enable-app-health-check")
+        .arg("--app-health-probe-interval")
+        .arg("1")
+        .arg("--app-health-threshold")
+        .arg("1")
         .nats(&nats)
         .resources(&res)
         .outbound_only()
         .start()
         .await
         .unwrap();
-    let _app = jetway_testkit::App::spawn(
+    let mut app = jetway_testkit::App::spawn(
         "grpc_app.py",
         &python(),
         &[&workspace_root()
@@ -171,7 +176,7 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
         (r.status() == 204).then_some(())
     })
     .await
-    .expect("sidecar ready once the gRPC app listens");
+    .expect("sidecar ready once the gRPC app listens and passes its health check");
     let http_app = TestApp::start(Value::Null).await;
     let _http_sidecar = Sidecar::builder("http-app")
         .app_port(http_app.port)
@@ -267,6 +272,17 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
     assert_eq!(flaky["data"], json!({"n": 2}));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(read_events(&events).len(), 2, "each event recorded once");
+
+    // AppCallbackHealthCheck: a gone app makes the sidecar unready.
+    app.kill().await;
+    jetway_testkit::eventually(Duration::from_secs(10), || async {
+        let r = reqwest::get(format!("{}/v1.0/healthz", grpc_sidecar.url()))
+            .await
+            .ok()?;
+        (r.status() == 500).then_some(())
+    })
+    .await
+    .expect("unready once the gRPC app fails its health check");
 }
 
 fn js_dir() -> std::path::PathBuf {
