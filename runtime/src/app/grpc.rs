@@ -375,12 +375,15 @@ pub fn to_metadata(headers: &HeaderMap) -> MetadataMap {
     metadata
 }
 
-/// gRPC metadata as HTTP headers (text values only).
+/// gRPC response metadata as HTTP headers: text values, without gRPC's own
+/// (`content-type: application/grpc`, `grpc-*`).
 fn from_metadata(metadata: &MetadataMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in metadata.clone().into_headers() {
         if let Some(name) = name
             && !name.as_str().ends_with("-bin")
+            && !name.as_str().starts_with("grpc-")
+            && name != http::header::CONTENT_TYPE
         {
             headers.append(name, value);
         }
