@@ -1,16 +1,12 @@
 """order-service: places orders.
 
-For each order it
-  1. saves it in the state store `statestore`   (Dapr HTTP state API),
-  2. publishes an `orders` event on `pubsub`      (Dapr HTTP publish API),
-  3. asks the `inventory` app to reserve stock    (Dapr SDK service invocation).
+For each order it, with the official SDK's DaprClient,
+  1. saves it in the state store `statestore`   (Dapr gRPC state API),
+  2. publishes an `orders` event on `pubsub`      (Dapr gRPC publish API),
+  3. asks the `inventory` app to reserve stock    (service invocation, over HTTP).
 
 Orders come in as `POST /orders` (JSON: {"orderId", "item", "quantity"}), or
 at startup: set STARTUP_ORDERS=N to place N sample orders once the sidecar is up.
-
-State and publish use plain HTTP against the sidecar because the Python SDK
-does those over gRPC, and Jetway's gRPC API comes later. Invocation uses the
-SDK's DaprClient, which goes over HTTP.
 
 Run it under a sidecar: jetway run --app-id order-service --app-port 6002 ... -- python order_service.py
 """
@@ -22,14 +18,12 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 
-import httpx
 import uvicorn
 from fastapi import Body, FastAPI, HTTPException
 
 from dapr.clients import DaprClient
 
 APP_PORT = int(os.environ.get('APP_PORT', '6002'))
-DAPR_URL = f"http://127.0.0.1:{os.environ.get('DAPR_HTTP_PORT', '3500')}"
 STATE_STORE = 'statestore'
 PUBSUB = 'pubsub'
 TOPIC = 'orders'
@@ -49,21 +43,17 @@ def place_order(order: dict, retry_seconds: float = 0) -> dict:
     order.setdefault('orderId', uuid.uuid4().hex[:8])
     order_id = str(order['orderId'])
     key = f'order-{order_id}'
-    with httpx.Client(base_url=DAPR_URL, timeout=10) as http:
+    with DaprClient() as client:
         # 1. State: save, then read back (the ETag is the KV revision).
-        r = http.post(f'/v1.0/state/{STATE_STORE}', json=[{'key': key, 'value': order}])
-        r.raise_for_status()
-        r = http.get(f'/v1.0/state/{STATE_STORE}/{key}')
-        r.raise_for_status()
-        etag = r.headers.get('etag')
+        client.save_state(STATE_STORE, key, json.dumps(order))
+        etag = client.get_state(STATE_STORE, key).etag
         log(f'saved {key} in {STATE_STORE} (etag {etag})')
 
         # 2. Publish: the sidecar wraps the JSON in a CloudEvent.
-        r = http.post(f'/v1.0/publish/{PUBSUB}/{TOPIC}', json=order)
-        r.raise_for_status()
+        client.publish_event(PUBSUB, TOPIC, json.dumps(order), data_content_type='application/json')
         log(f'published order {order_id} to {PUBSUB}/{TOPIC}')
 
-    # 3. Invoke the inventory app through the sidecar, with the official SDK.
+    # 3. Invoke the inventory app through the sidecar.
     deadline = time.monotonic() + retry_seconds
     while True:
         try:
@@ -121,11 +111,6 @@ app = FastAPI(lifespan=lifespan)
 def orders(order: dict = Body(...)) -> dict:
     try:
         return place_order(order)
-    except httpx.HTTPStatusError as e:
-        raise HTTPException(
-            status_code=502,
-            detail=f'sidecar answered {e.response.status_code}: {e.response.text}',
-        )
     except Exception as e:  # noqa: BLE001
         raise HTTPException(status_code=502, detail=f'{type(e).__name__}: {e}')
 

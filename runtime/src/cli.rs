@@ -56,7 +56,7 @@ pub struct SidecarArgs {
     /// Port of the Dapr HTTP API.
     #[arg(long, env = "DAPR_HTTP_PORT", default_value_t = 3500)]
     pub dapr_http_port: u16,
-    /// Port of the Dapr gRPC API (reserved; told to the app).
+    /// Port of the Dapr gRPC API.
     #[arg(long, env = "DAPR_GRPC_PORT", default_value_t = 50001)]
     pub dapr_grpc_port: u16,
     /// Addresses the API listens on, comma separated.
