@@ -213,6 +213,18 @@ pub async fn transact(
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), Error> {
     let store = store(node, name)?;
+    if let Some(max) = store.store.max_transaction_ops()
+        && ops.len() > max
+    {
+        return Err(Error::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
+            format!(
+                "the transaction contains {} operations, which is more than what the state store supports: {max}",
+                ops.len()
+            ),
+        ));
+    }
     let ops = ops
         .into_iter()
         .map(|op| match op {

@@ -93,4 +93,8 @@ impl Store for JetStreamStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.bucket.write_atomic(writes).await.map_err(error)
     }
+
+    fn max_transaction_ops(&self) -> Option<usize> {
+        Some(jetway_broker::kv::MAX_BATCH)
+    }
 }

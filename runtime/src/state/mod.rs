@@ -74,6 +74,10 @@ pub trait Store: Send + Sync {
     async fn set(&self, req: SetRequest) -> Result<(), Error>;
     async fn delete(&self, req: DeleteRequest) -> Result<(), Error>;
     async fn transact(&self, ops: Vec<Operation>) -> Result<(), Error>;
+    /// The most operations one transaction may hold, if there is a limit.
+    fn max_transaction_ops(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// How a component prefixes keys (`keyPrefix` metadata).

@@ -198,6 +198,16 @@ async fn bulk_get_and_transactions_are_all_or_nothing() {
             (400, "ERR_NOT_SUPPORTED_STATE_OPERATION".into())
         );
         assert_eq!(tx(json!([])).await.unwrap().status(), 204);
+        if *kind == "state.jetstream" {
+            // One atomic batch holds at most 1,000 writes.
+            let ops: Vec<Value> = (0..1001)
+                .map(|i| json!({"operation": "upsert", "request": {"key": format!("k{i}"), "value": i}}))
+                .collect();
+            assert_eq!(
+                error_code(tx(json!(ops)).await.unwrap()).await,
+                (400, "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS".into())
+            );
+        }
     }
 }
 
