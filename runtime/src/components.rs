@@ -74,6 +74,8 @@ pub struct Error {
     pub name: String,
     pub field: Option<String>,
     pub message: String,
+    /// The component's own NATS server could not be reached (not a YAML mistake).
+    pub unreachable: bool,
 }
 
 /// A state store and how this app's keys are prefixed in it.
@@ -120,6 +122,7 @@ pub fn validate(components: &[Component]) -> Result<(), Error> {
             name: c.name.clone(),
             field: Some(field.into()),
             message,
+            unreachable: false,
         };
         let Some(keys) = known_keys(&c.kind) else {
             return Err(err(
@@ -177,6 +180,7 @@ async fn build_one(
         name: c.name.clone(),
         field: field.map(Into::into),
         message,
+        unreachable: false,
     };
     let meta = |k: &str| {
         c.metadata
@@ -348,6 +352,7 @@ async fn connection(
                 name: c.name.clone(),
                 field: Some("jwt".into()),
                 message: "jwt and seedKey go together".into(),
+                unreachable: false,
             });
         }
     };
@@ -377,6 +382,7 @@ async fn connection(
             name: c.name.clone(),
             field: Some("natsURL".into()),
             message: format!("cannot connect to {url}: {e}"),
+            unreachable: true,
         })?;
     connections.insert(key, broker.clone());
     Ok(broker)

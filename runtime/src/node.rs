@@ -148,7 +148,10 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     };
     let registry = components::build(&loaded.components, &ctx)
         .await
-        .map_err(|e| StartError::Config(e.to_string()))?;
+        .map_err(|e| match e.unreachable {
+            true => StartError::Nats(e.to_string()),
+            false => StartError::Config(e.to_string()),
+        })?;
 
     let app = settings.app_port.map(|port| {
         AppChannel::new(

@@ -66,6 +66,20 @@ async fn unreachable_nats_and_old_servers_are_reported() {
     assert_eq!(code, Some(EXIT_UNAVAILABLE), "{output}");
     assert!(output.contains("cannot connect to NATS"), "{output}");
 
+    // A component's own server, unreachable: also unavailable, naming the component.
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component("far", "state.jetstream", &[("natsURL", &dead)]);
+    let (code, output) = Sidecar::builder("app")
+        .nats(&nats)
+        .resources(&res)
+        .start_fails()
+        .await;
+    assert_eq!(code, Some(EXIT_UNAVAILABLE), "{output}");
+    assert!(
+        output.contains("Component 'far'") && output.contains("natsURL"),
+        "{output}"
+    );
+
     // Embedded mode with only a too-old nats-server on PATH.
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("nats-server");
