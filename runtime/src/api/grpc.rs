@@ -112,15 +112,7 @@ fn traceparent_from_binary(b: &[u8]) -> Option<String> {
 
 /// gRPC request metadata as the headers of an invocation.
 fn invocation_headers(metadata: &MetadataMap) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, value) in metadata.clone().into_headers() {
-        let Some(name) = name else { continue };
-        let n = name.as_str();
-        if n.starts_with("grpc-") || matches!(n, "content-type" | "te" | "user-agent") {
-            continue;
-        }
-        headers.append(name, value);
-    }
+    let mut headers = crate::app::grpc::from_metadata(metadata);
     if let Some(t) = traceparent(metadata).and_then(|t| HeaderValue::from_str(&t).ok()) {
         headers.insert("traceparent", t);
     }
@@ -156,18 +148,7 @@ fn invoke_reply(answer: Answer) -> Reply<common::InvokeResponse> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let mut reply_metadata = MetadataMap::new();
-    for (name, value) in &answer.headers {
-        let n = name.as_str();
-        if n.starts_with("grpc-") || matches!(n, "content-type" | "content-length") {
-            continue;
-        }
-        if let Ok(key) = tonic::metadata::AsciiMetadataKey::from_bytes(n.as_bytes())
-            && let Ok(v) = tonic::metadata::AsciiMetadataValue::try_from(value.as_bytes())
-        {
-            reply_metadata.append(key, v);
-        }
-    }
+    let mut reply_metadata = crate::app::grpc::to_metadata(&answer.headers);
     let failure = match grpc_status {
         Some(code) if code != 0 => {
             let message = answer

@@ -355,18 +355,11 @@ fn subscription(s: pb::TopicSubscription) -> Subscription {
 pub fn to_metadata(headers: &HeaderMap) -> MetadataMap {
     let mut metadata = MetadataMap::new();
     for (name, value) in headers {
-        let n = name.as_str();
-        if n.ends_with("-bin")
-            || n.starts_with("grpc-")
-            || matches!(
-                n,
-                "content-type" | "content-length" | "host" | "connection" | "te" | "keep-alive"
-            )
-        {
+        if is_transport_header(name.as_str()) {
             continue;
         }
         if let (Ok(k), Ok(v)) = (
-            AsciiMetadataKey::from_bytes(n.as_bytes()),
+            AsciiMetadataKey::from_bytes(name.as_str().as_bytes()),
             AsciiMetadataValue::try_from(value.as_bytes()),
         ) {
             metadata.append(k, v);
@@ -375,20 +368,29 @@ pub fn to_metadata(headers: &HeaderMap) -> MetadataMap {
     metadata
 }
 
-/// gRPC response metadata as HTTP headers: text values, without gRPC's own
-/// (`content-type: application/grpc`, `grpc-*`).
-fn from_metadata(metadata: &MetadataMap) -> HeaderMap {
+/// gRPC metadata as HTTP headers: text values, without what belongs to HTTP/2
+/// or gRPC itself (`content-type: application/grpc`, `grpc-*`, `te`).
+pub fn from_metadata(metadata: &MetadataMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in metadata.clone().into_headers() {
         if let Some(name) = name
-            && !name.as_str().ends_with("-bin")
-            && !name.as_str().starts_with("grpc-")
-            && name != http::header::CONTENT_TYPE
+            && !is_transport_header(name.as_str())
+            && name != http::header::USER_AGENT
         {
             headers.append(name, value);
         }
     }
     headers
+}
+
+/// Headers that belong to one HTTP/2 or gRPC hop, never to the call.
+fn is_transport_header(name: &str) -> bool {
+    name.ends_with("-bin")
+        || name.starts_with("grpc-")
+        || matches!(
+            name,
+            "content-type" | "content-length" | "host" | "connection" | "te" | "keep-alive"
+        )
 }
 
 /// The `TopicEventRequest` for a CloudEvent: its attributes as fields, `data`
