@@ -86,12 +86,14 @@ pub(super) async fn open(
         stop.cancel();
         pending.lock().expect("pending lock").clear();
         let _ = delivering.await;
-        node.subscriptions
-            .write()
-            .expect("subscriptions lock")
-            .retain(|s| {
-                !(s.kind == SubscriptionKind::Streaming && s.spec.name == active.spec.name)
-            });
+        // Another stream may be open on the same topic: unlist this one only.
+        let mut listed = node.subscriptions.write().expect("subscriptions lock");
+        let this = |s: &ActiveSubscription| {
+            s.kind == SubscriptionKind::Streaming && s.spec.name == active.spec.name
+        };
+        if let Some(i) = listed.iter().position(this) {
+            listed.remove(i);
+        }
     });
     Ok(Box::pin(ReceiverStream::new(receiver)))
 }
