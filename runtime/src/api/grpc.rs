@@ -111,9 +111,10 @@ fn traceparent_from_binary(b: &[u8]) -> Option<String> {
 }
 
 /// gRPC request metadata as the headers of an invocation.
-fn invocation_headers(metadata: &MetadataMap) -> HeaderMap {
+fn invocation_headers(metadata: MetadataMap) -> HeaderMap {
+    let traceparent = traceparent(&metadata).and_then(|t| HeaderValue::from_str(&t).ok());
     let mut headers = crate::app::grpc::from_metadata(metadata);
-    if let Some(t) = traceparent(metadata).and_then(|t| HeaderValue::from_str(&t).ok()) {
+    if let Some(t) = traceparent {
         headers.insert("traceparent", t);
     }
     headers
@@ -242,8 +243,8 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::InvokeServiceRequest>,
     ) -> Reply<common::InvokeResponse> {
-        let headers = invocation_headers(request.metadata());
-        let req = request.into_inner();
+        let (metadata, _, req) = request.into_parts();
+        let headers = invocation_headers(metadata);
         let Some(message) = req.message else {
             return Err(Status::invalid_argument(
                 "the invocation carries no message",

@@ -114,8 +114,8 @@ impl GrpcApp {
         let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
         match client.on_invoke(request).await {
             Ok(response) => {
-                let mut headers = from_metadata(response.metadata());
-                let response = response.into_inner();
+                let (metadata, response, _) = response.into_parts();
+                let mut headers = from_metadata(metadata);
                 if let Ok(v) = HeaderValue::from_str(&response.content_type)
                     && !response.content_type.is_empty()
                 {
@@ -370,9 +370,9 @@ pub fn to_metadata(headers: &HeaderMap) -> MetadataMap {
 
 /// gRPC metadata as HTTP headers: text values, without what belongs to HTTP/2
 /// or gRPC itself (`content-type: application/grpc`, `grpc-*`, `te`).
-pub fn from_metadata(metadata: &MetadataMap) -> HeaderMap {
+pub fn from_metadata(metadata: MetadataMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for (name, value) in metadata.clone().into_headers() {
+    for (name, value) in metadata.into_headers() {
         if let Some(name) = name
             && !is_transport_header(name.as_str())
             && name != http::header::USER_AGENT

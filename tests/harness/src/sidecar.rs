@@ -142,7 +142,13 @@ impl Sidecar {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.process.kill().await;
         self.process = spawn(&self.app_id, &self.builder_args, &self.builder_envs);
-        wait_healthy(self.http_port, "/v1.0/healthz", &self.process).await
+        wait_healthy(self.http_port, "/v1.0/healthz", &self.process, READY_WAIT).await
+    }
+
+    /// Waits until `/v1.0/healthz` is 204: the app is connected (for sidecars
+    /// started `outbound_only` before their app).
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        wait_healthy(self.http_port, "/v1.0/healthz", &self.process, timeout).await
     }
 }
 
@@ -214,7 +220,7 @@ impl SidecarBuilder {
         } else {
             "/v1.0/healthz/outbound"
         };
-        wait_healthy(http_port, path, &process).await?;
+        wait_healthy(http_port, path, &process, READY_WAIT).await?;
         Ok(Sidecar {
             app_id: self.app_id,
             http_port,
@@ -249,10 +255,18 @@ fn spawn(app_id: &str, args: &[String], envs: &[(String, String)]) -> App {
     )
 }
 
-async fn wait_healthy(port: u16, path: &str, process: &App) -> anyhow::Result<()> {
+/// How long a starting sidecar may take to become healthy.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+async fn wait_healthy(
+    port: u16,
+    path: &str,
+    process: &App,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}{path}");
-    eventually(Duration::from_secs(30), || {
+    eventually(timeout, || {
         let req = client.get(&url).timeout(Duration::from_millis(500)).send();
         async move {
             req.await

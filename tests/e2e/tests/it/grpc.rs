@@ -169,14 +169,10 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
             ("EVENTS_FILE", events.display().to_string()),
         ],
     );
-    jetway_testkit::eventually(Duration::from_secs(30), || async {
-        let r = reqwest::get(format!("{}/v1.0/healthz", grpc_sidecar.url()))
-            .await
-            .ok()?;
-        (r.status() == 204).then_some(())
-    })
-    .await
-    .expect("sidecar ready once the gRPC app listens and passes its health check");
+    grpc_sidecar
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .expect("sidecar ready once the gRPC app listens and passes its health check");
     let http_app = TestApp::start(Value::Null).await;
     let _http_sidecar = Sidecar::builder("http-app")
         .app_port(http_app.port)
@@ -324,14 +320,10 @@ async fn js_server(
             ("EVENTS_FILE", events.display().to_string()),
         ],
     );
-    jetway_testkit::eventually(Duration::from_secs(60), || async {
-        let r = reqwest::get(format!("{}/v1.0/healthz", sidecar.url()))
-            .await
-            .ok()?;
-        (r.status() == 204).then_some(())
-    })
-    .await
-    .unwrap_or_else(|_| panic!("js {protocol} app ready: {}", app.output()));
+    sidecar
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|_| panic!("js {protocol} app ready: {}", app.output()));
     (sidecar, app)
 }
 

@@ -47,14 +47,10 @@ async fn python_fastapi_subscriber_and_http_invocation_client() {
             ("EVENTS_FILE", events.display().to_string()),
         ],
     );
-    jetway_testkit::eventually(Duration::from_secs(30), || async {
-        let r = reqwest::get(format!("{}/v1.0/healthz", subscriber.url()))
-            .await
-            .ok()?;
-        (r.status() == 204).then_some(())
-    })
-    .await
-    .expect("sidecar ready once the Python app listens");
+    subscriber
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .expect("sidecar ready once the Python app listens");
     let publisher = Sidecar::builder("py-publisher")
         .nats(&nats)
         .resources(&res)
