@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::kv::{Bucket, BucketConfig};
+use crate::lease::{Leases, LeasesConfig};
 use crate::stream::{Stream, StreamConfig};
 
 /// How to reach NATS and who to be there.
@@ -131,6 +132,11 @@ impl Broker {
     /// Opens (creating or updating as needed) a stream.
     pub async fn stream(&self, config: StreamConfig) -> Result<Stream> {
         Stream::open(self, config).await
+    }
+
+    /// Opens (creating as needed) a family of leases.
+    pub async fn leases(&self, config: LeasesConfig) -> Result<Leases> {
+        Leases::open(self, config).await
     }
 
     /// Sends a request and waits up to `timeout` for the reply.

@@ -12,7 +12,9 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
 
-use crate::codec::encode_token;
+use futures::StreamExt;
+
+use crate::codec::{decode, encode_token};
 use crate::connection::Broker;
 use crate::error::{Error, Result};
 use crate::naming::is_valid_resource_name;
@@ -40,6 +42,8 @@ pub struct BucketConfig {
     pub replicas: usize,
     /// Keep values in memory instead of on disk.
     pub memory: bool,
+    /// Drop a value this long after it was written; `None` keeps it.
+    pub max_age: Option<Duration>,
 }
 
 /// A live value and the revision that wrote it.
@@ -49,6 +53,14 @@ pub struct Entry {
     pub revision: u64,
     /// When the key expires, if it was written with a TTL.
     pub expires_at: Option<std::time::SystemTime>,
+}
+
+/// A change of one key, as a watch reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub key: String,
+    /// The new value, or `None` when the key was deleted.
+    pub value: Option<Bytes>,
 }
 
 /// A precondition on the key's latest revision.
@@ -82,6 +94,7 @@ pub struct Bucket {
     broker: Broker,
     name: String,
     stream: stream::Stream,
+    kv: kv::Store,
     /// Read from the stream leader: with replicas, a direct get may be served by
     /// a follower that has not seen the latest write yet.
     leader_reads: bool,
@@ -102,6 +115,7 @@ impl Bucket {
                 .create_key_value(kv::Config {
                     bucket: config.name.clone(),
                     history: 1,
+                    max_age: config.max_age.unwrap_or_default(),
                     num_replicas: config.replicas.max(1),
                     storage: if config.memory {
                         stream::StorageType::Memory
@@ -118,6 +132,10 @@ impl Bucket {
                 return Err(Error::nats("creating KV bucket", e));
             }
         }
+        let kv = js
+            .get_key_value(&config.name)
+            .await
+            .map_err(|e| Error::nats("opening KV bucket", e))?;
         let mut stream = js
             .get_stream(&kv_stream)
             .await
@@ -140,6 +158,7 @@ impl Bucket {
             name: config.name,
             leader_reads: info.config.num_replicas > 1,
             stream,
+            kv,
         })
     }
 
@@ -186,6 +205,37 @@ impl Bucket {
             value: m.payload,
             revision: m.sequence,
             expires_at,
+        }))
+    }
+
+    /// The keys that hold a live value.
+    pub async fn keys(&self) -> Result<Vec<String>> {
+        let keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| Error::nats("listing KV keys", e))?;
+        let keys: Vec<String> = keys
+            .filter_map(|k| futures::future::ready(k.ok().and_then(|k| decode(&k))))
+            .collect()
+            .await;
+        Ok(keys)
+    }
+
+    /// Every key's latest value, then every change as it happens.
+    pub async fn watch(&self) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
+        let watch = self
+            .kv
+            .watch_all()
+            .await
+            .map_err(|e| Error::nats("watching a KV bucket", e))?;
+        Ok(watch.filter_map(|entry| {
+            futures::future::ready(entry.ok().and_then(|entry| {
+                Some(Change {
+                    key: decode(&entry.key)?,
+                    value: (entry.operation == kv::Operation::Put).then_some(entry.value),
+                })
+            }))
         }))
     }
 

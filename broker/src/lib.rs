@@ -9,6 +9,7 @@ pub mod codec;
 mod connection;
 mod error;
 pub mod kv;
+pub mod lease;
 pub mod naming;
 pub mod server;
 pub mod stream;

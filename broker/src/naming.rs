@@ -10,6 +10,34 @@ pub const INVOKE_PREFIX: &str = "jetway.invoke";
 /// Prefix of the subjects of pub/sub streams that Jetway provisions.
 pub const PUBSUB_PREFIX: &str = "jetway.pubsub";
 
+/// Prefix of the subjects that carry actor calls.
+pub const ACTOR_PREFIX: &str = "jetway.actor";
+/// Subject prefix of the beats of actor partition leases.
+pub const ACTOR_LEASE_PREFIX: &str = "jetway.actorlease";
+/// Stream of the actor partition leases.
+pub const ACTOR_LEASE_STREAM: &str = "JETWAY_ACTOR_LEASES";
+/// Bucket where actor hosts announce the types they host.
+pub const ACTOR_HOSTS_BUCKET: &str = "jetway_actor_hosts";
+
+/// Subject on which the host of one partition of `actor_type` serves calls.
+pub fn actor_subject(actor_type: &str, partition: u32) -> String {
+    format!("{ACTOR_PREFIX}.{}.{partition}", encode_token(actor_type))
+}
+
+/// Name of the lease on one partition of `actor_type`.
+pub fn actor_lease(actor_type: &str, partition: u32) -> String {
+    format!("{actor_type}/{partition}")
+}
+
+/// The partition of `key` among `partitions`: the hash NATS's `partition()`
+/// subject mapping uses (FNV-1a, 32 bits), so a stream transform agrees with it.
+pub fn partition(key: &str, partitions: u32) -> u32 {
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash % partitions.max(1)
+}
+
 /// Subject on which the replicas of `app_id` serve invocations.
 pub fn invoke_subject(app_id: &str) -> String {
     format!("{INVOKE_PREFIX}.{}", encode_token(app_id))
@@ -78,6 +106,15 @@ mod tests {
             "jetway.pubsub.ps.orders=2Enew"
         );
         assert_eq!(kv_subject("state", "app||k 1"), "$KV.state.app=7C=7Ck=201");
+    }
+
+    #[test]
+    fn partitions_match_nats() {
+        // FNV-1a 32 of "a" is 0xe40c292c, of "foobar" 0xbf9cf968.
+        assert_eq!(partition("a", 1 << 31), 0xe40c_292c % (1 << 31));
+        assert_eq!(partition("foobar", 1000), 0xbf9c_f968 % 1000);
+        assert_eq!(partition("anything", 0), 0);
+        assert_eq!(actor_subject("my.Type", 7), "jetway.actor.my=2EType.7");
     }
 
     #[test]

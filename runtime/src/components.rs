@@ -208,6 +208,7 @@ async fn build_one(
                         name,
                         replicas,
                         memory: flag("memoryStorage"),
+                        max_age: None,
                     })
                     .await
                     .map_err(|e| err(Some("bucket"), e.to_string()))?;

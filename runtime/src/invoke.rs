@@ -19,8 +19,8 @@ use crate::node::Node;
 const VERB: &str = "Jetway-Verb";
 const PATH: &str = "Jetway-Path";
 const CALLER: &str = "Jetway-Caller";
-const STATUS: &str = "Jetway-Status";
-const FAILURE: &str = "Jetway-Error";
+pub(crate) const STATUS: &str = "Jetway-Status";
+pub(crate) const FAILURE: &str = "Jetway-Error";
 
 /// Headers that never cross a hop.
 fn is_hop_header(name: &str) -> bool {
@@ -117,7 +117,7 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
 }
 
 /// Copies HTTP headers into NATS headers, minus hop-by-hop and Dapr routing ones.
-fn copy_to_nats(from: &HeaderMap, to: &mut broker::HeaderMap) {
+pub(crate) fn copy_to_nats(from: &HeaderMap, to: &mut broker::HeaderMap) {
     for (name, value) in from {
         if !is_hop_header(name.as_str())
             && let Ok(v) = value.to_str()
@@ -128,7 +128,7 @@ fn copy_to_nats(from: &HeaderMap, to: &mut broker::HeaderMap) {
 }
 
 /// The HTTP headers carried by a NATS message, without Jetway's own.
-fn http_headers(nats: &broker::HeaderMap) -> HeaderMap {
+pub(crate) fn http_headers(nats: &broker::HeaderMap) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, values) in nats.iter() {
         let name: &str = name.as_ref();

@@ -3,6 +3,7 @@
 //! registry, the building blocks (state, pub/sub, service invocation), the Dapr
 //! HTTP API and the app channel.
 
+pub mod actors;
 pub mod api;
 pub mod app;
 pub mod bench;

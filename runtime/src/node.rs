@@ -11,6 +11,7 @@ use jetway_broker::{Broker, ConnectOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::actors::{Actors, AppConfig};
 use crate::app::AppChannel;
 use crate::components::{self, Registry};
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct Node {
     pub broker: Broker,
     pub registry: Registry,
     pub app: Option<AppChannel>,
+    /// The actor runtime, when a state store is marked `actorStateStore`.
+    pub actors: Option<Actors>,
     declarative: Vec<Subscription>,
     outbound_ready: AtomicBool,
     ready: AtomicBool,
@@ -161,10 +164,30 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             settings.app_token.as_deref(),
         )
     });
+    let actor_stores: Vec<&str> = registry
+        .state
+        .values()
+        .filter(|s| s.actor_store)
+        .map(|s| s.name.as_str())
+        .collect();
+    if actor_stores.len() > 1 {
+        return Err(StartError::Config(format!(
+            "state stores {} are all marked actorStateStore: only one may be",
+            actor_stores.join(", ")
+        )));
+    }
+    let actors = (!actor_stores.is_empty()).then(|| {
+        Actors::new(
+            broker.clone(),
+            settings.app_id.clone(),
+            settings.invoke_timeout,
+        )
+    });
     let node = Arc::new(Node {
         broker,
         registry,
         app,
+        actors,
         declarative,
         outbound_ready: AtomicBool::new(false),
         ready: AtomicBool::new(false),
@@ -332,11 +355,46 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
         }
     }
     *node.subscriptions.write().expect("subscriptions lock") = active;
+    host_actors(&node, &app, &work, &tasks).await;
     node.ready.store(true, Ordering::Release);
     tracing::info!("App connected; sidecar ready.");
     if let Some(health) = node.settings.app_health.clone() {
         tasks.spawn(watch_health(node.clone(), app, health, work));
     }
+}
+
+/// Hosts the actor types the app's `GET /dapr/config` lists.
+async fn host_actors(
+    node: &Arc<Node>,
+    app: &AppChannel,
+    work: &CancellationToken,
+    tasks: &TaskTracker,
+) {
+    let AppChannel::Http(http) = app else {
+        return;
+    };
+    let Some(body) = http.actor_config(&node.settings.app_id).await else {
+        return;
+    };
+    let config = match AppConfig::parse(&body) {
+        Ok(c) if c.types.is_empty() => return,
+        Ok(c) => c,
+        Err(error) => {
+            tracing::error!(%error, "The app's /dapr/config cannot be used; it hosts no actors.");
+            return;
+        }
+    };
+    if node.actors.is_none() {
+        tracing::error!(types = ?config.types.keys().collect::<Vec<_>>(), "The app hosts actors but no state store is marked actorStateStore: \"true\"; it hosts none.");
+        return;
+    }
+    let (node, app, stop) = (node.clone(), app.clone(), work.clone());
+    tasks.spawn(async move {
+        let actors = node.actors.as_ref().expect("checked above");
+        if let Err(error) = actors.start_hosting(app, config, stop).await {
+            tracing::error!(%error, "Hosting actors failed.");
+        }
+    });
 }
 
 /// How `spec` runs on this node: its component, compiled rules and settings.

@@ -45,6 +45,7 @@ async fn bucket(broker: &Broker, name: &str) -> jetway_broker::kv::Bucket {
             name: name.into(),
             replicas: 1,
             memory: false,
+            max_age: None,
         })
         .await
         .expect("bucket")

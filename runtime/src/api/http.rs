@@ -14,7 +14,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, pubsub, state};
+use super::{Error, actors, pubsub, state};
+use crate::actors::ActorCall;
 use crate::app::API_TOKEN_HEADER;
 use crate::invoke::{self, Call};
 use crate::node::Node;
@@ -54,6 +55,19 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1.0/publish/bulk/{pubsub}/{*topic}",
             post(bulk_publish).put(bulk_publish),
         );
+    let actor_routes = Router::new()
+        .route(
+            "/v1.0/actors/{actor_type}/{actor_id}/method/{*method}",
+            any(invoke_actor),
+        )
+        .route(
+            "/v1.0/actors/{actor_type}/{actor_id}/state",
+            post(transact_actor_state).put(transact_actor_state),
+        )
+        .route(
+            "/v1.0/actors/{actor_type}/{actor_id}/state/{key}",
+            get(get_actor_state),
+        );
     let router = Router::new()
         .route("/v1.0/healthz", get(healthz))
         .route("/v1.0/healthz/outbound", get(healthz_outbound))
@@ -63,6 +77,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1.0/invoke/{app_id}/method/{*method}", any(invoke_method))
         .merge(state_routes)
         .merge(pubsub_routes)
+        .merge(actor_routes)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY));
     // Layers cost on every request: only those the settings ask for.
@@ -220,6 +235,86 @@ async fn forward(
     let mut response = (answer.status, answer.body).into_response();
     *response.headers_mut() = answer.headers;
     Ok(response)
+}
+
+// === actors ===
+
+async fn invoke_actor(
+    State(node): AppState,
+    Path((actor_type, actor_id, method)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let call = ActorCall {
+        actor_type,
+        actor_id,
+        method,
+        headers,
+        body,
+    };
+    let answer = actors::invoke(&node, call).await?;
+    let mut response = (answer.status, answer.body).into_response();
+    *response.headers_mut() = answer.headers;
+    Ok(response)
+}
+
+async fn get_actor_state(
+    State(node): AppState,
+    Path((actor_type, actor_id, key)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    Ok(
+        match actors::get_state(&node, &actor_type, &actor_id, &key).await? {
+            Some(value) => ([(header::CONTENT_TYPE, "application/json")], value).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct ActorOperation {
+    operation: String,
+    request: ActorOperationRequest,
+}
+
+#[derive(Deserialize)]
+struct ActorOperationRequest {
+    key: String,
+    value: Option<Box<RawValue>>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+async fn transact_actor_state(
+    State(node): AppState,
+    Path((actor_type, actor_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    let operations: Vec<ActorOperation> = json_body(&body)?;
+    let ops = operations
+        .into_iter()
+        .map(|o| match o.operation.as_str() {
+            "upsert" => Ok(actors::ActorOp::Upsert {
+                key: o.request.key,
+                value: o
+                    .request
+                    .value
+                    .map(|v| Bytes::from(v.get().to_owned()))
+                    .unwrap_or_default(),
+                ttl_seconds: o
+                    .request
+                    .metadata
+                    .and_then(|mut m| m.remove("ttlInSeconds")),
+            }),
+            "delete" => Ok(actors::ActorOp::Delete { key: o.request.key }),
+            other => Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                format!("operation type {other} not supported"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    actors::transact_state(&node, &actor_type, &actor_id, ops).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // === state ===

@@ -247,6 +247,29 @@ impl HttpApp {
         }
         Vec::new()
     }
+
+    /// The app's actor configuration (`GET /dapr/config`); `None` when it hosts
+    /// no actors (any answer but 200 means none, as in daprd).
+    pub async fn actor_config(&self, app_id: &str) -> Option<Bytes> {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(app_id) {
+            headers.insert("dapr-app-id", v);
+        }
+        for attempt in 0..5 {
+            match self
+                .call(Method::GET, "/dapr/config", headers.clone(), Bytes::new())
+                .await
+            {
+                Ok(r) if r.status == StatusCode::OK => return Some(r.body),
+                Ok(_) => return None,
+                Err(error) => {
+                    tracing::debug!(%error, attempt, "GET /dapr/config failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        None
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -1,0 +1,500 @@
+//! Hosting actors: the partitions this node holds, the actors active in them,
+//! their turns, and the calls into the app.
+//!
+//! Every hosted type has [`PARTITIONS`] partitions. The host that should own a
+//! partition (see [`Members::owner_of`]) contends for its lease; while it holds
+//! the lease it serves the partition's subject, and an actor of the partition
+//! is active here and nowhere else. A host that should no longer own a partition
+//! (a new host joined) drains it: it stops taking calls, lets the calls in flight
+//! finish, deactivates the partition's actors and hands the lease over.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use jetway_broker::lease::{Lease, Leases};
+use jetway_broker::{self as broker, Broker, naming};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::config::{AppConfig, TypeConfig};
+use super::members::{HEARTBEAT, Members};
+use super::turn::{TooDeep, Turn};
+use super::{ActorCall, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
+use crate::api::Error;
+use crate::app::AppChannel;
+use crate::invoke::Answer;
+
+/// How often the host looks at its partitions when nothing wakes it earlier.
+const TICK: Duration = Duration::from_millis(250);
+
+type Key = (String, String);
+
+/// One active actor.
+struct Active {
+    partition: u32,
+    turn: Arc<Turn>,
+    last_used: Mutex<Instant>,
+    /// Deactivated: a call that waited for this turn must activate anew.
+    retired: AtomicBool,
+}
+
+impl Active {
+    fn touch(&self) {
+        *self.last_used.lock().expect("actor lock") = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_used.lock().expect("actor lock").elapsed()
+    }
+}
+
+/// A partition this host contends for or holds.
+struct Partition {
+    lease: Arc<Lease>,
+    /// Set while the partition's subject is served.
+    serving: Option<CancellationToken>,
+}
+
+pub struct Host {
+    id: String,
+    app_id: String,
+    app: AppChannel,
+    config: AppConfig,
+    broker: Broker,
+    members: Arc<Members>,
+    leases: Leases,
+    changed: Arc<Notify>,
+    actors: Mutex<HashMap<Key, Arc<Active>>>,
+    partitions: Mutex<HashMap<(String, u32), Partition>>,
+    tasks: TaskTracker,
+}
+
+impl Host {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        id: String,
+        app_id: String,
+        app: AppChannel,
+        config: AppConfig,
+        broker: Broker,
+        members: Arc<Members>,
+        leases: Leases,
+        changed: Arc<Notify>,
+    ) -> Arc<Host> {
+        Arc::new(Host {
+            id,
+            app_id,
+            app,
+            config,
+            broker,
+            members,
+            leases,
+            changed,
+            actors: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    pub fn hosts(&self, actor_type: &str) -> bool {
+        self.config.types.contains_key(actor_type)
+    }
+
+    pub fn types(&self) -> Vec<String> {
+        self.config.types.keys().cloned().collect()
+    }
+
+    /// How many actors of each type are active here.
+    pub fn active_counts(&self) -> Vec<(String, usize)> {
+        let actors = self.actors.lock().expect("actors lock");
+        self.config
+            .types
+            .keys()
+            .map(|t| (t.clone(), actors.keys().filter(|(at, _)| at == t).count()))
+            .collect()
+    }
+
+    /// Whether this host serves `partition` of `actor_type` right now.
+    pub fn owns(&self, actor_type: &str, partition: u32) -> bool {
+        let partitions = self.partitions.lock().expect("partitions lock");
+        partitions
+            .get(&(actor_type.to_owned(), partition))
+            .is_some_and(|p| p.serving.is_some() && p.lease.is_held())
+    }
+
+    /// Announces the host and keeps its partitions as placement wants them,
+    /// until `stop` fires; then hands everything over.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let types = self.types();
+        let mut announced = Instant::now() - HEARTBEAT;
+        let mut scanned = Instant::now();
+        loop {
+            if announced.elapsed() >= HEARTBEAT {
+                match self.members.announce(&self.id, &self.app_id, &types).await {
+                    Ok(()) => announced = Instant::now(),
+                    Err(error) => tracing::warn!(%error, "Announcing the actor host failed."),
+                }
+            }
+            self.place().await;
+            if scanned.elapsed() >= self.config.scan_interval {
+                scanned = Instant::now();
+                self.deactivate_idle();
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.changed.notified() => {}
+                _ = tokio::time::sleep(TICK) => {}
+            }
+        }
+        let _ = self.members.withdraw(&self.id).await;
+        let held: Vec<(String, u32)> = self
+            .partitions
+            .lock()
+            .expect("partitions lock")
+            .keys()
+            .cloned()
+            .collect();
+        let drains = held.into_iter().map(|(t, p)| self.clone().drain(t, p));
+        futures::future::join_all(drains).await;
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Contends for the partitions this host should own, drains those it should
+    /// not, and serves exactly the ones whose lease it holds.
+    async fn place(self: &Arc<Self>) {
+        for actor_type in self.config.types.keys() {
+            for p in 0..PARTITIONS {
+                let key = (actor_type.clone(), p);
+                let wanted = self.members.owner_of(actor_type, p).as_deref() == Some(&self.id);
+                let present = self
+                    .partitions
+                    .lock()
+                    .expect("partitions lock")
+                    .contains_key(&key);
+                match (wanted, present) {
+                    (true, false) => match self
+                        .leases
+                        .contend(&naming::actor_lease(actor_type, p), self.changed.clone())
+                        .await
+                    {
+                        Ok(lease) => {
+                            let partition = Partition {
+                                lease: Arc::new(lease),
+                                serving: None,
+                            };
+                            self.partitions
+                                .lock()
+                                .expect("partitions lock")
+                                .insert(key.clone(), partition);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, actor_type, partition = p, "Contending for an actor partition failed.")
+                        }
+                    },
+                    (false, true) => {
+                        self.tasks.spawn(self.clone().drain(actor_type.clone(), p));
+                    }
+                    _ => {}
+                }
+                self.serve_if_held(&key).await;
+            }
+        }
+    }
+
+    /// Starts or stops serving `key` as its lease comes and goes.
+    async fn serve_if_held(self: &Arc<Self>, key: &(String, u32)) {
+        let (held, serving) = {
+            let partitions = self.partitions.lock().expect("partitions lock");
+            match partitions.get(key) {
+                Some(p) => (p.lease.is_held(), p.serving.is_some()),
+                None => return,
+            }
+        };
+        if held && !serving {
+            let subject = naming::actor_subject(&key.0, key.1);
+            let calls = match self.broker.serve(subject, "jetway".into()).await {
+                Ok(s) => s,
+                Err(error) => {
+                    tracing::warn!(%error, "Subscribing to an actor partition failed.");
+                    return;
+                }
+            };
+            // The subscription must reach the server before callers are told.
+            let _ = self.broker.flush().await;
+            let stop = CancellationToken::new();
+            if let Some(p) = self
+                .partitions
+                .lock()
+                .expect("partitions lock")
+                .get_mut(key)
+            {
+                p.serving = Some(stop.clone());
+            }
+            tracing::debug!(actor_type = %key.0, partition = key.1, "Serving an actor partition.");
+            self.tasks.spawn(self.clone().serve(calls, stop));
+        } else if !held && serving {
+            tracing::warn!(actor_type = %key.0, partition = key.1, "Lost the lease of an actor partition; its actors are deactivated here.");
+            if let Some(p) = self
+                .partitions
+                .lock()
+                .expect("partitions lock")
+                .get_mut(key)
+                && let Some(stop) = p.serving.take()
+            {
+                stop.cancel();
+            }
+            self.deactivate_partition(&key.0, key.1, Duration::ZERO, true)
+                .await;
+        }
+    }
+
+    /// Answers the calls that reach one partition's subject.
+    async fn serve(self: Arc<Self>, mut calls: broker::Subscriber, stop: CancellationToken) {
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => break,
+                m = calls.next() => match m { Some(m) => m, None => break },
+            };
+            let host = self.clone();
+            self.tasks.spawn(async move { host.answer(msg).await });
+        }
+        let _ = calls.unsubscribe().await;
+    }
+
+    async fn answer(&self, msg: broker::Message) {
+        let Some(reply) = msg.reply.clone() else {
+            return;
+        };
+        let (headers, body) = match wire::decode_call(&msg) {
+            Ok(call) => wire::encode_result(self.call(&call).await),
+            Err(e) => wire::encode_result(Err(CallError::Failed(e))),
+        };
+        if let Err(error) = self.broker.reply(reply, headers, body).await {
+            tracing::warn!(%error, "Replying to an actor call failed.");
+        }
+    }
+
+    /// Runs one call on an actor of a partition this host serves, in the actor's turn.
+    pub async fn call(&self, call: &ActorCall) -> Result<Answer, CallError> {
+        let config = self.type_config(&call.actor_type)?;
+        let partition = super::partition_of(&call.actor_id);
+        let mut headers = call.headers.clone();
+        let chain = match config.reentrancy {
+            Some(_) => {
+                if !headers.contains_key(REENTRANCY_HEADER) {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    headers.insert(REENTRANCY_HEADER, HeaderValue::from_str(&id).expect("uuid"));
+                }
+                headers
+                    .get(REENTRANCY_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            }
+            None => None,
+        };
+        let path = format!(
+            "/actors/{}/{}/method/{}",
+            segment(&call.actor_type),
+            segment(&call.actor_id),
+            segment(&call.method)
+        );
+        loop {
+            if !self.owns(&call.actor_type, partition) {
+                return Err(CallError::Moved);
+            }
+            let actor = self.activate(&call.actor_type, &call.actor_id, partition);
+            let _turn = actor
+                .turn
+                .enter(chain.as_deref(), config.reentrancy.unwrap_or(1))
+                .await
+                .map_err(|TooDeep| {
+                    CallError::Failed(
+                        Error::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "ERR_ACTOR_STACK_DEPTH",
+                            "maximum stack depth exceeded",
+                        )
+                        .with_grpc(tonic::Code::ResourceExhausted),
+                    )
+                })?;
+            if actor.retired.load(Ordering::Acquire) {
+                continue;
+            }
+            actor.touch();
+            let answer = self
+                .app
+                .call(Method::PUT, &path, headers.clone(), call.body.clone())
+                .await;
+            actor.touch();
+            let r = answer.map_err(|e| CallError::Failed(invoke_error(e.to_string())))?;
+            return Ok(Answer {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            });
+        }
+    }
+
+    fn type_config(&self, actor_type: &str) -> Result<&TypeConfig, CallError> {
+        self.config.types.get(actor_type).ok_or_else(|| {
+            CallError::Failed(invoke_error(format!(
+                "actor type {actor_type} is not hosted by app {}",
+                self.app_id
+            )))
+        })
+    }
+
+    fn activate(&self, actor_type: &str, actor_id: &str, partition: u32) -> Arc<Active> {
+        let mut actors = self.actors.lock().expect("actors lock");
+        actors
+            .entry((actor_type.to_owned(), actor_id.to_owned()))
+            .or_insert_with(|| {
+                Arc::new(Active {
+                    partition,
+                    turn: Arc::new(Turn::default()),
+                    last_used: Mutex::new(Instant::now()),
+                    retired: AtomicBool::new(false),
+                })
+            })
+            .clone()
+    }
+
+    /// Deactivates the actors idle for longer than their type allows.
+    fn deactivate_idle(self: &Arc<Self>) {
+        let idle: Vec<(Key, Arc<Active>)> = {
+            let actors = self.actors.lock().expect("actors lock");
+            actors
+                .iter()
+                .filter(|((t, _), a)| {
+                    self.config
+                        .types
+                        .get(t)
+                        .is_some_and(|c| a.idle_for() >= c.idle_timeout)
+                })
+                .map(|(k, a)| (k.clone(), a.clone()))
+                .collect()
+        };
+        for (key, actor) in idle {
+            // A busy actor is not idle; the next scan looks again.
+            let Some(turn) = actor.turn.try_enter() else {
+                continue;
+            };
+            let host = self.clone();
+            self.tasks.spawn(async move {
+                host.retire(&key, &actor).await;
+                drop(turn);
+            });
+        }
+    }
+
+    /// Takes `actor` out of the table and tells the app; the caller holds its turn.
+    async fn retire(&self, key: &Key, actor: &Active) {
+        actor.retired.store(true, Ordering::Release);
+        self.actors.lock().expect("actors lock").remove(key);
+        let path = format!("/actors/{}/{}", segment(&key.0), segment(&key.1));
+        match self
+            .app
+            .call(Method::DELETE, &path, HeaderMap::new(), Bytes::new())
+            .await
+        {
+            Ok(r) if r.status.is_success() => {}
+            Ok(r) => {
+                tracing::warn!(actor_type = %key.0, actor_id = %key.1, status = %r.status, "The app refused to deactivate an actor.")
+            }
+            Err(error) => {
+                tracing::warn!(actor_type = %key.0, actor_id = %key.1, %error, "Deactivating an actor failed.")
+            }
+        }
+    }
+
+    /// Deactivates the actors of one partition, waiting up to `wait` for each
+    /// one's call in flight; the app is told only when `tell_app`.
+    async fn deactivate_partition(
+        &self,
+        actor_type: &str,
+        partition: u32,
+        wait: Duration,
+        tell_app: bool,
+    ) {
+        let members: Vec<(Key, Arc<Active>)> = {
+            let actors = self.actors.lock().expect("actors lock");
+            actors
+                .iter()
+                .filter(|((t, _), a)| t == actor_type && a.partition == partition)
+                .map(|(k, a)| (k.clone(), a.clone()))
+                .collect()
+        };
+        let retire = members.into_iter().map(|(key, actor)| async move {
+            let turn = tokio::time::timeout(wait, actor.turn.enter(None, 1)).await;
+            if tell_app {
+                self.retire(&key, &actor).await;
+            } else {
+                actor.retired.store(true, Ordering::Release);
+                self.actors.lock().expect("actors lock").remove(&key);
+            }
+            drop(turn);
+        });
+        futures::future::join_all(retire).await;
+    }
+
+    /// Hands one partition over: no new calls, calls in flight finish (within the
+    /// type's drain timeout), actors deactivated, lease released.
+    async fn drain(self: Arc<Self>, actor_type: String, partition: u32) {
+        let Some(p) = self
+            .partitions
+            .lock()
+            .expect("partitions lock")
+            .remove(&(actor_type.clone(), partition))
+        else {
+            return;
+        };
+        if let Some(stop) = &p.serving {
+            stop.cancel();
+        }
+        let config = self.config.types.get(&actor_type);
+        let wait = config.map_or(Duration::ZERO, |c| c.drain_timeout);
+        let tell_app = config.is_none_or(|c| c.drain_rebalanced);
+        self.deactivate_partition(&actor_type, partition, wait, tell_app)
+            .await;
+        if let Err(error) = p.lease.release().await {
+            tracing::warn!(%error, actor_type, partition, "Releasing an actor partition failed; it moves when the lease expires.");
+        }
+    }
+}
+
+fn invoke_error(message: String) -> Error {
+    Error::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "ERR_ACTOR_INVOKE_METHOD",
+        format!("error invoke actor method: {message}"),
+    )
+}
+
+/// Percent-encodes one URL path segment.
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_segments() {
+        assert_eq!(super::segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(super::segment("Counter-1.x_y~"), "Counter-1.x_y~");
+    }
+}

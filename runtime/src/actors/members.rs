@@ -1,0 +1,199 @@
+//! Which hosts are alive and which actor types each hosts: every host puts its
+//! announcement in a KV bucket each second, and every node watches the bucket.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use jetway_broker::kv::{Bucket, BucketConfig, Expect, Op, Write};
+use jetway_broker::{Broker, naming};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+/// How often a host announces itself.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A host not heard from for this long counts as gone.
+const LIVENESS: Duration = Duration::from_secs(3);
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Announcement {
+    app_id: String,
+    types: Vec<String>,
+}
+
+struct Seen {
+    types: Vec<String>,
+    at: Instant,
+}
+
+/// The live actor hosts, as this node sees them.
+pub(super) struct Members {
+    bucket: Bucket,
+    hosts: RwLock<HashMap<String, Seen>>,
+    /// Notified when a host appears, changes or leaves.
+    changed: Arc<Notify>,
+}
+
+impl Members {
+    /// Opens the bucket, reads who is there and keeps watching.
+    pub(super) async fn start(
+        broker: &Broker,
+        replicas: usize,
+        changed: Arc<Notify>,
+    ) -> jetway_broker::Result<Arc<Members>> {
+        let bucket = broker
+            .bucket(BucketConfig {
+                name: naming::ACTOR_HOSTS_BUCKET.into(),
+                replicas,
+                memory: true,
+                // Announcements of hosts that died long ago vanish.
+                max_age: Some(LIVENESS),
+            })
+            .await?;
+        let members = Arc::new(Members {
+            bucket,
+            hosts: RwLock::new(HashMap::new()),
+            changed,
+        });
+        let mut changes = members.bucket.watch().await?;
+        for key in members.bucket.keys().await? {
+            if let Some(entry) = members.bucket.get(&key).await? {
+                members.record(key, Some(entry.value));
+            }
+        }
+        let watching = Arc::downgrade(&members);
+        tokio::spawn(async move {
+            while let Some(change) = changes.next().await {
+                let Some(members) = watching.upgrade() else {
+                    return;
+                };
+                members.record(change.key, change.value);
+            }
+        });
+        Ok(members)
+    }
+
+    fn record(&self, host: String, value: Option<Bytes>) {
+        let announced = value.and_then(|v| serde_json::from_slice::<Announcement>(&v).ok());
+        let mut hosts = self.hosts.write().expect("members lock");
+        let before = hosts.get(&host).map(|s| s.types.clone());
+        match announced {
+            Some(a) => {
+                hosts.insert(
+                    host,
+                    Seen {
+                        types: a.types.clone(),
+                        at: Instant::now(),
+                    },
+                );
+                if before.as_ref() != Some(&a.types) {
+                    self.changed.notify_one();
+                }
+            }
+            None => {
+                hosts.remove(&host);
+                self.changed.notify_one();
+            }
+        }
+    }
+
+    /// Announces (or re-announces) `host` as hosting `types`.
+    pub(super) async fn announce(
+        &self,
+        host: &str,
+        app_id: &str,
+        types: &[String],
+    ) -> jetway_broker::Result<()> {
+        let value = serde_json::to_vec(&Announcement {
+            app_id: app_id.to_owned(),
+            types: types.to_vec(),
+        })
+        .expect("announcements serialize");
+        self.bucket
+            .write(Write {
+                key: host.to_owned(),
+                op: Op::Put {
+                    value: value.into(),
+                    ttl: None,
+                },
+                expect: Expect::Any,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Takes `host` out at once, so others need not wait for it to go silent.
+    pub(super) async fn withdraw(&self, host: &str) -> jetway_broker::Result<()> {
+        self.bucket
+            .write(Write {
+                key: host.to_owned(),
+                op: Op::Delete,
+                expect: Expect::Any,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The live hosts of `actor_type`.
+    pub(super) fn hosts_of(&self, actor_type: &str) -> Vec<String> {
+        let hosts = self.hosts.read().expect("members lock");
+        hosts
+            .iter()
+            .filter(|(_, s)| s.at.elapsed() < LIVENESS && s.types.iter().any(|t| t == actor_type))
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
+    /// The host that should own `partition` of `actor_type`: the live host with
+    /// the highest rendezvous score, so a host joining or leaving moves only its
+    /// own share of partitions.
+    pub(super) fn owner_of(&self, actor_type: &str, partition: u32) -> Option<String> {
+        self.hosts_of(actor_type)
+            .into_iter()
+            .max_by_key(|host| score(host, actor_type, partition))
+    }
+}
+
+/// FNV-1a (64 bits) of the host, type and partition, with a final mix so the
+/// last bytes (the partition) move every bit.
+fn score(host: &str, actor_type: &str, partition: u32) -> u64 {
+    let key = format!("{host}\u{0}{actor_type}\u{0}{partition}");
+    let mut h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendezvous_spreads_partitions_and_moves_only_a_share() {
+        fn owner<'a>(hosts: &[&'a str], p: u32) -> &'a str {
+            hosts
+                .iter()
+                .max_by_key(|h| score(h, "T", p))
+                .copied()
+                .unwrap()
+        }
+        let two = ["a/1", "b/2"];
+        let three = ["a/1", "b/2", "c/3"];
+        let on_a = (0..32).filter(|p| owner(&two, *p) == "a/1").count();
+        assert!((8..=24).contains(&on_a), "{on_a} of 32 on one host");
+        for p in 0..32 {
+            let now = owner(&three, p);
+            assert!(
+                now == "c/3" || now == owner(&two, p),
+                "partition {p} moved between old hosts"
+            );
+        }
+    }
+}

@@ -1,0 +1,95 @@
+"""An actor host for Jetway's end-to-end tests, written with the official Dapr
+Python SDK (FastAPI + dapr.ext.fastapi.DaprActor).
+
+Environment:
+  APP_PORT      port to listen on (127.0.0.1)
+  HOST_NAME     this host's name, returned by `Whoami` (default `host`)
+  IDLE_SECONDS  actorIdleTimeout; the scan interval is one second (default 60)
+
+Actor type `Counter`:
+  Increment(by) -> the count after adding `by`; the count is actor state
+  Slow()        -> spends 50 ms in the actor; records an overlap if another
+                   call of the same actor id is inside at the same time
+  Whoami()      -> {"host": HOST_NAME, "activation": <n>}: which host and
+                   which activation of the actor answered
+
+Also: GET /stats answers {"overlaps", "activations", "deactivations"}, where
+the last two count (type, id) pairs as "<id>" -> number.
+"""
+
+import asyncio
+import os
+from datetime import timedelta
+
+import uvicorn
+from fastapi import FastAPI
+
+from dapr.actor import Actor, ActorInterface, actormethod
+from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor.runtime.runtime import ActorRuntime
+from dapr.ext.fastapi import DaprActor
+
+HOST_NAME = os.environ.get('HOST_NAME', 'host')
+inside = {}
+stats = {'overlaps': 0, 'activations': {}, 'deactivations': {}}
+
+
+class CounterInterface(ActorInterface):
+    @actormethod(name='Increment')
+    async def increment(self, by: int) -> int: ...
+
+    @actormethod(name='Slow')
+    async def slow(self) -> None: ...
+
+    @actormethod(name='Whoami')
+    async def whoami(self) -> dict: ...
+
+
+class Counter(Actor, CounterInterface):
+    async def _on_activate(self) -> None:
+        key = self.id.id
+        stats['activations'][key] = stats['activations'].get(key, 0) + 1
+
+    async def _on_deactivate(self) -> None:
+        key = self.id.id
+        stats['deactivations'][key] = stats['deactivations'].get(key, 0) + 1
+
+    async def increment(self, by: int) -> int:
+        found, count = await self._state_manager.try_get_state('count')
+        count = (count if found else 0) + by
+        await self._state_manager.set_state('count', count)
+        await self._state_manager.save_state()
+        return count
+
+    async def slow(self) -> None:
+        key = self.id.id
+        inside[key] = inside.get(key, 0) + 1
+        if inside[key] > 1:
+            stats['overlaps'] += 1
+        await asyncio.sleep(0.05)
+        inside[key] -= 1
+
+    async def whoami(self) -> dict:
+        return {'host': HOST_NAME, 'activation': stats['activations'].get(self.id.id, 0)}
+
+
+idle = timedelta(seconds=float(os.environ.get('IDLE_SECONDS', '60')))
+ActorRuntime.set_actor_config(
+    ActorRuntimeConfig(actor_idle_timeout=idle, actor_scan_interval=timedelta(seconds=1))
+)
+app = FastAPI()
+actor = DaprActor(app)
+
+
+@app.on_event('startup')
+async def startup():
+    await actor.register_actor(Counter)
+
+
+@app.get('/stats')
+async def get_stats():
+    return stats
+
+
+if __name__ == '__main__':
+    uvicorn.run(app, host='127.0.0.1', port=int(os.environ['APP_PORT']), log_level='warning')
