@@ -5,6 +5,8 @@ Environment:
   APP_PORT      port to listen on (127.0.0.1)
   HOST_NAME     this host's name, returned by `Whoami` (default `host`)
   IDLE_SECONDS  actorIdleTimeout; the scan interval is one second (default 60)
+  EVENTS_FILE   if set, each activation and deactivation is appended to it as
+                a JSON line {"event", "id", "host", "t"} (t: Unix seconds)
 
 Actor type `Counter`:
   Increment(by) -> the count after adding `by`; the count is actor state
@@ -18,7 +20,9 @@ the last two count (type, id) pairs as "<id>" -> number.
 """
 
 import asyncio
+import json
 import os
+import time
 from datetime import timedelta
 
 import uvicorn
@@ -30,8 +34,17 @@ from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
 
 HOST_NAME = os.environ.get('HOST_NAME', 'host')
+EVENTS_FILE = os.environ.get('EVENTS_FILE')
 inside = {}
 stats = {'overlaps': 0, 'activations': {}, 'deactivations': {}}
+
+
+def record(event: str, actor_id: str) -> None:
+    stats[event + 's'][actor_id] = stats[event + 's'].get(actor_id, 0) + 1
+    if EVENTS_FILE:
+        line = json.dumps({'event': event, 'id': actor_id, 'host': HOST_NAME, 't': time.time()})
+        with open(EVENTS_FILE, 'a') as f:
+            f.write(line + '\n')
 
 
 class CounterInterface(ActorInterface):
@@ -47,12 +60,10 @@ class CounterInterface(ActorInterface):
 
 class Counter(Actor, CounterInterface):
     async def _on_activate(self) -> None:
-        key = self.id.id
-        stats['activations'][key] = stats['activations'].get(key, 0) + 1
+        record('activation', self.id.id)
 
     async def _on_deactivate(self) -> None:
-        key = self.id.id
-        stats['deactivations'][key] = stats['deactivations'].get(key, 0) + 1
+        record('deactivation', self.id.id)
 
     async def increment(self, by: int) -> int:
         found, count = await self._state_manager.try_get_state('count')

@@ -1,6 +1,7 @@
 //! End-to-end tests: real nats-server, real `jetway` sidecar processes, and apps
 //! (small in-process HTTP apps, and Python apps written with the official Dapr SDK).
 
+mod actors;
 mod app;
 mod grpc;
 mod invoke;

@@ -1,0 +1,292 @@
+//! Virtual actors: apps written with the official Python SDK's `DaprActor`
+//! host a `Counter` type behind real sidecars; callers use the SDK's
+//! `ActorProxy` and the HTTP actor API.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use jetway_testkit::{
+    App, NatsServer, Resources, Sidecar, eventually, free_port, python, workspace_root,
+};
+use serde_json::Value;
+
+fn actor_resources() -> Resources {
+    Resources::new().component(
+        "actorstore",
+        "state.jetstream",
+        &[("actorStateStore", "true")],
+    )
+}
+
+fn script(name: &str) -> String {
+    workspace_root()
+        .join("tests/e2e/apps")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A sidecar and the Python actor app beside it.
+struct ActorHost {
+    sidecar: Sidecar,
+    app: App,
+    app_port: u16,
+}
+
+async fn actor_host(
+    nats: &NatsServer,
+    res: &Resources,
+    name: &str,
+    idle_seconds: u32,
+    events: Option<&Path>,
+) -> ActorHost {
+    let app_port = free_port();
+    let sidecar = Sidecar::builder("counter")
+        .app_port(app_port)
+        .nats(nats)
+        .resources(res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let mut envs = vec![
+        ("APP_PORT", app_port.to_string()),
+        ("DAPR_HTTP_PORT", sidecar.http_port.to_string()),
+        ("HOST_NAME", name.to_owned()),
+        ("IDLE_SECONDS", idle_seconds.to_string()),
+    ];
+    if let Some(path) = events {
+        envs.push(("EVENTS_FILE", path.display().to_string()));
+    }
+    let app = App::spawn(name, &python(), &[&script("actor_app.py")], &envs);
+    sidecar
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .expect("sidecar ready once the actor app listens");
+    ActorHost {
+        sidecar,
+        app,
+        app_port,
+    }
+}
+
+async fn call(sidecar: &Sidecar, id: &str, method: &str, body: &str) -> (u16, String) {
+    let r = crate::client()
+        .post(format!(
+            "{}/v1.0/actors/Counter/{id}/method/{method}",
+            sidecar.url()
+        ))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn stats(host: &ActorHost) -> Value {
+    crate::client()
+        .get(format!("http://127.0.0.1:{}/stats", host.app_port))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn python_actors_keep_state_across_deactivation_and_take_turns() {
+    let nats = NatsServer::start().await;
+    let res = actor_resources();
+    let host = actor_host(&nats, &res, "h1", 1, None).await;
+
+    // The SDK's ActorProxy, from another process.
+    let stdout = crate::run_to_end(
+        tokio::process::Command::new(python())
+            .arg(script("actor_client.py"))
+            .args(["a-1", "3"])
+            .env("DAPR_HTTP_PORT", host.sidecar.http_port.to_string()),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(crate::last_json(&stdout), serde_json::json!([1, 2, 3]));
+
+    // Idle for a second: deactivated; the next call activates it again, with its state.
+    eventually(Duration::from_secs(10), || async {
+        (stats(&host).await["deactivations"]["a-1"] == 1).then_some(())
+    })
+    .await
+    .expect("the idle actor is deactivated");
+    assert_eq!(
+        call(&host.sidecar, "a-1", "Increment", "10").await,
+        (200, "13".into())
+    );
+    assert_eq!(stats(&host).await["activations"]["a-1"], 2);
+    let state = crate::client()
+        .get(format!(
+            "{}/v1.0/actors/Counter/a-1/state/count",
+            host.sidecar.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.status(), 200);
+    assert_eq!(state.text().await.unwrap(), "13");
+    let missing = crate::client()
+        .get(format!(
+            "{}/v1.0/actors/Counter/a-1/state/nothing",
+            host.sidecar.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 204);
+
+    // 50 concurrent calls to one actor: one at a time, none lost.
+    let calls = (0..50).map(|_| call(&host.sidecar, "busy", "Slow", ""));
+    let answers = futures::future::join_all(calls).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    assert_eq!(stats(&host).await["overlaps"], 0);
+
+    // A method the actor does not have: the app's error reaches the caller.
+    let (status, body) = call(&host.sidecar, "a-1", "Nope", "").await;
+    assert_eq!(status, 500, "{body}");
+}
+
+#[tokio::test]
+async fn actor_api_errors() {
+    let nats = NatsServer::start().await;
+    // No actor state store: the actor API is not available.
+    let plain = Sidecar::builder("plain").nats(&nats).start().await.unwrap();
+    let (status, body) = call(&plain, "x", "Increment", "1").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("ERR_ACTOR_RUNTIME_NOT_FOUND"), "{body}");
+
+    // A type no host serves fails at once, with Dapr's error code.
+    let client = Sidecar::builder("client")
+        .nats(&nats)
+        .resources(&actor_resources())
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (status, body) = call(&client, "x", "Increment", "1").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("ERR_ACTOR_INVOKE_METHOD"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Activation intervals per actor id and host, from the apps' event files;
+/// an actor still active at the end runs to `end`.
+fn intervals(
+    events: &Path,
+    end: f64,
+    killed: &HashMap<String, f64>,
+) -> HashMap<String, Vec<(String, f64, f64)>> {
+    let mut open: HashMap<(String, String), f64> = HashMap::new();
+    let mut out: HashMap<String, Vec<(String, f64, f64)>> = HashMap::new();
+    for line in std::fs::read_to_string(events).unwrap().lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let (id, host, t) = (
+            e["id"].as_str().unwrap().to_owned(),
+            e["host"].as_str().unwrap().to_owned(),
+            e["t"].as_f64().unwrap(),
+        );
+        if e["event"] == "activation" {
+            open.insert((id, host), t);
+        } else if let Some(start) = open.remove(&(id.clone(), host.clone())) {
+            out.entry(id).or_default().push((host, start, t));
+        }
+    }
+    for ((id, host), start) in open {
+        let stop = killed.get(&host).copied().unwrap_or(end);
+        out.entry(id).or_default().push((host, start, stop));
+    }
+    out
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test]
+async fn two_hosts_share_actors_and_fail_over_without_double_activation() {
+    let nats = NatsServer::start().await;
+    let res = actor_resources();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let mut h1 = actor_host(&nats, &res, "h1", 600, Some(&events)).await;
+    let caller = Sidecar::builder("caller")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..40).map(|i| format!("actor-{i}")).collect();
+    let whoami = |id: String| {
+        let caller = &caller;
+        async move {
+            let (status, body) = call(caller, &id, "Whoami", "").await;
+            assert_eq!(status, 200, "{id}: {body}");
+            serde_json::from_str::<Value>(&body).unwrap()["host"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    for id in &ids {
+        assert_eq!(whoami(id.clone()).await, "h1");
+    }
+
+    // A second host joins while calls keep coming: it takes a share.
+    let h2 = actor_host(&nats, &res, "h2", 600, Some(&events)).await;
+    let shared = eventually(Duration::from_secs(20), || async {
+        let hosts = futures::future::join_all(ids.iter().cloned().map(whoami)).await;
+        let on_h2 = hosts.iter().filter(|h| *h == "h2").count();
+        (on_h2 > 0 && on_h2 < ids.len()).then_some(hosts)
+    })
+    .await
+    .expect("both hosts hold actors");
+    let moved: Vec<&String> = ids
+        .iter()
+        .zip(&shared)
+        .filter(|(_, h)| *h == "h1")
+        .map(|(id, _)| id)
+        .collect();
+
+    // kill -9 the first host, sidecar and app: its actors answer from h2 within seconds.
+    h1.sidecar.kill().await;
+    h1.app.kill().await;
+    let killed_at = unix_now();
+    let started = Instant::now();
+    for id in &moved {
+        assert_eq!(whoami((*id).clone()).await, "h2");
+    }
+    let failover = started.elapsed();
+    assert!(
+        failover < Duration::from_secs(10),
+        "failover took {failover:?}"
+    );
+
+    // No actor was ever active on two hosts at once.
+    let killed = HashMap::from([("h1".to_owned(), killed_at)]);
+    for (id, spans) in intervals(&events, unix_now(), &killed) {
+        for (i, a) in spans.iter().enumerate() {
+            for b in &spans[i + 1..] {
+                let overlap = a.0 != b.0 && a.1 < b.2 && b.1 < a.2;
+                assert!(
+                    !overlap,
+                    "{id} was active on two hosts at once: {a:?} and {b:?}"
+                );
+            }
+        }
+    }
+    drop(h2);
+}
