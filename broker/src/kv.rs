@@ -44,6 +44,10 @@ pub struct BucketConfig {
     pub memory: bool,
     /// Drop a value this long after it was written; `None` keeps it.
     pub max_age: Option<Duration>,
+    /// Keys are used as given: already valid KV keys whose `.`-separated tokens
+    /// a watch can select by ([`Bucket::watch_prefix`]). Otherwise any string is
+    /// a key, encoded as one token.
+    pub raw_keys: bool,
 }
 
 /// A live value and the revision that wrote it.
@@ -61,6 +65,7 @@ pub struct Change {
     pub key: String,
     /// The new value, or `None` when the key was deleted.
     pub value: Option<Bytes>,
+    pub revision: u64,
 }
 
 /// A precondition on the key's latest revision.
@@ -95,6 +100,7 @@ pub struct Bucket {
     name: String,
     stream: stream::Stream,
     kv: kv::Store,
+    raw_keys: bool,
     /// Read from the stream leader: with replicas, a direct get may be served by
     /// a follower that has not seen the latest write yet.
     leader_reads: bool,
@@ -159,6 +165,7 @@ impl Bucket {
             leader_reads: info.config.num_replicas > 1,
             stream,
             kv,
+            raw_keys: config.raw_keys,
         })
     }
 
@@ -167,7 +174,20 @@ impl Bucket {
     }
 
     fn subject(&self, key: &str) -> String {
-        format!("$KV.{}.{}", self.name, encode_token(key))
+        if self.raw_keys {
+            format!("$KV.{}.{key}", self.name)
+        } else {
+            format!("$KV.{}.{}", self.name, encode_token(key))
+        }
+    }
+
+    /// The key a stored KV key stands for.
+    fn key_of(&self, stored: &str) -> Option<String> {
+        if self.raw_keys {
+            Some(stored.to_owned())
+        } else {
+            decode(stored)
+        }
     }
 
     /// Reads the latest message of `key`, tombstones included.
@@ -216,7 +236,7 @@ impl Bucket {
             .await
             .map_err(|e| Error::nats("listing KV keys", e))?;
         let keys: Vec<String> = keys
-            .filter_map(|k| futures::future::ready(k.ok().and_then(|k| decode(&k))))
+            .filter_map(|k| futures::future::ready(k.ok().and_then(|k| self.key_of(&k))))
             .collect()
             .await;
         Ok(keys)
@@ -224,16 +244,33 @@ impl Bucket {
 
     /// Every key's latest value, then every change as it happens.
     pub async fn watch(&self) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
+        self.watch_subjects(">").await
+    }
+
+    /// Like [`Bucket::watch`], for the raw keys under `prefix` (its leading tokens).
+    pub async fn watch_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
+        self.watch_subjects(&format!("{prefix}.>")).await
+    }
+
+    async fn watch_subjects(
+        &self,
+        filter: &str,
+    ) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
         let watch = self
             .kv
-            .watch_all()
+            .watch_with_history(filter)
             .await
             .map_err(|e| Error::nats("watching a KV bucket", e))?;
-        Ok(watch.filter_map(|entry| {
+        let raw = self.raw_keys;
+        Ok(watch.filter_map(move |entry| {
             futures::future::ready(entry.ok().and_then(|entry| {
                 Some(Change {
-                    key: decode(&entry.key)?,
+                    key: if raw { entry.key } else { decode(&entry.key)? },
                     value: (entry.operation == kv::Operation::Put).then_some(entry.value),
+                    revision: entry.revision,
                 })
             }))
         }))

@@ -209,6 +209,7 @@ async fn build_one(
                         replicas,
                         memory: flag("memoryStorage"),
                         max_age: None,
+                        raw_keys: false,
                     })
                     .await
                     .map_err(|e| err(Some("bucket"), e.to_string()))?;

@@ -388,13 +388,13 @@ async fn host_actors(
         tracing::error!(types = ?config.types.keys().collect::<Vec<_>>(), "The app hosts actors but no state store is marked actorStateStore: \"true\"; it hosts none.");
         return;
     }
-    let (node, app, stop) = (node.clone(), app.clone(), work.clone());
-    tasks.spawn(async move {
-        let actors = node.actors.as_ref().expect("checked above");
-        if let Err(error) = actors.start_hosting(app, config, stop).await {
-            tracing::error!(%error, "Hosting actors failed.");
+    let actors = node.actors.as_ref().expect("checked above");
+    match actors.start_hosting(app.clone(), config).await {
+        Ok(host) => {
+            tasks.spawn(host.run(work.clone()));
         }
-    });
+        Err(error) => tracing::error!(%error, "Hosting actors failed."),
+    }
 }
 
 /// How `spec` runs on this node: its component, compiled rules and settings.

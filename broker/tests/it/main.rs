@@ -46,6 +46,7 @@ async fn bucket(broker: &Broker, name: &str) -> jetway_broker::kv::Bucket {
             replicas: 1,
             memory: false,
             max_age: None,
+            raw_keys: false,
         })
         .await
         .expect("bucket")

@@ -24,6 +24,8 @@ use tokio_util::task::TaskTracker;
 
 use super::config::{AppConfig, TypeConfig};
 use super::members::{HEARTBEAT, Members};
+use super::reminders::{Due, Reminders};
+use super::schedule;
 use super::turn::{TooDeep, Turn};
 use super::{ActorCall, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
 use crate::api::Error;
@@ -32,6 +34,12 @@ use crate::invoke::Answer;
 
 /// How often the host looks at its partitions when nothing wakes it earlier.
 const TICK: Duration = Duration::from_millis(250);
+/// Reminders fired at once, at most.
+const FIRING: usize = 256;
+/// Attempts at one reminder fire before it moves on to its next due time.
+const FIRE_ATTEMPTS: u32 = 3;
+/// The header with which an app's answer cancels the reminder that fired.
+const REMINDER_CANCEL: &str = "x-daprremindercancel";
 
 type Key = (String, String);
 
@@ -54,6 +62,17 @@ impl Active {
     }
 }
 
+/// One turn's work: the app call and the reentrant chain it belongs to.
+struct Work<'a> {
+    actor_type: &'a str,
+    actor_id: &'a str,
+    /// The encoded path after `/method/`.
+    method: String,
+    chain: Option<&'a str>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
 /// A partition this host contends for or holds.
 struct Partition {
     lease: Arc<Lease>,
@@ -72,7 +91,19 @@ pub struct Host {
     changed: Arc<Notify>,
     actors: Mutex<HashMap<Key, Arc<Active>>>,
     partitions: Mutex<HashMap<(String, u32), Partition>>,
+    reminders: Arc<Reminders>,
+    /// Timers of active actors, by actor and timer name.
+    timers: Mutex<HashMap<(Key, String), tokio::task::AbortHandle>>,
     tasks: TaskTracker,
+}
+
+/// A timer as registered.
+pub struct TimerSpec {
+    pub due_time: String,
+    pub period: String,
+    pub ttl: String,
+    pub callback: String,
+    pub data: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl Host {
@@ -85,6 +116,7 @@ impl Host {
         broker: Broker,
         members: Arc<Members>,
         leases: Leases,
+        reminders: Arc<Reminders>,
         changed: Arc<Notify>,
     ) -> Arc<Host> {
         Arc::new(Host {
@@ -98,6 +130,8 @@ impl Host {
             changed,
             actors: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashMap::new()),
+            reminders,
+            timers: Mutex::new(HashMap::new()),
             tasks: TaskTracker::new(),
         })
     }
@@ -131,15 +165,13 @@ impl Host {
     /// Announces the host and keeps its partitions as placement wants them,
     /// until `stop` fires; then hands everything over.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let types = self.types();
-        let mut announced = Instant::now() - HEARTBEAT;
+        self.tasks.spawn(self.clone().fire_reminders(stop.clone()));
+        let mut announced = Instant::now();
         let mut scanned = Instant::now();
         loop {
             if announced.elapsed() >= HEARTBEAT {
-                match self.members.announce(&self.id, &self.app_id, &types).await {
-                    Ok(()) => announced = Instant::now(),
-                    Err(error) => tracing::warn!(%error, "Announcing the actor host failed."),
-                }
+                self.announce().await;
+                announced = Instant::now();
             }
             self.place().await;
             if scanned.elapsed() >= self.config.scan_interval {
@@ -164,6 +196,17 @@ impl Host {
         futures::future::join_all(drains).await;
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    /// Tells every node that this host serves its types.
+    pub async fn announce(&self) {
+        if let Err(error) = self
+            .members
+            .announce(&self.id, &self.app_id, &self.types())
+            .await
+        {
+            tracing::warn!(%error, "Announcing the actor host failed.");
+        }
     }
 
     /// Contends for the partitions this host should own, drains those it should
@@ -238,6 +281,13 @@ impl Host {
                 p.serving = Some(stop.clone());
             }
             tracing::debug!(actor_type = %key.0, partition = key.1, "Serving an actor partition.");
+            let (host, (actor_type, partition), following) =
+                (self.clone(), key.clone(), stop.clone());
+            self.tasks.spawn(async move {
+                host.reminders
+                    .follow(&actor_type, partition, following)
+                    .await
+            });
             self.tasks.spawn(self.clone().serve(calls, stop));
         } else if !held && serving {
             tracing::warn!(actor_type = %key.0, partition = key.1, "Lost the lease of an actor partition; its actors are deactivated here.");
@@ -281,10 +331,9 @@ impl Host {
         }
     }
 
-    /// Runs one call on an actor of a partition this host serves, in the actor's turn.
+    /// Runs one method call on an actor of a partition this host serves.
     pub async fn call(&self, call: &ActorCall) -> Result<Answer, CallError> {
         let config = self.type_config(&call.actor_type)?;
-        let partition = super::partition_of(&call.actor_id);
         let mut headers = call.headers.clone();
         let chain = match config.reentrancy {
             Some(_) => {
@@ -299,20 +348,36 @@ impl Host {
             }
             None => None,
         };
+        let work = Work {
+            actor_type: &call.actor_type,
+            actor_id: &call.actor_id,
+            method: segment(&call.method),
+            chain: chain.as_deref(),
+            headers,
+            body: call.body.clone(),
+        };
+        self.in_turn(work).await
+    }
+
+    /// Calls the app's `PUT /actors/<type>/<id>/method/<method>` in the actor's
+    /// turn, activating the actor if it is not active.
+    async fn in_turn(&self, work: Work<'_>) -> Result<Answer, CallError> {
+        let config = self.type_config(work.actor_type)?;
+        let partition = super::partition_of(work.actor_id);
         let path = format!(
             "/actors/{}/{}/method/{}",
-            segment(&call.actor_type),
-            segment(&call.actor_id),
-            segment(&call.method)
+            segment(work.actor_type),
+            segment(work.actor_id),
+            work.method
         );
         loop {
-            if !self.owns(&call.actor_type, partition) {
+            if !self.owns(work.actor_type, partition) {
                 return Err(CallError::Moved);
             }
-            let actor = self.activate(&call.actor_type, &call.actor_id, partition);
+            let actor = self.activate(work.actor_type, work.actor_id, partition);
             let _turn = actor
                 .turn
-                .enter(chain.as_deref(), config.reentrancy.unwrap_or(1))
+                .enter(work.chain, config.reentrancy.unwrap_or(1))
                 .await
                 .map_err(|TooDeep| {
                     CallError::Failed(
@@ -330,7 +395,7 @@ impl Host {
             actor.touch();
             let answer = self
                 .app
-                .call(Method::PUT, &path, headers.clone(), call.body.clone())
+                .call(Method::PUT, &path, work.headers.clone(), work.body.clone())
                 .await;
             actor.touch();
             let r = answer.map_err(|e| CallError::Failed(invoke_error(e.to_string())))?;
@@ -398,6 +463,7 @@ impl Host {
     async fn retire(&self, key: &Key, actor: &Active) {
         actor.retired.store(true, Ordering::Release);
         self.actors.lock().expect("actors lock").remove(key);
+        self.drop_timers(key);
         let path = format!("/actors/{}/{}", segment(&key.0), segment(&key.1));
         match self
             .app
@@ -438,6 +504,7 @@ impl Host {
             } else {
                 actor.retired.store(true, Ordering::Release);
                 self.actors.lock().expect("actors lock").remove(&key);
+                self.drop_timers(&key);
             }
             drop(turn);
         });
@@ -467,6 +534,181 @@ impl Host {
             tracing::warn!(%error, actor_type, partition, "Releasing an actor partition failed; it moves when the lease expires.");
         }
     }
+}
+
+impl Host {
+    /// Fires reminders as they come due, until `stop` fires.
+    async fn fire_reminders(self: Arc<Self>, stop: CancellationToken) {
+        let firing = Arc::new(tokio::sync::Semaphore::new(FIRING));
+        loop {
+            for due in self.reminders.take_due(now_ms()) {
+                let Ok(permit) = firing.clone().acquire_owned().await else {
+                    return;
+                };
+                let host = self.clone();
+                self.tasks.spawn(async move {
+                    host.fire(due).await;
+                    drop(permit);
+                });
+            }
+            let wait = match self.reminders.next_due() {
+                Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 1000) as u64),
+                None => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.reminders.changed.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Calls the app's reminder callback in the actor's turn, then records the fire.
+    async fn fire(&self, due: Due) {
+        let record = &due.record;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let mut cancel = false;
+        for attempt in 1..=FIRE_ATTEMPTS {
+            let work = Work {
+                actor_type: &record.actor_type,
+                actor_id: &record.actor_id,
+                method: format!("remind/{}", segment(&record.name)),
+                chain: None,
+                headers: headers.clone(),
+                body: record.callback_body(),
+            };
+            match self.in_turn(work).await {
+                Ok(answer) if answer.status.is_success() => {
+                    cancel = answer
+                        .headers
+                        .get(REMINDER_CANCEL)
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+                    break;
+                }
+                // The partition moved: its new host fires it.
+                Err(CallError::Moved) => return,
+                Ok(answer) => {
+                    tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, status = %answer.status, attempt, "A reminder callback failed.")
+                }
+                Err(CallError::Failed(e)) => {
+                    tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, error = %e.message, attempt, "A reminder callback failed.")
+                }
+            }
+            if attempt < FIRE_ATTEMPTS {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        self.reminders.fired(due, now_ms(), cancel).await;
+    }
+
+    /// Starts (or replaces) a timer of an actor active here.
+    pub fn register_timer(
+        self: &Arc<Self>,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+        spec: TimerSpec,
+    ) -> Result<(), Error> {
+        let failed = |message: String| {
+            Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ERR_ACTOR_TIMER_CREATE",
+                format!("error creating actor timer: {message}"),
+            )
+        };
+        let partition = super::partition_of(actor_id);
+        if !self.owns(actor_type, partition) {
+            return Err(failed(format!(
+                "actor {actor_type}/{actor_id} is not active on this host"
+            )));
+        }
+        let mut schedule =
+            schedule::parse(&spec.due_time, &spec.period, &spec.ttl, now_ms()).map_err(failed)?;
+        self.activate(actor_type, actor_id, partition);
+        let key: Key = (actor_type.to_owned(), actor_id.to_owned());
+        let body: Bytes = serde_json::to_vec(&serde_json::json!({
+            "callback": spec.callback,
+            "dueTime": spec.due_time,
+            "period": spec.period,
+            "data": spec.data,
+        }))
+        .expect("timer bodies serialize")
+        .into();
+        let method = format!("timer/{}", segment(name));
+        let host = self.clone();
+        let timer_key = key.clone();
+        let task = self.tasks.spawn(async move {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let mut fires = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(
+                    (schedule.due - now_ms()).max(0) as u64
+                ))
+                .await;
+                let work = Work {
+                    actor_type: &timer_key.0,
+                    actor_id: &timer_key.1,
+                    method: method.clone(),
+                    chain: None,
+                    headers: headers.clone(),
+                    body: body.clone(),
+                };
+                if let Err(CallError::Moved) = host.in_turn(work).await {
+                    return;
+                }
+                fires += 1;
+                match schedule.after(schedule.due, fires, now_ms()) {
+                    Some(next) => schedule.due = next,
+                    None => return,
+                }
+            }
+        });
+        let old = self
+            .timers
+            .lock()
+            .expect("timers lock")
+            .insert((key, name.to_owned()), task.abort_handle());
+        if let Some(old) = old {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    pub fn unregister_timer(&self, actor_type: &str, actor_id: &str, name: &str) {
+        let key = (
+            (actor_type.to_owned(), actor_id.to_owned()),
+            name.to_owned(),
+        );
+        if let Some(timer) = self.timers.lock().expect("timers lock").remove(&key) {
+            timer.abort();
+        }
+    }
+
+    fn drop_timers(&self, key: &Key) {
+        self.timers
+            .lock()
+            .expect("timers lock")
+            .retain(|(k, _), timer| {
+                let keep = k != key;
+                if !keep {
+                    timer.abort();
+                }
+                keep
+            });
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 fn invoke_error(message: String) -> Error {

@@ -51,6 +51,7 @@ impl Members {
                 memory: true,
                 // Announcements of hosts that died long ago vanish.
                 max_age: Some(LIVENESS),
+                raw_keys: false,
             })
             .await?;
         let members = Arc::new(Members {

@@ -10,6 +10,8 @@
 mod config;
 mod host;
 mod members;
+mod reminders;
+mod schedule;
 mod turn;
 mod wire;
 
@@ -20,12 +22,13 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use jetway_broker::lease::LeasesConfig;
 use jetway_broker::{self as broker, Broker, naming};
+use serde_json::value::RawValue;
 use tokio::sync::{Notify, OnceCell};
-use tokio_util::sync::CancellationToken;
 
 pub use config::{AppConfig, TypeConfig};
-pub use host::Host;
+pub use host::{Host, TimerSpec};
 use members::Members;
+use reminders::{RegisterError, Reminders};
 
 use crate::api::Error;
 use crate::app::AppChannel;
@@ -67,7 +70,33 @@ pub struct Actors {
     timeout: Duration,
     changed: Arc<Notify>,
     members: OnceCell<Arc<Members>>,
+    reminders: OnceCell<Arc<Reminders>>,
     host: OnceLock<Arc<Host>>,
+}
+
+/// A reminder registration.
+pub struct ReminderSpec {
+    pub due_time: String,
+    pub period: String,
+    pub ttl: String,
+    pub data: Option<Box<RawValue>>,
+    /// Replace a reminder of the same name (the default).
+    pub overwrite: bool,
+}
+
+/// A registered reminder, as the API reports it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderInfo {
+    #[serde(rename = "actorID")]
+    pub actor_id: String,
+    pub actor_type: String,
+    pub due_time: String,
+    pub period: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ttl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<RawValue>>,
 }
 
 impl Actors {
@@ -78,6 +107,7 @@ impl Actors {
             timeout,
             changed: Arc::new(Notify::new()),
             members: OnceCell::new(),
+            reminders: OnceCell::new(),
             host: OnceLock::new(),
         }
     }
@@ -95,19 +125,33 @@ impl Actors {
             })
     }
 
+    async fn reminders(&self) -> Result<&Arc<Reminders>, Error> {
+        self.reminders
+            .get_or_try_init(|| async { Reminders::open(&self.broker).await.map(Arc::new) })
+            .await
+            .map_err(|e| {
+                Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ERR_ACTOR_RUNTIME_NOT_FOUND",
+                    format!("the actor runtime cannot reach NATS: {e}"),
+                )
+            })
+    }
+
     /// The host of this node's actor types, once hosting has started.
     pub fn host(&self) -> Option<&Arc<Host>> {
         self.host.get()
     }
 
-    /// Starts hosting the app's actor types; runs until `stop` fires.
+    /// Starts hosting the app's actor types: announced, and contending for its
+    /// partitions. Keep it going with [`Host::run`].
     pub async fn start_hosting(
         &self,
         app: AppChannel,
         config: AppConfig,
-        stop: CancellationToken,
-    ) -> Result<(), String> {
+    ) -> Result<Arc<Host>, String> {
         let members = self.members().await.map_err(|e| e.message)?.clone();
+        let reminders = self.reminders().await.map_err(|e| e.message)?.clone();
         let leases = self
             .broker
             .leases(LeasesConfig {
@@ -128,13 +172,14 @@ impl Actors {
             self.broker.clone(),
             members,
             leases,
+            reminders,
             self.changed.clone(),
         );
         if self.host.set(host.clone()).is_err() {
             return Err("actor hosting has already started".into());
         }
-        host.run(stop).await;
-        Ok(())
+        host.announce().await;
+        Ok(host)
     }
 
     /// Calls an actor method wherever the actor is active, waiting while its
@@ -196,6 +241,140 @@ impl Actors {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(250));
         }
+    }
+}
+
+impl Actors {
+    /// The host of `actor_type` on this node: reminders and timers are set
+    /// through the sidecar of an app that hosts the type.
+    fn hosting(&self, actor_type: &str) -> Result<&Arc<Host>, Error> {
+        self.host().filter(|h| h.hosts(actor_type)).ok_or_else(|| {
+            Error::new(
+                StatusCode::FORBIDDEN,
+                "ERR_ACTOR_REMINDER_NON_HOSTED",
+                format!("operations on actor reminders and timers are only possible on hosted actor types; {actor_type} is not hosted by app {}", self.app_id),
+            )
+        })
+    }
+
+    pub async fn register_reminder(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+        spec: ReminderSpec,
+    ) -> Result<(), Error> {
+        self.hosting(actor_type)?;
+        let failed = |message: String| {
+            Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ERR_ACTOR_REMINDER_CREATE",
+                format!("error creating actor reminder: {message}"),
+            )
+        };
+        if actor_id.is_empty() || name.is_empty() {
+            return Err(failed(
+                "actor id and reminder name must not be empty".into(),
+            ));
+        }
+        let record = reminders::Record::new(
+            actor_type.to_owned(),
+            actor_id.to_owned(),
+            name.to_owned(),
+            spec.due_time,
+            spec.period,
+            spec.ttl,
+            spec.data,
+            host::now_ms(),
+        )
+        .map_err(failed)?;
+        match self
+            .reminders()
+            .await?
+            .register(&record, spec.overwrite)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(RegisterError::Exists) => Err(Error::new(
+                StatusCode::CONFLICT,
+                "ERR_ACTOR_REMINDER_ALREADY_EXISTS",
+                format!("reminder {name} already exists for actor {actor_type}/{actor_id}"),
+            )),
+            Err(RegisterError::Broker(e)) => Err(failed(e.to_string())),
+        }
+    }
+
+    pub async fn get_reminder(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+    ) -> Result<ReminderInfo, Error> {
+        self.hosting(actor_type)?;
+        let record = self
+            .reminders()
+            .await?
+            .get(actor_type, actor_id, name)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ERR_ACTOR_REMINDER_GET",
+                    format!("error getting actor reminder: {e}"),
+                )
+            })?
+            .ok_or_else(|| {
+                Error::new(
+                    StatusCode::NOT_FOUND,
+                    "ERR_ACTOR_REMINDER_NOT_FOUND",
+                    format!("reminder {name} not found for actor {actor_type}/{actor_id}"),
+                )
+            })?;
+        Ok(ReminderInfo {
+            actor_id: record.actor_id,
+            actor_type: record.actor_type,
+            due_time: record.due_time,
+            period: record.period,
+            ttl: record.ttl,
+            data: record.data,
+        })
+    }
+
+    pub async fn delete_reminder(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.hosting(actor_type)?;
+        self.reminders()
+            .await?
+            .delete(actor_type, actor_id, name)
+            .await
+            .map_err(|e| {
+                Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ERR_ACTOR_REMINDER_DELETE",
+                    format!("error deleting actor reminder: {e}"),
+                )
+            })
+    }
+
+    pub fn register_timer(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+        spec: TimerSpec,
+    ) -> Result<(), Error> {
+        self.hosting(actor_type)?
+            .register_timer(actor_type, actor_id, name, spec)
+    }
+
+    pub fn delete_timer(&self, actor_type: &str, actor_id: &str, name: &str) -> Result<(), Error> {
+        self.hosting(actor_type)?
+            .unregister_timer(actor_type, actor_id, name);
+        Ok(())
     }
 }
 

@@ -67,6 +67,19 @@ pub fn router(node: Arc<Node>) -> Router {
         .route(
             "/v1.0/actors/{actor_type}/{actor_id}/state/{key}",
             get(get_actor_state),
+        )
+        .route(
+            "/v1.0/actors/{actor_type}/{actor_id}/reminders/{name}",
+            post(register_reminder)
+                .put(register_reminder)
+                .get(get_reminder)
+                .delete(delete_reminder),
+        )
+        .route(
+            "/v1.0/actors/{actor_type}/{actor_id}/timers/{name}",
+            post(register_timer)
+                .put(register_timer)
+                .delete(delete_timer),
         );
     let router = Router::new()
         .route("/v1.0/healthz", get(healthz))
@@ -314,6 +327,91 @@ async fn transact_actor_state(
         })
         .collect::<Result<Vec<_>, _>>()?;
     actors::transact_state(&node, &actor_type, &actor_id, ops).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A reminder or timer registration; fields other SDKs add are ignored.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Registration {
+    due_time: Option<String>,
+    period: Option<String>,
+    ttl: Option<String>,
+    data: Option<Box<RawValue>>,
+    callback: Option<String>,
+    overwrite: Option<bool>,
+}
+
+type ActorItem = Path<(String, String, String)>;
+
+fn registration(body: &[u8]) -> Result<Registration, Error> {
+    if body.is_empty() {
+        return Ok(Registration::default());
+    }
+    json_body(body)
+}
+
+async fn register_reminder(
+    State(node): AppState,
+    Path((actor_type, actor_id, name)): ActorItem,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    let r = registration(&body)?;
+    let spec = crate::actors::ReminderSpec {
+        due_time: r.due_time.unwrap_or_default(),
+        period: r.period.unwrap_or_default(),
+        ttl: r.ttl.unwrap_or_default(),
+        data: r.data,
+        overwrite: r.overwrite.unwrap_or(true),
+    };
+    actors::runtime(&node)?
+        .register_reminder(&actor_type, &actor_id, &name, spec)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_reminder(
+    State(node): AppState,
+    Path((actor_type, actor_id, name)): ActorItem,
+) -> Result<Response, Error> {
+    let info = actors::runtime(&node)?
+        .get_reminder(&actor_type, &actor_id, &name)
+        .await?;
+    Ok(axum::Json(info).into_response())
+}
+
+async fn delete_reminder(
+    State(node): AppState,
+    Path((actor_type, actor_id, name)): ActorItem,
+) -> Result<StatusCode, Error> {
+    actors::runtime(&node)?
+        .delete_reminder(&actor_type, &actor_id, &name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn register_timer(
+    State(node): AppState,
+    Path((actor_type, actor_id, name)): ActorItem,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    let r = registration(&body)?;
+    let spec = crate::actors::TimerSpec {
+        due_time: r.due_time.unwrap_or_default(),
+        period: r.period.unwrap_or_default(),
+        ttl: r.ttl.unwrap_or_default(),
+        callback: r.callback.unwrap_or_default(),
+        data: r.data,
+    };
+    actors::runtime(&node)?.register_timer(&actor_type, &actor_id, &name, spec)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_timer(
+    State(node): AppState,
+    Path((actor_type, actor_id, name)): ActorItem,
+) -> Result<StatusCode, Error> {
+    actors::runtime(&node)?.delete_timer(&actor_type, &actor_id, &name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

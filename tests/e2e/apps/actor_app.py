@@ -14,6 +14,13 @@ Actor type `Counter`:
                    call of the same actor id is inside at the same time
   Whoami()      -> {"host": HOST_NAME, "activation": <n>}: which host and
                    which activation of the actor answered
+  StartTimer(ms)      registers timer `tick` firing every <ms> milliseconds
+  StartReminder(ms)   registers reminder `ping` (data b"ping") firing every
+                      <ms> milliseconds, first after one period
+  StopReminder()      unregisters reminder `ping`
+Timer and reminder fires are counted in /stats as "timers" and "reminders"
+(id -> number) and, with EVENTS_FILE, recorded there as events `timer` and
+`reminder` (a reminder event also has "data", the payload it carried).
 
 Also: GET /stats answers {"overlaps", "activations", "deactivations"}, where
 the last two count (type, id) pairs as "<id>" -> number.
@@ -28,7 +35,7 @@ from datetime import timedelta
 import uvicorn
 from fastapi import FastAPI
 
-from dapr.actor import Actor, ActorInterface, actormethod
+from dapr.actor import Actor, ActorInterface, Remindable, actormethod
 from dapr.actor.runtime.config import ActorRuntimeConfig
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
@@ -36,13 +43,14 @@ from dapr.ext.fastapi import DaprActor
 HOST_NAME = os.environ.get('HOST_NAME', 'host')
 EVENTS_FILE = os.environ.get('EVENTS_FILE')
 inside = {}
-stats = {'overlaps': 0, 'activations': {}, 'deactivations': {}}
+stats = {'overlaps': 0, 'activations': {}, 'deactivations': {}, 'timers': {}, 'reminders': {}}
 
 
-def record(event: str, actor_id: str) -> None:
+def record(event: str, actor_id: str, **extra) -> None:
     stats[event + 's'][actor_id] = stats[event + 's'].get(actor_id, 0) + 1
     if EVENTS_FILE:
-        line = json.dumps({'event': event, 'id': actor_id, 'host': HOST_NAME, 't': time.time()})
+        fields = {'event': event, 'id': actor_id, 'host': HOST_NAME, 't': time.time(), **extra}
+        line = json.dumps(fields)
         with open(EVENTS_FILE, 'a') as f:
             f.write(line + '\n')
 
@@ -57,8 +65,17 @@ class CounterInterface(ActorInterface):
     @actormethod(name='Whoami')
     async def whoami(self) -> dict: ...
 
+    @actormethod(name='StartTimer')
+    async def start_timer(self, ms: int) -> None: ...
 
-class Counter(Actor, CounterInterface):
+    @actormethod(name='StartReminder')
+    async def start_reminder(self, ms: int) -> None: ...
+
+    @actormethod(name='StopReminder')
+    async def stop_reminder(self) -> None: ...
+
+
+class Counter(Actor, CounterInterface, Remindable):
     async def _on_activate(self) -> None:
         record('activation', self.id.id)
 
@@ -82,6 +99,23 @@ class Counter(Actor, CounterInterface):
 
     async def whoami(self) -> dict:
         return {'host': HOST_NAME, 'activation': stats['activations'].get(self.id.id, 0)}
+
+    async def start_timer(self, ms: int) -> None:
+        every = timedelta(milliseconds=ms)
+        await self.register_timer('tick', self.on_tick, None, every, every)
+
+    async def on_tick(self, _state) -> None:
+        record('timer', self.id.id)
+
+    async def start_reminder(self, ms: int) -> None:
+        every = timedelta(milliseconds=ms)
+        await self.register_reminder('ping', b'ping', every, every)
+
+    async def stop_reminder(self) -> None:
+        await self.unregister_reminder('ping')
+
+    async def receive_reminder(self, name, state, due_time, period, ttl=None) -> None:
+        record('reminder', self.id.id, data=state.decode())
 
 
 idle = timedelta(seconds=float(os.environ.get('IDLE_SECONDS', '60')))

@@ -155,6 +155,126 @@ async fn python_actors_keep_state_across_deactivation_and_take_turns() {
     // A method the actor does not have: the app's error reaches the caller.
     let (status, body) = call(&host.sidecar, "a-1", "Nope", "").await;
     assert_eq!(status, 500, "{body}");
+
+    // A timer fires, again and again, until the idle actor is deactivated with it.
+    assert_eq!(
+        call(&host.sidecar, "ticker", "StartTimer", "200").await.0,
+        200
+    );
+    eventually(Duration::from_secs(10), || async {
+        (stats(&host).await["timers"]["ticker"].as_u64() >= Some(3)).then_some(())
+    })
+    .await
+    .expect("the timer fires");
+}
+
+/// Reminder fires recorded in the events file: (host, time).
+fn reminder_fires(events: &Path, id: &str) -> Vec<(String, f64)> {
+    std::fs::read_to_string(events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "reminder" && e["id"] == id)
+        .map(|e| {
+            (
+                e["host"].as_str().unwrap().to_owned(),
+                e["t"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reminders_survive_a_restart_without_a_flood() {
+    let nats = NatsServer::start().await;
+    let res = actor_resources();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let mut host = actor_host(&nats, &res, "before", 600, Some(&events)).await;
+    assert_eq!(
+        call(&host.sidecar, "r-1", "StartReminder", "300").await.0,
+        200
+    );
+    let reminder = crate::client()
+        .get(format!(
+            "{}/v1.0/actors/Counter/r-1/reminders/ping",
+            host.sidecar.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reminder.status(), 200);
+    let reminder: Value = reminder.json().await.unwrap();
+    assert_eq!(reminder["actorID"], "r-1");
+    // The SDK registers its payload as base64, and gets it back as it was.
+    assert_eq!(reminder["data"], "cGluZw==");
+    eventually(Duration::from_secs(10), || async {
+        (reminder_fires(&events, "r-1").len() >= 2).then_some(())
+    })
+    .await
+    .expect("the reminder fires");
+    let first = std::fs::read_to_string(&events).unwrap();
+    assert!(
+        first.contains(r#""event": "reminder", "id": "r-1", "host": "before""#),
+        "{first}"
+    );
+    assert!(
+        first.contains(r#""data": "ping""#),
+        "the callback carries the data: {first}"
+    );
+
+    // kill -9 sidecar and app; ten periods go by with nothing running.
+    host.sidecar.kill().await;
+    host.app.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    host.app = App::spawn(
+        "after",
+        &python(),
+        &[&script("actor_app.py")],
+        &[
+            ("APP_PORT", host.app_port.to_string()),
+            ("DAPR_HTTP_PORT", host.sidecar.http_port.to_string()),
+            ("HOST_NAME", "after".into()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    );
+    host.sidecar.restart().await.expect("the sidecar restarts");
+    let after = eventually(Duration::from_secs(15), || async {
+        let fires: Vec<f64> = reminder_fires(&events, "r-1")
+            .into_iter()
+            .filter(|(h, _)| h == "after")
+            .map(|(_, t)| t)
+            .collect();
+        (fires.len() >= 3).then_some(fires)
+    })
+    .await
+    .expect("the reminder fires again after the restart");
+    // The missed periods fire once, not ten times.
+    let burst = after.iter().filter(|t| **t < after[0] + 0.25).count();
+    assert!(
+        burst <= 2,
+        "{burst} fires within 250 ms of the restart: {after:?}"
+    );
+    assert!(
+        reminder_fires(&events, "r-1")
+            .iter()
+            .all(|(h, _)| h == "before" || h == "after")
+    );
+
+    // Unregistered: it fires no more.
+    assert_eq!(call(&host.sidecar, "r-1", "StopReminder", "").await.0, 200);
+    let stopped = reminder_fires(&events, "r-1").len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(reminder_fires(&events, "r-1").len() <= stopped + 1);
+    let gone = crate::client()
+        .get(format!(
+            "{}/v1.0/actors/Counter/r-1/reminders/ping",
+            host.sidecar.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
 }
 
 #[tokio::test]
