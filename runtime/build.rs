@@ -95,6 +95,62 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     ("shutdown", "Shutdown", "ShutdownRequest", "()", false),
+    (
+        "invoke_actor",
+        "InvokeActor",
+        "InvokeActorRequest",
+        "InvokeActorResponse",
+        false,
+    ),
+    (
+        "get_actor_state",
+        "GetActorState",
+        "GetActorStateRequest",
+        "GetActorStateResponse",
+        false,
+    ),
+    (
+        "execute_actor_state_transaction",
+        "ExecuteActorStateTransaction",
+        "ExecuteActorStateTransactionRequest",
+        "()",
+        false,
+    ),
+    (
+        "register_actor_timer",
+        "RegisterActorTimer",
+        "RegisterActorTimerRequest",
+        "()",
+        false,
+    ),
+    (
+        "unregister_actor_timer",
+        "UnregisterActorTimer",
+        "UnregisterActorTimerRequest",
+        "()",
+        false,
+    ),
+    (
+        "register_actor_reminder",
+        "RegisterActorReminder",
+        "RegisterActorReminderRequest",
+        "()",
+        false,
+    ),
+    (
+        "unregister_actor_reminder",
+        "UnregisterActorReminder",
+        "UnregisterActorReminderRequest",
+        "()",
+        false,
+    ),
+    (
+        "get_actor_reminder",
+        "GetActorReminder",
+        "GetActorReminderRequest",
+        "GetActorReminderResponse",
+        false,
+    ),
 ];
 
 fn type_path(name: &str) -> String {

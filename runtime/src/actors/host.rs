@@ -262,7 +262,7 @@ impl Host {
         };
         if held && !serving {
             let subject = naming::actor_subject(&key.0, key.1);
-            let calls = match self.broker.serve(subject, "jetway".into()).await {
+            let mut calls = match self.broker.serve(subject, "jetway".into()).await {
                 Ok(s) => s,
                 Err(error) => {
                     tracing::warn!(%error, "Subscribing to an actor partition failed.");
@@ -272,13 +272,22 @@ impl Host {
             // The subscription must reach the server before callers are told.
             let _ = self.broker.flush().await;
             let stop = CancellationToken::new();
-            if let Some(p) = self
+            // The partition may have been drained while subscribing.
+            let kept = match self
                 .partitions
                 .lock()
                 .expect("partitions lock")
                 .get_mut(key)
             {
-                p.serving = Some(stop.clone());
+                Some(p) if p.serving.is_none() => {
+                    p.serving = Some(stop.clone());
+                    true
+                }
+                _ => false,
+            };
+            if !kept {
+                let _ = calls.unsubscribe().await;
+                return;
             }
             tracing::debug!(actor_type = %key.0, partition = key.1, "Serving an actor partition.");
             let (host, (actor_type, partition), following) =

@@ -16,7 +16,8 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, metadata, pubsub, state};
+use super::{Error, actors, metadata, pubsub, state};
+use crate::actors::{ActorCall, ReminderSpec, TimerSpec};
 use crate::app::API_TOKEN_HEADER;
 use crate::invoke::{self, Answer, Call};
 use crate::node::Node;
@@ -531,6 +532,178 @@ impl Dapr for Api {
         self.node.stop_soon();
         Ok(tonic::Response::new(()))
     }
+
+    async fn invoke_actor(
+        &self,
+        request: tonic::Request<pb::InvokeActorRequest>,
+    ) -> Reply<pb::InvokeActorResponse> {
+        let (metadata, _, req) = request.into_parts();
+        let mut headers = invocation_headers(metadata);
+        for (name, value) in &req.metadata {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        // Actor payloads are JSON unless the caller says otherwise, as in daprd.
+        if !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        let call = ActorCall {
+            actor_type: req.actor_type,
+            actor_id: req.actor_id,
+            method: req.method,
+            headers,
+            body: req.data.into(),
+        };
+        let answer = actors::invoke(&self.node, call).await?;
+        if !answer.status.is_success() {
+            return Err(Status::internal(format!(
+                "error invoke actor method: error from actor service: ({}) {}",
+                answer.status.as_u16(),
+                String::from_utf8_lossy(&answer.body)
+            )));
+        }
+        Ok(tonic::Response::new(pb::InvokeActorResponse {
+            data: answer.body.into(),
+        }))
+    }
+
+    async fn get_actor_state(
+        &self,
+        request: tonic::Request<pb::GetActorStateRequest>,
+    ) -> Reply<pb::GetActorStateResponse> {
+        let req = request.into_inner();
+        let data = actors::get_state(&self.node, &req.actor_type, &req.actor_id, &req.key).await?;
+        Ok(tonic::Response::new(pb::GetActorStateResponse {
+            data: data.map(Vec::from).unwrap_or_default(),
+            metadata: Default::default(),
+        }))
+    }
+
+    async fn execute_actor_state_transaction(
+        &self,
+        request: tonic::Request<pb::ExecuteActorStateTransactionRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        let ops = req
+            .operations
+            .into_iter()
+            .map(|mut op| match op.operation_type.as_str() {
+                "upsert" => Ok(actors::ActorOp::Upsert {
+                    key: op.key,
+                    value: op.value.map(|v| Bytes::from(v.value)).unwrap_or_default(),
+                    ttl_seconds: op.metadata.remove("ttlInSeconds"),
+                }),
+                "delete" => Ok(actors::ActorOp::Delete { key: op.key }),
+                other => Err(Status::invalid_argument(format!(
+                    "operation type {other} not supported"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        actors::transact_state(&self.node, &req.actor_type, &req.actor_id, ops).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn register_actor_timer(
+        &self,
+        request: tonic::Request<pb::RegisterActorTimerRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        let spec = TimerSpec {
+            due_time: req.due_time,
+            period: req.period,
+            ttl: req.ttl,
+            callback: req.callback,
+            data: json_data(req.data),
+        };
+        actors::runtime(&self.node)?.register_timer(
+            &req.actor_type,
+            &req.actor_id,
+            &req.name,
+            spec,
+        )?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn unregister_actor_timer(
+        &self,
+        request: tonic::Request<pb::UnregisterActorTimerRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        actors::runtime(&self.node)?.delete_timer(&req.actor_type, &req.actor_id, &req.name)?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn register_actor_reminder(
+        &self,
+        request: tonic::Request<pb::RegisterActorReminderRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        let spec = ReminderSpec {
+            due_time: req.due_time,
+            period: req.period,
+            ttl: req.ttl,
+            data: json_data(req.data),
+            overwrite: req.overwrite.unwrap_or(true),
+        };
+        actors::runtime(&self.node)?
+            .register_reminder(&req.actor_type, &req.actor_id, &req.name, spec)
+            .await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn unregister_actor_reminder(
+        &self,
+        request: tonic::Request<pb::UnregisterActorReminderRequest>,
+    ) -> Reply<Empty> {
+        let req = request.into_inner();
+        actors::runtime(&self.node)?
+            .delete_reminder(&req.actor_type, &req.actor_id, &req.name)
+            .await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn get_actor_reminder(
+        &self,
+        request: tonic::Request<pb::GetActorReminderRequest>,
+    ) -> Reply<pb::GetActorReminderResponse> {
+        let req = request.into_inner();
+        let info = actors::runtime(&self.node)?
+            .get_reminder(&req.actor_type, &req.actor_id, &req.name)
+            .await?;
+        let text = |s: String| Some(s).filter(|s| !s.is_empty());
+        Ok(tonic::Response::new(pb::GetActorReminderResponse {
+            actor_type: info.actor_type,
+            actor_id: info.actor_id,
+            due_time: text(info.due_time),
+            period: text(info.period),
+            data: info.data.map(|d| prost_types::Any {
+                type_url: String::new(),
+                value: d.get().as_bytes().to_vec(),
+            }),
+            ttl: text(info.ttl),
+        }))
+    }
+}
+
+/// Timer and reminder data given as bytes, kept as the JSON the HTTP API
+/// would have received: the bytes themselves when they are JSON, else a JSON
+/// string of their base64 form.
+fn json_data(bytes: Vec<u8>) -> Option<Box<serde_json::value::RawValue>> {
+    if bytes.is_empty() {
+        return None;
+    }
+    serde_json::from_slice(&bytes).ok().or_else(|| {
+        use base64::Engine;
+        let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        serde_json::value::to_raw_value(&text).ok()
+    })
 }
 
 #[cfg(test)]

@@ -410,3 +410,85 @@ async fn two_hosts_share_actors_and_fail_over_without_double_activation() {
     }
     drop(h2);
 }
+
+/// `@dapr/dapr`: a DaprServer hosting actors, called through the SDK's
+/// ActorProxyBuilder over HTTP and over gRPC.
+#[tokio::test]
+async fn javascript_actors_with_http_and_grpc_clients() {
+    let nats = NatsServer::start().await;
+    let res = actor_resources();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let app_port = free_port();
+    let sidecar = Sidecar::builder("js-actors")
+        .app_port(app_port)
+        .nats(&nats)
+        .resources(&res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let app = App::spawn(
+        "js-actors",
+        Path::new("node"),
+        &[&crate::grpc::js_dir()
+            .join("actors_server.mjs")
+            .display()
+            .to_string()],
+        &[
+            ("APP_PORT", app_port.to_string()),
+            ("DAPR_HTTP_PORT", sidecar.http_port.to_string()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    );
+    sidecar
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|_| panic!("js actor app ready: {}", app.output()));
+    let client = |protocol: &'static str, args: &'static [&'static str]| {
+        let port = match protocol {
+            "grpc" => sidecar.grpc_port,
+            _ => sidecar.http_port,
+        };
+        async move {
+            let stdout = crate::run_to_end(
+                tokio::process::Command::new("node")
+                    .arg(crate::grpc::js_dir().join("actors_client.mjs"))
+                    .arg(protocol)
+                    .args(args)
+                    .env("DAPR_PORT", port.to_string()),
+                Duration::from_secs(60),
+            )
+            .await;
+            crate::last_json(&stdout)
+        }
+    };
+    assert_eq!(client("http", &["js-1", "increment", "1"]).await, 1);
+    assert_eq!(client("grpc", &["js-1", "increment", "2"]).await, 3);
+    assert_eq!(client("http", &["js-1", "increment", "3"]).await, 6);
+    let state = crate::client()
+        .get(format!(
+            "{}/v1.0/actors/JsCounter/js-1/state/count",
+            sidecar.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.text().await.unwrap(), "6");
+
+    // A reminder registered by the JS actor fires with its data.
+    client("grpc", &["js-2", "startReminder", "300"]).await;
+    let fired = eventually(Duration::from_secs(15), || async {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        let fires: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (fires.len() >= 2).then_some(fires)
+    })
+    .await
+    .expect("the JS actor's reminder fires");
+    assert_eq!(fired[0]["id"], "js-2");
+    assert_eq!(fired[0]["data"], "hello from js");
+    drop(app);
+}

@@ -281,7 +281,7 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
     .expect("unready once the gRPC app fails its health check");
 }
 
-fn js_dir() -> std::path::PathBuf {
+pub(crate) fn js_dir() -> std::path::PathBuf {
     workspace_root().join("tests/e2e/js")
 }
 

@@ -29,6 +29,8 @@ use pb::app_callback_server::{AppCallback, AppCallbackServer};
 use pb::dapr_client::DaprClient;
 use tokio::sync::mpsc;
 
+mod actors;
+
 /// Settings of a run.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -41,6 +43,21 @@ pub struct BenchArgs {
     /// Requests in flight for throughput.
     #[arg(long, default_value_t = 64)]
     pub in_flight: usize,
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value_t = Suite::All)]
+    pub suite: Suite,
+    /// Reminders registered in the actor measurements.
+    #[arg(long, default_value_t = 100_000)]
+    pub reminders: usize,
+}
+
+/// Groups of measurements.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq)]
+pub enum Suite {
+    All,
+    /// Invocation, state, pub/sub, footprint.
+    Core,
+    Actors,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -362,6 +379,14 @@ fn raw_row(name: &str, m: &Measure) {
     );
 }
 
+fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
 /// Runs every measurement and prints the report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let binary = server::find(None).context("the benchmark starts its own nats-server")?;
@@ -375,7 +400,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         config_file: None,
     };
     let nats = server::start(&binary, &opts, Duration::from_secs(10)).await?;
-    let result = bench(&args, &nats.url, &store).await;
+    let mut result = Ok(());
+    if args.suite != Suite::Actors {
+        result = bench(&args, &nats.url, &store).await;
+    }
+    if result.is_ok() && args.suite != Suite::Core {
+        result = actors::bench(&args, &nats.url, &store).await;
+    }
     drop(nats);
     let _ = std::fs::remove_dir_all(&store);
     result
@@ -389,11 +420,7 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: statestore}\nspec: {type: state.jetstream, version: v1, metadata: [{name: bucket, value: bench}]}\n---\n\
          apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: pubsub}\nspec: {type: pubsub.jetstream, version: v1}\n",
     )?;
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(256)
-        .build(connector);
+    let client = http_client();
     let (tx, mut deliveries) = mpsc::unbounded_channel();
     let app_port = start_app(Some(tx)).await?;
     let echo = Sidecar::start(
@@ -438,28 +465,7 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         })
         .await?
     };
-    let raw_invoke = {
-        let mut sub = nc.queue_subscribe("bench.echo", "echo".into()).await?;
-        let responder = nc.clone();
-        tokio::spawn(async move {
-            while let Some(m) = sub.next().await {
-                if let Some(reply) = m.reply {
-                    let _ = responder.publish(reply, m.payload).await;
-                }
-            }
-        });
-        let (nc, body) = (nc.clone(), payload.clone());
-        measure(args, move |_| {
-            let (nc, body) = (nc.clone(), body.clone());
-            async move {
-                nc.request("bench.echo", body)
-                    .await
-                    .map(drop)
-                    .map_err(Into::into)
-            }
-        })
-        .await?
-    };
+    let raw_invoke = raw_request(args, &nc, payload.clone()).await?;
     let jetway_invoke = {
         let (client, url, body) = (
             client.clone(),
@@ -726,6 +732,37 @@ async fn bench(args: &BenchArgs, nats_url: &str, store: &std::path::Path) -> any
         starts[2].as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// Raw NATS request-reply to an echoing subscriber, on one connection.
+async fn raw_request(
+    args: &BenchArgs,
+    nc: &async_nats::Client,
+    payload: Bytes,
+) -> anyhow::Result<Measure> {
+    let subject = nc.new_inbox();
+    let mut sub = nc.queue_subscribe(subject.clone(), "echo".into()).await?;
+    let responder = nc.clone();
+    let echo = tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            if let Some(reply) = m.reply {
+                let _ = responder.publish(reply, m.payload).await;
+            }
+        }
+    });
+    let nc = nc.clone();
+    let measured = measure(args, move |_| {
+        let (nc, subject, body) = (nc.clone(), subject.clone(), payload.clone());
+        async move {
+            nc.request(subject, body)
+                .await
+                .map(drop)
+                .map_err(Into::into)
+        }
+    })
+    .await;
+    echo.abort();
+    measured
 }
 
 async fn wait_for(deliveries: &mut mpsc::UnboundedReceiver<u64>, i: u64) -> anyhow::Result<()> {
