@@ -511,8 +511,21 @@ impl Dapr for Api {
                 }
             }),
             actor_runtime: Some(pb::ActorRuntime {
-                runtime_status: pb::actor_runtime::ActorRuntimeStatus::Disabled as i32,
-                ..Default::default()
+                runtime_status: match m.actor_runtime.runtime_status {
+                    "RUNNING" => pb::actor_runtime::ActorRuntimeStatus::Running,
+                    _ => pb::actor_runtime::ActorRuntimeStatus::Disabled,
+                } as i32,
+                active_actors: m
+                    .actor_runtime
+                    .active_actors
+                    .into_iter()
+                    .map(|a| pb::ActiveActorsCount {
+                        r#type: a.kind,
+                        count: a.count.try_into().unwrap_or(i32::MAX),
+                    })
+                    .collect(),
+                host_ready: m.actor_runtime.host_ready,
+                placement: m.actor_runtime.placement,
             }),
             ..Default::default()
         }))

@@ -15,9 +15,29 @@ pub struct Snapshot {
     pub components: Vec<Component>,
     pub subscriptions: Vec<Subscription>,
     pub extended: BTreeMap<String, String>,
-    pub actor_runtime: serde_json::Value,
+    /// Active actors by type (daprd's older field, kept by SDKs).
+    pub actors: Vec<ActiveActors>,
+    pub actor_runtime: ActorRuntime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_connection_properties: Option<AppConnection>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorRuntime {
+    /// `DISABLED` without an actor state store, else `RUNNING`.
+    pub runtime_status: &'static str,
+    pub active_actors: Vec<ActiveActors>,
+    /// Whether this node hosts actor types of its app.
+    pub host_ready: bool,
+    pub placement: String,
+}
+
+#[derive(Clone, Serialize)]
+pub struct ActiveActors {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub count: usize,
 }
 
 #[derive(Serialize)]
@@ -97,6 +117,26 @@ pub fn snapshot(node: &Node) -> Snapshot {
     let mut extended = node.extended.read().expect("extended lock").clone();
     extended.insert("daprRuntimeVersion".into(), RUNTIME_VERSION.into());
     extended.insert("natsServerVersion".into(), node.broker.server_version());
+    let host = node.actors.as_ref().and_then(|a| a.host());
+    let active: Vec<ActiveActors> = host
+        .map(|h| h.active_counts())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(kind, count)| ActiveActors { kind, count })
+        .collect();
+    let actor_runtime = ActorRuntime {
+        runtime_status: if node.actors.is_some() {
+            "RUNNING"
+        } else {
+            "DISABLED"
+        },
+        active_actors: active.clone(),
+        host_ready: host.is_some(),
+        placement: match node.actors {
+            Some(_) => "placement: NATS (partition leases)".into(),
+            None => String::new(),
+        },
+    };
     Snapshot {
         id: node.settings.app_id.clone(),
         runtime_version: RUNTIME_VERSION,
@@ -104,7 +144,8 @@ pub fn snapshot(node: &Node) -> Snapshot {
         components,
         subscriptions,
         extended,
-        actor_runtime: serde_json::json!({ "runtimeStatus": "DISABLED" }),
+        actors: active,
+        actor_runtime,
         app_connection_properties: node.app.as_ref().map(|app| AppConnection {
             port: app.port(),
             protocol: node.settings.app_protocol.name().to_owned(),

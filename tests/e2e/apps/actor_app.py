@@ -18,6 +18,9 @@ Actor type `Counter`:
   StartReminder(ms)   registers reminder `ping` (data b"ping") firing every
                       <ms> milliseconds, first after one period
   StopReminder()      unregisters reminder `ping`
+Actor type `Reentrant` (reentrancy enabled, maxStackDepth 4):
+  Nest(depth)   calls Nest(depth - 1) on itself through an ActorProxy until
+                depth is 0, and returns how many calls deep it went
 Timer and reminder fires are counted in /stats as "timers" and "reminders"
 (id -> number) and, with EVENTS_FILE, recorded there as events `timer` and
 `reminder` (a reminder event also has "data", the payload it carried).
@@ -35,8 +38,8 @@ from datetime import timedelta
 import uvicorn
 from fastapi import FastAPI
 
-from dapr.actor import Actor, ActorInterface, Remindable, actormethod
-from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, Remindable, actormethod
+from dapr.actor.runtime.config import ActorReentrancyConfig, ActorRuntimeConfig, ActorTypeConfig
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
 
@@ -118,9 +121,30 @@ class Counter(Actor, CounterInterface, Remindable):
         record('reminder', self.id.id, data=state.decode())
 
 
+class ReentrantInterface(ActorInterface):
+    @actormethod(name='Nest')
+    async def nest(self, depth: int) -> int: ...
+
+
+class Reentrant(Actor, ReentrantInterface):
+    async def nest(self, depth: int) -> int:
+        if depth == 0:
+            return 0
+        me = ActorProxy.create('Reentrant', ActorId(self.id.id), ReentrantInterface)
+        return 1 + await me.Nest(depth - 1)
+
+
 idle = timedelta(seconds=float(os.environ.get('IDLE_SECONDS', '60')))
 ActorRuntime.set_actor_config(
-    ActorRuntimeConfig(actor_idle_timeout=idle, actor_scan_interval=timedelta(seconds=1))
+    ActorRuntimeConfig(
+        actor_idle_timeout=idle,
+        actor_scan_interval=timedelta(seconds=1),
+        actor_type_configs=[
+            ActorTypeConfig(
+                'Reentrant', reentrancy=ActorReentrancyConfig(enabled=True, maxStackDepth=4)
+            )
+        ],
+    )
 )
 app = FastAPI()
 actor = DaprActor(app)
@@ -129,6 +153,7 @@ actor = DaprActor(app)
 @app.on_event('startup')
 async def startup():
     await actor.register_actor(Counter)
+    await actor.register_actor(Reentrant)
 
 
 @app.get('/stats')

@@ -143,6 +143,26 @@ async fn python_actors_keep_state_across_deactivation_and_take_turns() {
         .unwrap();
     assert_eq!(missing.status(), 204);
 
+    // Metadata reports the actor runtime and the active actors.
+    let metadata: Value = crate::client()
+        .get(format!("{}/v1.0/metadata", host.sidecar.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let runtime = &metadata["actorRuntime"];
+    assert_eq!(runtime["runtimeStatus"], "RUNNING", "{metadata}");
+    assert_eq!(runtime["hostReady"], true);
+    let counters = runtime["activeActors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "Counter")
+        .expect("Counter listed");
+    assert!(counters["count"].as_u64() >= Some(1), "{metadata}");
+
     // 50 concurrent calls to one actor: one at a time, none lost.
     let calls = (0..50).map(|_| call(&host.sidecar, "busy", "Slow", ""));
     let answers = futures::future::join_all(calls).await;
@@ -155,6 +175,19 @@ async fn python_actors_keep_state_across_deactivation_and_take_turns() {
     // A method the actor does not have: the app's error reaches the caller.
     let (status, body) = call(&host.sidecar, "a-1", "Nope", "").await;
     assert_eq!(status, 500, "{body}");
+
+    // Reentrancy: an actor calls itself through the SDK's proxy, up to its maximum depth.
+    let nest = |depth: &'static str| {
+        let url = format!("{}/v1.0/actors/Reentrant/r/method/Nest", host.sidecar.url());
+        async move {
+            let r = crate::client().post(url).body(depth).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(nest("3").await, (200, "3".to_owned()));
+    let (status, body) = nest("6").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("ERR_ACTOR_STACK_DEPTH"), "{body}");
 
     // A timer fires, again and again, until the idle actor is deactivated with it.
     assert_eq!(
