@@ -145,6 +145,13 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
         false,
     ),
     (
+        "subscribe_actor_events_alpha1",
+        "SubscribeActorEventsAlpha1",
+        "stream:SubscribeActorEventsRequestAlpha1",
+        "stream:SubscribeActorEventsResponseAlpha1",
+        true,
+    ),
+    (
         "get_actor_reminder",
         "GetActorReminder",
         "GetActorReminderRequest",
@@ -157,9 +164,13 @@ fn type_path(name: &str) -> String {
     match name {
         // `()` is not a path: the API module names it `Empty`.
         "()" => "crate::api::grpc::Empty".into(),
-        _ => match name.strip_prefix("common:") {
-            Some(common) => format!("{COMMON}::{common}"),
-            None => format!("{RUNTIME}::{name}"),
+        _ => match name.split_once(':') {
+            Some(("common", common)) => format!("{COMMON}::{common}"),
+            // Messages newer than the `dapr` crate's, written in the project.
+            Some(("stream", message)) => {
+                format!("crate::api::actor_stream::messages::{message}")
+            }
+            _ => format!("{RUNTIME}::{name}"),
         },
     }
 }

@@ -389,9 +389,14 @@ async fn host_actors(
         return;
     }
     let actors = node.actors.as_ref().expect("checked above");
-    match actors.start_hosting(app.clone(), config).await {
+    let app = Arc::new(crate::actors::HttpActors(app.clone()));
+    match actors.start_hosting(app, config).await {
         Ok(host) => {
-            tasks.spawn(host.run(work.clone()));
+            let (node, stop) = (node.clone(), work.clone());
+            tasks.spawn(async move {
+                let actors = node.actors.as_ref().expect("checked above");
+                actors.run_host(host, stop).await;
+            });
         }
         Err(error) => tracing::error!(%error, "Hosting actors failed."),
     }

@@ -85,9 +85,14 @@ impl AppConfig {
             }
         }
         types.retain(|name, _| !name.is_empty());
+        // Without an interval (the gRPC form has none), scan often enough for
+        // the shortest idle timeout.
+        let shortest = types.values().map(|t| t.idle_timeout / 2).min();
         let scan_interval = match wire.actor_scan_interval.as_deref() {
             Some(text) => go_duration("actorScanInterval", text)?,
-            None => SCAN_INTERVAL,
+            None => shortest.map_or(SCAN_INTERVAL, |s| {
+                s.clamp(Duration::from_millis(100), SCAN_INTERVAL)
+            }),
         };
         Ok(AppConfig {
             types,

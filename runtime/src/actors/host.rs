@@ -13,15 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderValue, StatusCode};
 use jetway_broker::lease::{Lease, Leases};
 use jetway_broker::{self as broker, Broker, naming};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::app::{ActorApp, Callback, REMINDER_CANCEL};
 use super::config::{AppConfig, TypeConfig};
 use super::members::{HEARTBEAT, Members};
 use super::reminders::{Due, Reminders};
@@ -29,7 +29,6 @@ use super::schedule;
 use super::turn::{TooDeep, Turn};
 use super::{ActorCall, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
 use crate::api::Error;
-use crate::app::AppChannel;
 use crate::invoke::Answer;
 
 /// How often the host looks at its partitions when nothing wakes it earlier.
@@ -38,8 +37,6 @@ const TICK: Duration = Duration::from_millis(250);
 const FIRING: usize = 256;
 /// Attempts at one reminder fire before it moves on to its next due time.
 const FIRE_ATTEMPTS: u32 = 3;
-/// The header with which an app's answer cancels the reminder that fired.
-const REMINDER_CANCEL: &str = "x-daprremindercancel";
 
 type Key = (String, String);
 
@@ -62,15 +59,12 @@ impl Active {
     }
 }
 
-/// One turn's work: the app call and the reentrant chain it belongs to.
+/// One turn's work: the callback and the reentrant chain it belongs to.
 struct Work<'a> {
     actor_type: &'a str,
     actor_id: &'a str,
-    /// The encoded path after `/method/`.
-    method: String,
+    callback: Callback<'a>,
     chain: Option<&'a str>,
-    headers: HeaderMap,
-    body: Bytes,
 }
 
 /// A partition this host contends for or holds.
@@ -83,7 +77,7 @@ struct Partition {
 pub struct Host {
     id: String,
     app_id: String,
-    app: AppChannel,
+    app: Arc<dyn ActorApp>,
     config: AppConfig,
     broker: Broker,
     members: Arc<Members>,
@@ -111,7 +105,7 @@ impl Host {
     pub(super) fn new(
         id: String,
         app_id: String,
-        app: AppChannel,
+        app: Arc<dyn ActorApp>,
         config: AppConfig,
         broker: Broker,
         members: Arc<Members>,
@@ -360,25 +354,21 @@ impl Host {
         let work = Work {
             actor_type: &call.actor_type,
             actor_id: &call.actor_id,
-            method: segment(&call.method),
+            callback: Callback::Method {
+                name: &call.method,
+                headers,
+                body: call.body.clone(),
+            },
             chain: chain.as_deref(),
-            headers,
-            body: call.body.clone(),
         };
         self.in_turn(work).await
     }
 
-    /// Calls the app's `PUT /actors/<type>/<id>/method/<method>` in the actor's
-    /// turn, activating the actor if it is not active.
+    /// Runs a callback in the actor's turn, activating the actor if it is not
+    /// active.
     async fn in_turn(&self, work: Work<'_>) -> Result<Answer, CallError> {
         let config = self.type_config(work.actor_type)?;
         let partition = super::partition_of(work.actor_id);
-        let path = format!(
-            "/actors/{}/{}/method/{}",
-            segment(work.actor_type),
-            segment(work.actor_id),
-            work.method
-        );
         loop {
             if !self.owns(work.actor_type, partition) {
                 return Err(CallError::Moved);
@@ -404,15 +394,10 @@ impl Host {
             actor.touch();
             let answer = self
                 .app
-                .call(Method::PUT, &path, work.headers.clone(), work.body.clone())
+                .call(work.actor_type, work.actor_id, work.callback.clone())
                 .await;
             actor.touch();
-            let r = answer.map_err(|e| CallError::Failed(invoke_error(e.to_string())))?;
-            return Ok(Answer {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            });
+            return answer.map_err(|e| CallError::Failed(invoke_error(e)));
         }
     }
 
@@ -473,19 +458,8 @@ impl Host {
         actor.retired.store(true, Ordering::Release);
         self.actors.lock().expect("actors lock").remove(key);
         self.drop_timers(key);
-        let path = format!("/actors/{}/{}", segment(&key.0), segment(&key.1));
-        match self
-            .app
-            .call(Method::DELETE, &path, HeaderMap::new(), Bytes::new())
-            .await
-        {
-            Ok(r) if r.status.is_success() => {}
-            Ok(r) => {
-                tracing::warn!(actor_type = %key.0, actor_id = %key.1, status = %r.status, "The app refused to deactivate an actor.")
-            }
-            Err(error) => {
-                tracing::warn!(actor_type = %key.0, actor_id = %key.1, %error, "Deactivating an actor failed.")
-            }
+        if let Err(error) = self.app.deactivate(&key.0, &key.1).await {
+            tracing::warn!(actor_type = %key.0, actor_id = %key.1, %error, "Deactivating an actor failed.");
         }
     }
 
@@ -575,20 +549,18 @@ impl Host {
     /// Calls the app's reminder callback in the actor's turn, then records the fire.
     async fn fire(&self, due: Due) {
         let record = &due.record;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         let mut cancel = false;
         for attempt in 1..=FIRE_ATTEMPTS {
             let work = Work {
                 actor_type: &record.actor_type,
                 actor_id: &record.actor_id,
-                method: format!("remind/{}", segment(&record.name)),
+                callback: Callback::Reminder {
+                    name: &record.name,
+                    due_time: &record.due_time,
+                    period: &record.period,
+                    data: record.data.as_deref(),
+                },
                 chain: None,
-                headers: headers.clone(),
-                body: record.callback_body(),
             };
             match self.in_turn(work).await {
                 Ok(answer) if answer.status.is_success() => {
@@ -639,23 +611,9 @@ impl Host {
             schedule::parse(&spec.due_time, &spec.period, &spec.ttl, now_ms()).map_err(failed)?;
         self.activate(actor_type, actor_id, partition);
         let key: Key = (actor_type.to_owned(), actor_id.to_owned());
-        let body: Bytes = serde_json::to_vec(&serde_json::json!({
-            "callback": spec.callback,
-            "dueTime": spec.due_time,
-            "period": spec.period,
-            "data": spec.data,
-        }))
-        .expect("timer bodies serialize")
-        .into();
-        let method = format!("timer/{}", segment(name));
         let host = self.clone();
-        let timer_key = key.clone();
+        let (timer_key, timer_name) = (key.clone(), name.to_owned());
         let task = self.tasks.spawn(async move {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
             let mut fires = 0;
             loop {
                 tokio::time::sleep(Duration::from_millis(
@@ -665,10 +623,14 @@ impl Host {
                 let work = Work {
                     actor_type: &timer_key.0,
                     actor_id: &timer_key.1,
-                    method: method.clone(),
+                    callback: Callback::Timer {
+                        name: &timer_name,
+                        callback: &spec.callback,
+                        due_time: &spec.due_time,
+                        period: &spec.period,
+                        data: spec.data.as_deref(),
+                    },
                     chain: None,
-                    headers: headers.clone(),
-                    body: body.clone(),
                 };
                 if let Err(CallError::Moved) = host.in_turn(work).await {
                     return;
@@ -726,26 +688,4 @@ fn invoke_error(message: String) -> Error {
         "ERR_ACTOR_INVOKE_METHOD",
         format!("error invoke actor method: {message}"),
     )
-}
-
-/// Percent-encodes one URL path segment.
-fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn path_segments() {
-        assert_eq!(super::segment("a b/c"), "a%20b%2Fc");
-        assert_eq!(super::segment("Counter-1.x_y~"), "Counter-1.x_y~");
-    }
 }

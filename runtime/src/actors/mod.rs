@@ -7,6 +7,7 @@
 //! active. A call from any node is a request to that subject, answered by the
 //! holder in the actor's turn; while a partition moves, callers retry.
 
+mod app;
 mod config;
 mod host;
 mod members;
@@ -15,7 +16,7 @@ mod schedule;
 mod turn;
 mod wire;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,14 +25,15 @@ use jetway_broker::lease::LeasesConfig;
 use jetway_broker::{self as broker, Broker, naming};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, OnceCell};
+use tokio_util::sync::CancellationToken;
 
+pub use app::{ActorApp, Callback, HttpActors, REMINDER_CANCEL};
 pub use config::{AppConfig, TypeConfig};
 pub use host::{Host, TimerSpec};
 use members::Members;
 use reminders::{RegisterError, Reminders};
 
 use crate::api::Error;
-use crate::app::AppChannel;
 use crate::invoke::Answer;
 
 /// Partitions per actor type: enough to spread a type over many hosts, few
@@ -71,7 +73,7 @@ pub struct Actors {
     changed: Arc<Notify>,
     members: OnceCell<Arc<Members>>,
     reminders: OnceCell<Arc<Reminders>>,
-    host: OnceLock<Arc<Host>>,
+    host: RwLock<Option<Arc<Host>>>,
 }
 
 /// A reminder registration.
@@ -108,7 +110,7 @@ impl Actors {
             changed: Arc::new(Notify::new()),
             members: OnceCell::new(),
             reminders: OnceCell::new(),
-            host: OnceLock::new(),
+            host: RwLock::new(None),
         }
     }
 
@@ -138,16 +140,16 @@ impl Actors {
             })
     }
 
-    /// The host of this node's actor types, once hosting has started.
-    pub fn host(&self) -> Option<&Arc<Host>> {
-        self.host.get()
+    /// The host of this node's actor types, while the app hosts actors.
+    pub fn host(&self) -> Option<Arc<Host>> {
+        self.host.read().expect("host lock").clone()
     }
 
     /// Starts hosting the app's actor types: announced, and contending for its
     /// partitions. Keep it going with [`Host::run`].
     pub async fn start_hosting(
         &self,
-        app: AppChannel,
+        app: Arc<dyn ActorApp>,
         config: AppConfig,
     ) -> Result<Arc<Host>, String> {
         let members = self.members().await.map_err(|e| e.message)?.clone();
@@ -175,11 +177,24 @@ impl Actors {
             reminders,
             self.changed.clone(),
         );
-        if self.host.set(host.clone()).is_err() {
-            return Err("actor hosting has already started".into());
+        {
+            let mut current = self.host.write().expect("host lock");
+            if current.is_some() {
+                return Err("this sidecar's app already hosts actors".into());
+            }
+            *current = Some(host.clone());
         }
         host.announce().await;
         Ok(host)
+    }
+
+    /// Runs `host` until `stop` fires, then hands its actors over and forgets it.
+    pub async fn run_host(&self, host: Arc<Host>, stop: CancellationToken) {
+        host.clone().run(stop).await;
+        let mut current = self.host.write().expect("host lock");
+        if current.as_ref().is_some_and(|h| Arc::ptr_eq(h, &host)) {
+            *current = None;
+        }
     }
 
     /// Calls an actor method wherever the actor is active, waiting while its
@@ -247,7 +262,7 @@ impl Actors {
 impl Actors {
     /// The host of `actor_type` on this node: reminders and timers are set
     /// through the sidecar of an app that hosts the type.
-    fn hosting(&self, actor_type: &str) -> Result<&Arc<Host>, Error> {
+    fn hosting(&self, actor_type: &str) -> Result<Arc<Host>, Error> {
         self.host().filter(|h| h.hosts(actor_type)).ok_or_else(|| {
             Error::new(
                 StatusCode::FORBIDDEN,

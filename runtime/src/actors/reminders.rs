@@ -8,7 +8,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use jetway_broker::codec::encode_token;
 use jetway_broker::kv::{Bucket, BucketConfig, Expect, Op, Write};
@@ -84,26 +83,6 @@ impl Record {
         s.repeats = self.repeats;
         s.expires = self.expires;
         s
-    }
-
-    /// The body of the app's reminder callback.
-    pub(super) fn callback_body(&self) -> Bytes {
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Body<'a> {
-            due_time: &'a str,
-            period: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            data: Option<&'a RawValue>,
-        }
-        let body = Body {
-            due_time: &self.due_time,
-            period: &self.period,
-            data: self.data.as_deref(),
-        };
-        serde_json::to_vec(&body)
-            .expect("reminder bodies serialize")
-            .into()
     }
 
     pub(super) fn key(&self) -> String {

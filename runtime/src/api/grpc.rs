@@ -448,6 +448,18 @@ impl Dapr for Api {
         Ok(tonic::Response::new(events))
     }
 
+    type SubscribeActorEventsAlpha1Stream = super::actor_stream::Events;
+
+    async fn subscribe_actor_events_alpha1(
+        &self,
+        request: tonic::Request<
+            tonic::Streaming<super::actor_stream::messages::SubscribeActorEventsRequestAlpha1>,
+        >,
+    ) -> Reply<Self::SubscribeActorEventsAlpha1Stream> {
+        let events = super::actor_stream::open(self.node.clone(), request.into_inner()).await?;
+        Ok(tonic::Response::new(events))
+    }
+
     async fn get_metadata(
         &self,
         _request: tonic::Request<pb::GetMetadataRequest>,

@@ -119,6 +119,7 @@ pub fn snapshot(node: &Node) -> Snapshot {
     extended.insert("natsServerVersion".into(), node.broker.server_version());
     let host = node.actors.as_ref().and_then(|a| a.host());
     let active: Vec<ActiveActors> = host
+        .as_ref()
         .map(|h| h.active_counts())
         .unwrap_or_default()
         .into_iter()

@@ -2,6 +2,7 @@
 //! and call the building blocks' shared handlers; errors become Dapr's error
 //! bodies or gRPC statuses in one place.
 
+pub mod actor_stream;
 pub mod actors;
 pub mod grpc;
 pub mod http;

@@ -525,3 +525,92 @@ async fn javascript_actors_with_http_and_grpc_clients() {
     assert_eq!(fired[0]["data"], "hello from js");
     drop(app);
 }
+
+/// The Python SDK's `ActorGrpcHost`: a gRPC app hosting actors over
+/// `SubscribeActorEventsAlpha1`, its state, timers and reminders going through
+/// the gRPC actor API.
+#[tokio::test]
+async fn python_grpc_actor_host() {
+    let nats = NatsServer::start().await;
+    let res = actor_resources();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let app_port = free_port();
+    let sidecar = Sidecar::builder("grpc-actors")
+        .app_port(app_port)
+        .arg("--app-protocol")
+        .arg("grpc")
+        .nats(&nats)
+        .resources(&res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let app = App::spawn(
+        "grpc-actors",
+        &python(),
+        &[&script("actor_grpc_app.py")],
+        &[
+            ("APP_PORT", app_port.to_string()),
+            ("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
+            ("IDLE_SECONDS", "1".into()),
+            ("HOST_NAME", "grpc".into()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    );
+    sidecar
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|_| panic!("sidecar ready: {}", app.output()));
+    // Hosting starts when the app's stream opens.
+    let first = eventually(Duration::from_secs(30), || async {
+        let (status, body) = call(&sidecar, "g-1", "Increment", "1").await;
+        (status == 200).then_some(body)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the gRPC app hosts Counter: {}", app.output()));
+    assert_eq!(first, "1");
+    assert_eq!(
+        call(&sidecar, "g-1", "Increment", "2").await,
+        (200, "3".into())
+    );
+
+    let count_events = |kind: &'static str, id: &'static str| {
+        let events = events.clone();
+        move || {
+            std::fs::read_to_string(&events)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|e| e["event"] == kind && e["id"] == id)
+                .count()
+        }
+    };
+    // Deactivated over the stream when idle; its state survives.
+    let deactivations = count_events("deactivation", "g-1");
+    eventually(Duration::from_secs(10), || async {
+        (deactivations() >= 1).then_some(())
+    })
+    .await
+    .expect("the idle actor is deactivated");
+    assert_eq!(
+        call(&sidecar, "g-1", "Increment", "10").await,
+        (200, "13".into())
+    );
+
+    // A timer and a reminder, registered by the actor through the gRPC API.
+    assert_eq!(call(&sidecar, "g-2", "StartReminder", "300").await.0, 200);
+    assert_eq!(call(&sidecar, "g-3", "StartTimer", "200").await.0, 200);
+    let (reminders, timers) = (
+        count_events("reminder", "g-2"),
+        count_events("timer", "g-3"),
+    );
+    eventually(Duration::from_secs(10), || async {
+        (reminders() >= 2 && timers() >= 2).then_some(())
+    })
+    .await
+    .expect("the timer and the reminder fire over the stream");
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert!(text.contains(r#""data": "ping""#), "{text}");
+    drop(app);
+}
