@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use http::{HeaderValue, StatusCode};
+use http::HeaderValue;
 use jetway_broker::lease::{Lease, Leases};
 use jetway_broker::{self as broker, Broker, naming};
 use tokio::sync::Notify;
@@ -380,12 +380,8 @@ impl Host {
                 .await
                 .map_err(|TooDeep| {
                     CallError::Failed(
-                        Error::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "ERR_ACTOR_STACK_DEPTH",
-                            "maximum stack depth exceeded",
-                        )
-                        .with_grpc(tonic::Code::ResourceExhausted),
+                        Error::internal("ERR_ACTOR_STACK_DEPTH", "maximum stack depth exceeded")
+                            .with_grpc(tonic::Code::ResourceExhausted),
                     )
                 })?;
             if actor.retired.load(Ordering::Acquire) {
@@ -595,8 +591,7 @@ impl Host {
         spec: TimerSpec,
     ) -> Result<(), Error> {
         let failed = |message: String| {
-            Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            Error::internal(
                 "ERR_ACTOR_TIMER_CREATE",
                 format!("error creating actor timer: {message}"),
             )
@@ -683,8 +678,7 @@ pub(super) fn now_ms() -> i64 {
 }
 
 fn invoke_error(message: String) -> Error {
-    Error::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
+    Error::internal(
         "ERR_ACTOR_INVOKE_METHOD",
         format!("error invoke actor method: {message}"),
     )

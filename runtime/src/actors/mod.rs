@@ -119,8 +119,7 @@ impl Actors {
             .get_or_try_init(|| Members::start(&self.broker, 1, self.changed.clone()))
             .await
             .map_err(|e| {
-                Error::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                Error::internal(
                     "ERR_ACTOR_RUNTIME_NOT_FOUND",
                     format!("the actor runtime cannot reach NATS: {e}"),
                 )
@@ -132,8 +131,7 @@ impl Actors {
             .get_or_try_init(|| async { Reminders::open(&self.broker).await.map(Arc::new) })
             .await
             .map_err(|e| {
-                Error::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                Error::internal(
                     "ERR_ACTOR_RUNTIME_NOT_FOUND",
                     format!("the actor runtime cannot reach NATS: {e}"),
                 )
@@ -281,8 +279,7 @@ impl Actors {
     ) -> Result<(), Error> {
         self.hosting(actor_type)?;
         let failed = |message: String| {
-            Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            Error::internal(
                 "ERR_ACTOR_REMINDER_CREATE",
                 format!("error creating actor reminder: {message}"),
             )
@@ -332,8 +329,7 @@ impl Actors {
             .get(actor_type, actor_id, name)
             .await
             .map_err(|e| {
-                Error::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                Error::internal(
                     "ERR_ACTOR_REMINDER_GET",
                     format!("error getting actor reminder: {e}"),
                 )
@@ -367,8 +363,7 @@ impl Actors {
             .delete(actor_type, actor_id, name)
             .await
             .map_err(|e| {
-                Error::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                Error::internal(
                     "ERR_ACTOR_REMINDER_DELETE",
                     format!("error deleting actor reminder: {e}"),
                 )
@@ -394,8 +389,7 @@ impl Actors {
 }
 
 fn invoke_failed(call: &ActorCall, message: String) -> Error {
-    Error::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
+    Error::internal(
         "ERR_ACTOR_INVOKE_METHOD",
         format!(
             "error invoke actor method {} on {}/{}: {message}",

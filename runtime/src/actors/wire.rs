@@ -75,17 +75,11 @@ pub(super) fn decode_result(msg: broker::Message) -> Result<Answer, CallError> {
     }
     if let Some(message) = headers.get(invoke::FAILURE) {
         let error = match headers.get(ERROR_CODE).map(|c| c.as_str()) {
-            Some("ERR_ACTOR_STACK_DEPTH") => Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ERR_ACTOR_STACK_DEPTH",
-                message.as_str(),
-            )
-            .with_grpc(tonic::Code::ResourceExhausted),
-            _ => Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ERR_ACTOR_INVOKE_METHOD",
-                message.as_str(),
-            ),
+            Some("ERR_ACTOR_STACK_DEPTH") => {
+                Error::internal("ERR_ACTOR_STACK_DEPTH", message.as_str())
+                    .with_grpc(tonic::Code::ResourceExhausted)
+            }
+            _ => Error::internal("ERR_ACTOR_INVOKE_METHOD", message.as_str()),
         };
         return Err(CallError::Failed(error));
     }

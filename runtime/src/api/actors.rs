@@ -24,8 +24,7 @@ pub enum ActorOp {
 }
 
 fn not_configured() -> Error {
-    Error::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
+    Error::internal(
         "ERR_ACTOR_RUNTIME_NOT_FOUND",
         "the actor runtime is not configured: it needs a state store with metadata actorStateStore: \"true\"",
     )
@@ -77,8 +76,7 @@ pub async fn get_state(
     let store = store(node)?;
     let key = state_key(node, actor_type, actor_id, key)?;
     let item = store.store.get(&key).await.map_err(|e| {
-        Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        Error::internal(
             "ERR_ACTOR_STATE_GET",
             format!("error getting actor state: {e}"),
         )
@@ -117,8 +115,7 @@ pub async fn transact_state(
         });
     }
     store.store.transact(operations).await.map_err(|e| {
-        Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        Error::internal(
             "ERR_ACTOR_STATE_TRANSACTION_SAVE",
             format!("error saving actor transaction state: {e}"),
         )

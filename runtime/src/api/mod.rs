@@ -41,6 +41,11 @@ impl Error {
         self
     }
 
+    /// A 500 with `code`.
+    pub fn internal(code: &'static str, message: impl Into<String>) -> Error {
+        Error::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+    }
+
     pub fn malformed(message: impl Into<String>) -> Error {
         Error::new(StatusCode::BAD_REQUEST, "ERR_MALFORMED_REQUEST", message)
     }

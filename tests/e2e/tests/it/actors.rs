@@ -27,13 +27,53 @@ fn script(name: &str) -> String {
         .to_string()
 }
 
-/// A sidecar and the Python actor app beside it.
+/// A sidecar and the actor app beside it.
 struct ActorHost {
     sidecar: Sidecar,
     app: App,
     app_port: u16,
 }
 
+/// Starts a sidecar for an app that speaks `protocol`, then the app (`program
+/// args`, told `APP_PORT` and its sidecar's `DAPR_HTTP_PORT` and
+/// `DAPR_GRPC_PORT` besides `envs`), and waits until the sidecar is ready.
+async fn host_app(
+    nats: &NatsServer,
+    res: &Resources,
+    protocol: &str,
+    program: &Path,
+    args: &[&str],
+    mut envs: Vec<(&str, String)>,
+) -> ActorHost {
+    let app_port = free_port();
+    let sidecar = Sidecar::builder("counter")
+        .app_port(app_port)
+        .arg("--app-protocol")
+        .arg(protocol)
+        .nats(nats)
+        .resources(res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    envs.extend([
+        ("APP_PORT", app_port.to_string()),
+        ("DAPR_HTTP_PORT", sidecar.http_port.to_string()),
+        ("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
+    ]);
+    let app = App::spawn(args[0], program, args, &envs);
+    sidecar
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|_| panic!("sidecar ready once the app listens: {}", app.output()));
+    ActorHost {
+        sidecar,
+        app,
+        app_port,
+    }
+}
+
+/// The Python `DaprActor` app (`actor_app.py`) named `name`.
 async fn actor_host(
     nats: &NatsServer,
     res: &Resources,
@@ -41,34 +81,22 @@ async fn actor_host(
     idle_seconds: u32,
     events: Option<&Path>,
 ) -> ActorHost {
-    let app_port = free_port();
-    let sidecar = Sidecar::builder("counter")
-        .app_port(app_port)
-        .nats(nats)
-        .resources(res)
-        .outbound_only()
-        .start()
-        .await
-        .unwrap();
     let mut envs = vec![
-        ("APP_PORT", app_port.to_string()),
-        ("DAPR_HTTP_PORT", sidecar.http_port.to_string()),
         ("HOST_NAME", name.to_owned()),
         ("IDLE_SECONDS", idle_seconds.to_string()),
     ];
     if let Some(path) = events {
         envs.push(("EVENTS_FILE", path.display().to_string()));
     }
-    let app = App::spawn(name, &python(), &[&script("actor_app.py")], &envs);
-    sidecar
-        .wait_ready(Duration::from_secs(30))
-        .await
-        .expect("sidecar ready once the actor app listens");
-    ActorHost {
-        sidecar,
-        app,
-        app_port,
-    }
+    host_app(
+        nats,
+        res,
+        "http",
+        &python(),
+        &[&script("actor_app.py")],
+        envs,
+    )
+    .await
 }
 
 async fn call(sidecar: &Sidecar, id: &str, method: &str, body: &str) -> (u16, String) {
@@ -452,32 +480,17 @@ async fn javascript_actors_with_http_and_grpc_clients() {
     let res = actor_resources();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let app_port = free_port();
-    let sidecar = Sidecar::builder("js-actors")
-        .app_port(app_port)
-        .nats(&nats)
-        .resources(&res)
-        .outbound_only()
-        .start()
-        .await
-        .unwrap();
-    let app = App::spawn(
-        "js-actors",
+    let server = crate::grpc::js_dir().join("actors_server.mjs");
+    let host = host_app(
+        &nats,
+        &res,
+        "http",
         Path::new("node"),
-        &[&crate::grpc::js_dir()
-            .join("actors_server.mjs")
-            .display()
-            .to_string()],
-        &[
-            ("APP_PORT", app_port.to_string()),
-            ("DAPR_HTTP_PORT", sidecar.http_port.to_string()),
-            ("EVENTS_FILE", events.display().to_string()),
-        ],
-    );
-    sidecar
-        .wait_ready(Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|_| panic!("js actor app ready: {}", app.output()));
+        &[&server.display().to_string()],
+        vec![("EVENTS_FILE", events.display().to_string())],
+    )
+    .await;
+    let sidecar = &host.sidecar;
     let client = |protocol: &'static str, args: &'static [&'static str]| {
         let port = match protocol {
             "grpc" => sidecar.grpc_port,
@@ -523,7 +536,6 @@ async fn javascript_actors_with_http_and_grpc_clients() {
     .expect("the JS actor's reminder fires");
     assert_eq!(fired[0]["id"], "js-2");
     assert_eq!(fired[0]["data"], "hello from js");
-    drop(app);
 }
 
 /// The Python SDK's `ActorGrpcHost`: a gRPC app hosting actors over
@@ -535,43 +547,31 @@ async fn python_grpc_actor_host() {
     let res = actor_resources();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let app_port = free_port();
-    let sidecar = Sidecar::builder("grpc-actors")
-        .app_port(app_port)
-        .arg("--app-protocol")
-        .arg("grpc")
-        .nats(&nats)
-        .resources(&res)
-        .outbound_only()
-        .start()
-        .await
-        .unwrap();
-    let app = App::spawn(
-        "grpc-actors",
+    let envs = vec![
+        ("IDLE_SECONDS", "1".to_owned()),
+        ("HOST_NAME", "grpc".to_owned()),
+        ("EVENTS_FILE", events.display().to_string()),
+    ];
+    let host = host_app(
+        &nats,
+        &res,
+        "grpc",
         &python(),
         &[&script("actor_grpc_app.py")],
-        &[
-            ("APP_PORT", app_port.to_string()),
-            ("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
-            ("IDLE_SECONDS", "1".into()),
-            ("HOST_NAME", "grpc".into()),
-            ("EVENTS_FILE", events.display().to_string()),
-        ],
-    );
-    sidecar
-        .wait_ready(Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|_| panic!("sidecar ready: {}", app.output()));
+        envs,
+    )
+    .await;
+    let (sidecar, app) = (&host.sidecar, &host.app);
     // Hosting starts when the app's stream opens.
     let first = eventually(Duration::from_secs(30), || async {
-        let (status, body) = call(&sidecar, "g-1", "Increment", "1").await;
+        let (status, body) = call(sidecar, "g-1", "Increment", "1").await;
         (status == 200).then_some(body)
     })
     .await
     .unwrap_or_else(|_| panic!("the gRPC app hosts Counter: {}", app.output()));
     assert_eq!(first, "1");
     assert_eq!(
-        call(&sidecar, "g-1", "Increment", "2").await,
+        call(sidecar, "g-1", "Increment", "2").await,
         (200, "3".into())
     );
 
@@ -594,13 +594,13 @@ async fn python_grpc_actor_host() {
     .await
     .expect("the idle actor is deactivated");
     assert_eq!(
-        call(&sidecar, "g-1", "Increment", "10").await,
+        call(sidecar, "g-1", "Increment", "10").await,
         (200, "13".into())
     );
 
     // A timer and a reminder, registered by the actor through the gRPC API.
-    assert_eq!(call(&sidecar, "g-2", "StartReminder", "300").await.0, 200);
-    assert_eq!(call(&sidecar, "g-3", "StartTimer", "200").await.0, 200);
+    assert_eq!(call(sidecar, "g-2", "StartReminder", "300").await.0, 200);
+    assert_eq!(call(sidecar, "g-3", "StartTimer", "200").await.0, 200);
     let (reminders, timers) = (
         count_events("reminder", "g-2"),
         count_events("timer", "g-3"),
@@ -612,5 +612,4 @@ async fn python_grpc_actor_host() {
     .expect("the timer and the reminder fire over the stream");
     let text = std::fs::read_to_string(&events).unwrap();
     assert!(text.contains(r#""data": "ping""#), "{text}");
-    drop(app);
 }
