@@ -147,9 +147,16 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
     (
         "subscribe_actor_events_alpha1",
         "SubscribeActorEventsAlpha1",
-        "stream:SubscribeActorEventsRequestAlpha1",
-        "stream:SubscribeActorEventsResponseAlpha1",
+        "local:SubscribeActorEventsRequestAlpha1",
+        "local:SubscribeActorEventsResponseAlpha1",
         true,
+    ),
+    (
+        "get_actor_timer",
+        "GetActorTimer",
+        "local:GetActorTimerRequest",
+        "local:GetActorTimerResponse",
+        false,
     ),
     (
         "get_actor_reminder",
@@ -167,9 +174,7 @@ fn type_path(name: &str) -> String {
         _ => match name.split_once(':') {
             Some(("common", common)) => format!("{COMMON}::{common}"),
             // Messages newer than the `dapr` crate's, written in the project.
-            Some(("stream", message)) => {
-                format!("crate::api::actor_stream::messages::{message}")
-            }
+            Some(("local", message)) => format!("crate::api::protos::{message}"),
             _ => format!("{RUNTIME}::{name}"),
         },
     }

@@ -40,6 +40,9 @@ const FIRE_ATTEMPTS: u32 = 3;
 
 type Key = (String, String);
 
+/// A running timer and what it was registered with.
+type Timer = (tokio::task::AbortHandle, Arc<TimerSpec>);
+
 /// One active actor.
 struct Active {
     partition: u32,
@@ -87,7 +90,7 @@ pub struct Host {
     partitions: Mutex<HashMap<(String, u32), Partition>>,
     reminders: Arc<Reminders>,
     /// Timers of active actors, by actor and timer name.
-    timers: Mutex<HashMap<(Key, String), tokio::task::AbortHandle>>,
+    timers: Mutex<HashMap<(Key, String), Timer>>,
     tasks: TaskTracker,
 }
 
@@ -606,8 +609,9 @@ impl Host {
             schedule::parse(&spec.due_time, &spec.period, &spec.ttl, now_ms()).map_err(failed)?;
         self.activate(actor_type, actor_id, partition);
         let key: Key = (actor_type.to_owned(), actor_id.to_owned());
+        let spec = Arc::new(spec);
         let host = self.clone();
-        let (timer_key, timer_name) = (key.clone(), name.to_owned());
+        let (timer_key, timer_name, timer) = (key.clone(), name.to_owned(), spec.clone());
         let task = self.tasks.spawn(async move {
             let mut fires = 0;
             loop {
@@ -620,10 +624,10 @@ impl Host {
                     actor_id: &timer_key.1,
                     callback: Callback::Timer {
                         name: &timer_name,
-                        callback: &spec.callback,
-                        due_time: &spec.due_time,
-                        period: &spec.period,
-                        data: spec.data.as_deref(),
+                        callback: &timer.callback,
+                        due_time: &timer.due_time,
+                        period: &timer.period,
+                        data: timer.data.as_deref(),
                     },
                     chain: None,
                 };
@@ -641,11 +645,21 @@ impl Host {
             .timers
             .lock()
             .expect("timers lock")
-            .insert((key, name.to_owned()), task.abort_handle());
-        if let Some(old) = old {
+            .insert((key, name.to_owned()), (task.abort_handle(), spec));
+        if let Some((old, _)) = old {
             old.abort();
         }
         Ok(())
+    }
+
+    /// A timer of an actor active here, as registered.
+    pub fn timer(&self, actor_type: &str, actor_id: &str, name: &str) -> Option<Arc<TimerSpec>> {
+        let key = (
+            (actor_type.to_owned(), actor_id.to_owned()),
+            name.to_owned(),
+        );
+        let timers = self.timers.lock().expect("timers lock");
+        timers.get(&key).map(|(_, spec)| spec.clone())
     }
 
     pub fn unregister_timer(&self, actor_type: &str, actor_id: &str, name: &str) {
@@ -653,7 +667,7 @@ impl Host {
             (actor_type.to_owned(), actor_id.to_owned()),
             name.to_owned(),
         );
-        if let Some(timer) = self.timers.lock().expect("timers lock").remove(&key) {
+        if let Some((timer, _)) = self.timers.lock().expect("timers lock").remove(&key) {
             timer.abort();
         }
     }
@@ -662,7 +676,7 @@ impl Host {
         self.timers
             .lock()
             .expect("timers lock")
-            .retain(|(k, _), timer| {
+            .retain(|(k, _), (timer, _)| {
                 let keep = k != key;
                 if !keep {
                     timer.abort();

@@ -381,6 +381,24 @@ impl Actors {
             .register_timer(actor_type, actor_id, name, spec)
     }
 
+    /// A timer of an actor active on this sidecar's host.
+    pub fn get_timer(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+    ) -> Result<Arc<TimerSpec>, Error> {
+        self.hosting(actor_type)?
+            .timer(actor_type, actor_id, name)
+            .ok_or_else(|| {
+                Error::new(
+                    StatusCode::NOT_FOUND,
+                    "ERR_ACTOR_TIMER_NOT_FOUND",
+                    format!("timer {name} not found for actor {actor_type}/{actor_id}"),
+                )
+            })
+    }
+
     pub fn delete_timer(&self, actor_type: &str, actor_id: &str, name: &str) -> Result<(), Error> {
         self.hosting(actor_type)?
             .unregister_timer(actor_type, actor_id, name);

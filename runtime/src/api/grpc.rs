@@ -16,7 +16,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, actors, metadata, pubsub, state};
+use super::{Error, actors, metadata, protos, pubsub, state};
 use crate::actors::{ActorCall, ReminderSpec, TimerSpec};
 use crate::app::API_TOKEN_HEADER;
 use crate::invoke::{self, Answer, Call};
@@ -452,9 +452,7 @@ impl Dapr for Api {
 
     async fn subscribe_actor_events_alpha1(
         &self,
-        request: tonic::Request<
-            tonic::Streaming<super::actor_stream::messages::SubscribeActorEventsRequestAlpha1>,
-        >,
+        request: tonic::Request<tonic::Streaming<super::protos::SubscribeActorEventsRequestAlpha1>>,
     ) -> Reply<Self::SubscribeActorEventsAlpha1Stream> {
         let events = super::actor_stream::open(self.node.clone(), request.into_inner()).await?;
         Ok(tonic::Response::new(events))
@@ -692,6 +690,28 @@ impl Dapr for Api {
             .delete_reminder(&req.actor_type, &req.actor_id, &req.name)
             .await?;
         Ok(tonic::Response::new(()))
+    }
+
+    async fn get_actor_timer(
+        &self,
+        request: tonic::Request<protos::GetActorTimerRequest>,
+    ) -> Reply<protos::GetActorTimerResponse> {
+        let req = request.into_inner();
+        let timer =
+            actors::runtime(&self.node)?.get_timer(&req.actor_type, &req.actor_id, &req.name)?;
+        let text = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+        Ok(tonic::Response::new(protos::GetActorTimerResponse {
+            actor_type: req.actor_type,
+            actor_id: req.actor_id,
+            due_time: text(&timer.due_time),
+            period: text(&timer.period),
+            ttl: text(&timer.ttl),
+            callback: text(&timer.callback),
+            data: timer.data.as_ref().map(|d| prost_types::Any {
+                type_url: String::new(),
+                value: d.get().as_bytes().to_vec(),
+            }),
+        }))
     }
 
     async fn get_actor_reminder(

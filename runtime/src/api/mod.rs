@@ -7,6 +7,7 @@ pub mod actors;
 pub mod grpc;
 pub mod http;
 pub mod metadata;
+pub mod protos;
 pub mod pubsub;
 pub mod state;
 mod streaming;

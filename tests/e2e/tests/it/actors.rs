@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use dapr::dapr::proto::runtime::v1 as pb;
 use jetway_testkit::{
     App, NatsServer, Resources, Sidecar, eventually, free_port, python, workspace_root,
 };
@@ -612,4 +613,72 @@ async fn python_grpc_actor_host() {
     .expect("the timer and the reminder fire over the stream");
     let text = std::fs::read_to_string(&events).unwrap();
     assert!(text.contains(r#""data": "ping""#), "{text}");
+
+    // The timer and the reminder as the gRPC API reports them.
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", sidecar.grpc_port))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let timer = get_actor_timer(channel.clone(), "g-3", "tick")
+        .await
+        .unwrap();
+    assert_eq!(timer.callback.as_deref(), Some("on_tick"));
+    assert!(timer.period.is_some_and(|p| !p.is_empty()));
+    let missing = get_actor_timer(channel.clone(), "g-3", "nothing")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let mut dapr = pb::dapr_client::DaprClient::new(channel);
+    let reminder = dapr
+        .get_actor_reminder(pb::GetActorReminderRequest {
+            actor_type: "Counter".into(),
+            actor_id: "g-2".into(),
+            name: "ping".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reminder.actor_id, "g-2");
+    assert!(reminder.period.is_some_and(|p| !p.is_empty()));
+}
+
+/// `Dapr.GetActorTimer` (newer than the `dapr` crate's protos), called raw.
+async fn get_actor_timer(
+    channel: tonic::transport::Channel,
+    actor_id: &str,
+    name: &str,
+) -> Result<TimerReply, tonic::Status> {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Request {
+        #[prost(string, tag = "1")]
+        actor_type: String,
+        #[prost(string, tag = "2")]
+        actor_id: String,
+        #[prost(string, tag = "3")]
+        name: String,
+    }
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let request = Request {
+        actor_type: "Counter".into(),
+        actor_id: actor_id.into(),
+        name: name.into(),
+    };
+    let path = http::uri::PathAndQuery::from_static("/dapr.proto.runtime.v1.Dapr/GetActorTimer");
+    let codec = tonic_prost::ProstCodec::<Request, TimerReply>::default();
+    let reply = grpc
+        .unary(tonic::Request::new(request), path, codec)
+        .await?;
+    Ok(reply.into_inner())
+}
+
+/// The fields of `GetActorTimerResponse` the test reads.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TimerReply {
+    #[prost(string, optional, tag = "4")]
+    period: Option<String>,
+    #[prost(string, optional, tag = "6")]
+    callback: Option<String>,
 }

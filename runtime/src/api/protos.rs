@@ -1,5 +1,6 @@
-//! The messages of `Dapr.SubscribeActorEventsAlpha1` (Dapr 1.17+ runtime
-//! protos), which the `dapr` crate's generated code does not have yet.
+//! Messages of Dapr's runtime protos that the `dapr` crate's generated code
+//! does not have yet: `SubscribeActorEventsAlpha1` (actors hosted by gRPC
+//! apps) and `GetActorTimer`.
 
 use std::collections::HashMap;
 
@@ -202,4 +203,32 @@ pub mod response {
         #[prost(string, tag = "3")]
         pub actor_id: String,
     }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetActorTimerRequest {
+    #[prost(string, tag = "1")]
+    pub actor_type: String,
+    #[prost(string, tag = "2")]
+    pub actor_id: String,
+    #[prost(string, tag = "3")]
+    pub name: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetActorTimerResponse {
+    #[prost(string, tag = "1")]
+    pub actor_type: String,
+    #[prost(string, tag = "2")]
+    pub actor_id: String,
+    #[prost(string, optional, tag = "3")]
+    pub due_time: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    pub period: Option<String>,
+    #[prost(string, optional, tag = "5")]
+    pub ttl: Option<String>,
+    #[prost(string, optional, tag = "6")]
+    pub callback: Option<String>,
+    #[prost(message, optional, tag = "7")]
+    pub data: Option<prost_types::Any>,
 }

@@ -4,8 +4,6 @@
 //! host makes (method calls, timers, reminders, deactivations) down the stream
 //! and matching the app's answers to them by id.
 
-pub mod messages;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-use self::messages::{
+use super::protos::{
     SubscribeActorEventsRequestAlpha1 as FromApp, SubscribeActorEventsResponseAlpha1 as ToApp,
     request, response,
 };
