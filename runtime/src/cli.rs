@@ -47,7 +47,7 @@ pub struct SidecarArgs {
     /// The port the app listens on; none means no app channel.
     #[arg(long, env = "APP_PORT")]
     pub app_port: Option<u16>,
-    /// How to talk to the app: `http` (gRPC comes later).
+    /// How to talk to the app: `http` or `grpc`.
     #[arg(long, default_value = "http")]
     pub app_protocol: String,
     /// Host used to reach the app.
