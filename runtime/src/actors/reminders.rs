@@ -222,6 +222,10 @@ impl Reminders {
                 _ = stop.cancelled() => break,
                 c = changes.next() => match c { Some(c) => c, None => break },
             };
+            // A fire's own write is in the timetable already.
+            if self.holds(&change.key, change.revision) {
+                continue;
+            }
             let record = change
                 .value
                 .and_then(|v| serde_json::from_slice::<Record>(&v).ok());
@@ -233,9 +237,36 @@ impl Reminders {
         due.retain(|(_, k)| entries.contains_key(k));
     }
 
+    /// Puts a fire's own write in the timetable (so its echo from the watch
+    /// can be skipped), unless a newer registration got there first.
+    fn put_written(&self, record: Record, revision: u64, done: bool) {
+        let key = record.key();
+        self.put_if(key, (!done).then_some((record, revision)), |current| {
+            current < revision
+        });
+    }
+
+    /// Whether the timetable has `key` at `revision`.
+    fn holds(&self, key: &str, revision: u64) -> bool {
+        let table = self.table.lock().expect("reminders lock");
+        table.entries.get(key).is_some_and(|(_, r)| *r == revision)
+    }
+
     /// Sets (or with `None` removes) one reminder in the timetable.
     fn put(&self, key: String, entry: Option<(Record, u64)>) {
+        self.put_if(key, entry, |_| true);
+    }
+
+    /// Like `put`, when the revision in the timetable passes `replaceable`.
+    fn put_if(&self, key: String, entry: Option<(Record, u64)>, replaceable: impl Fn(u64) -> bool) {
         let mut table = self.table.lock().expect("reminders lock");
+        if table
+            .entries
+            .get(&key)
+            .is_some_and(|(_, r)| !replaceable(*r))
+        {
+            return;
+        }
         if let Some((old, _)) = table.entries.remove(&key) {
             table.due.remove(&(old.next, key.clone()));
         }
@@ -296,13 +327,15 @@ impl Reminders {
             }
             None => Op::Delete,
         };
+        let done = next.is_none();
         let write = Write {
             key: record.key(),
             op,
             expect: Expect::Revision(revision),
         };
         match self.bucket.write(write).await {
-            Ok(_) | Err(broker::Error::WrongRevision) => {}
+            Ok(written) => self.put_written(record, written, done),
+            Err(broker::Error::WrongRevision) => {}
             Err(error) => {
                 tracing::warn!(%error, reminder = %record.name, "Recording a reminder's fire failed; it fires again.");
                 self.put(record.key(), Some((record, revision)));
