@@ -2,7 +2,7 @@
 //! their turns, and the calls into the app.
 //!
 //! Every hosted type has [`PARTITIONS`] partitions. The host that should own a
-//! partition (see [`Members::owner_of`]) contends for its lease; while it holds
+//! partition (see [`members::owner`]) contends for its lease; while it holds
 //! the lease it serves the partition's subject, and an actor of the partition
 //! is active here and nowhere else. A host that should no longer own a partition
 //! (a new host joined) drains it: it stops taking calls, lets the calls in flight
@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use super::app::{ActorApp, Callback, REMINDER_CANCEL};
 use super::config::{AppConfig, TypeConfig};
-use super::members::{HEARTBEAT, Members};
+use super::members::{self, HEARTBEAT, Members};
 use super::reminders::{Due, Reminders};
 use super::schedule;
 use super::turn::{TooDeep, Turn};
@@ -210,9 +210,10 @@ impl Host {
     /// not, and serves exactly the ones whose lease it holds.
     async fn place(self: &Arc<Self>) {
         for actor_type in self.config.types.keys() {
+            let hosts = self.members.hosts_of(actor_type);
             for p in 0..PARTITIONS {
                 let key = (actor_type.clone(), p);
-                let wanted = self.members.owner_of(actor_type, p).as_deref() == Some(&self.id);
+                let wanted = members::owner(&hosts, actor_type, p) == Some(self.id.as_str());
                 let present = self
                     .partitions
                     .lock()
@@ -328,7 +329,7 @@ impl Host {
         let Some(reply) = msg.reply.clone() else {
             return;
         };
-        let (headers, body) = match wire::decode_call(&msg) {
+        let (headers, body) = match wire::decode_call(msg) {
             Ok(call) => wire::encode_result(self.call(&call).await),
             Err(e) => wire::encode_result(Err(CallError::Failed(e))),
         };
@@ -446,17 +447,21 @@ impl Host {
             };
             let host = self.clone();
             self.tasks.spawn(async move {
-                host.retire(&key, &actor).await;
+                host.retire(&key, &actor, true).await;
                 drop(turn);
             });
         }
     }
 
-    /// Takes `actor` out of the table and tells the app; the caller holds its turn.
-    async fn retire(&self, key: &Key, actor: &Active) {
+    /// Takes `actor` out of the table, with its timers, and tells the app when
+    /// `tell_app`; the caller holds its turn.
+    async fn retire(&self, key: &Key, actor: &Active, tell_app: bool) {
         actor.retired.store(true, Ordering::Release);
         self.actors.lock().expect("actors lock").remove(key);
         self.drop_timers(key);
+        if !tell_app {
+            return;
+        }
         if let Err(error) = self.app.deactivate(&key.0, &key.1).await {
             tracing::warn!(actor_type = %key.0, actor_id = %key.1, %error, "Deactivating an actor failed.");
         }
@@ -481,13 +486,7 @@ impl Host {
         };
         let retire = members.into_iter().map(|(key, actor)| async move {
             let turn = tokio::time::timeout(wait, actor.turn.enter(None, 1)).await;
-            if tell_app {
-                self.retire(&key, &actor).await;
-            } else {
-                actor.retired.store(true, Ordering::Release);
-                self.actors.lock().expect("actors lock").remove(&key);
-                self.drop_timers(&key);
-            }
+            self.retire(&key, &actor, tell_app).await;
             drop(turn);
         });
         futures::future::join_all(retire).await;

@@ -147,15 +147,16 @@ impl Members {
             .map(|(h, _)| h.clone())
             .collect()
     }
+}
 
-    /// The host that should own `partition` of `actor_type`: the live host with
-    /// the highest rendezvous score, so a host joining or leaving moves only its
-    /// own share of partitions.
-    pub(super) fn owner_of(&self, actor_type: &str, partition: u32) -> Option<String> {
-        self.hosts_of(actor_type)
-            .into_iter()
-            .max_by_key(|host| score(host, actor_type, partition))
-    }
+/// Which of `hosts` (the live hosts of `actor_type`) should own `partition`:
+/// the one with the highest rendezvous score, so a host joining or leaving
+/// moves only its own share of partitions.
+pub(super) fn owner<'a>(hosts: &'a [String], actor_type: &str, partition: u32) -> Option<&'a str> {
+    hosts
+        .iter()
+        .max_by_key(|host| score(host, actor_type, partition))
+        .map(String::as_str)
 }
 
 /// FNV-1a (64 bits) of the host, type and partition, with a final mix so the
@@ -178,15 +179,9 @@ mod tests {
 
     #[test]
     fn rendezvous_spreads_partitions_and_moves_only_a_share() {
-        fn owner<'a>(hosts: &[&'a str], p: u32) -> &'a str {
-            hosts
-                .iter()
-                .max_by_key(|h| score(h, "T", p))
-                .copied()
-                .unwrap()
-        }
-        let two = ["a/1", "b/2"];
-        let three = ["a/1", "b/2", "c/3"];
+        let hosts = |names: &[&str]| names.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        let (two, three) = (hosts(&["a/1", "b/2"]), hosts(&["a/1", "b/2", "c/3"]));
+        let owner = |hosts: &[String], p| owner(hosts, "T", p).unwrap().to_owned();
         let on_a = (0..32).filter(|p| owner(&two, *p) == "a/1").count();
         assert!((8..=24).contains(&on_a), "{on_a} of 32 on one host");
         for p in 0..32 {

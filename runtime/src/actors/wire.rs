@@ -28,8 +28,8 @@ pub(super) fn encode_call(call: &ActorCall) -> HeaderMap {
     headers
 }
 
-pub(super) fn decode_call(msg: &broker::Message) -> Result<ActorCall, Error> {
-    let headers = msg.headers.clone().unwrap_or_default();
+pub(super) fn decode_call(msg: broker::Message) -> Result<ActorCall, Error> {
+    let headers = msg.headers.unwrap_or_default();
     let field = |name: &str| {
         headers
             .get(name)
@@ -41,7 +41,7 @@ pub(super) fn decode_call(msg: &broker::Message) -> Result<ActorCall, Error> {
         actor_id: field(ID)?,
         method: field(METHOD)?,
         headers: invoke::http_headers(&headers),
-        body: msg.payload.clone(),
+        body: msg.payload,
     })
 }
 
