@@ -214,12 +214,14 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let tasks = TaskTracker::new();
     let work = CancellationToken::new();
     for (api, listener) in listeners {
-        let router = match api {
-            "HTTP" => api::http::router(node.clone()),
-            _ => api::grpc::router(node.clone()),
-        };
         let stop = node.shutdown.clone();
-        // Small responses go out at once: HTTP/2 writes a response in several frames.
+        if api == "gRPC" {
+            let router = api::grpc::router(node.clone());
+            tasks.spawn(api::grpc::serve(listener, router, stop));
+            continue;
+        }
+        let router = api::http::router(node.clone());
+        // Small responses go out at once.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });

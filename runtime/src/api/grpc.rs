@@ -12,6 +12,8 @@ use bytes::Bytes;
 use dapr::dapr::proto::common::v1 as common;
 use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -53,6 +55,40 @@ pub fn router(node: Arc<Node>) -> axum::Router {
         Some(_) => router.layer(middleware::from_fn_with_state(node, check_token)),
         None => router,
     }
+}
+
+/// Serves the gRPC API on `listener` until `stop` is cancelled, then lets
+/// open calls finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stop: CancellationToken,
+) {
+    let connections = TaskTracker::new();
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!(%error, "gRPC API cannot accept a connection.");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        // Small responses go out at once.
+        let _ = tcp.set_nodelay(true);
+        let (router, stop) = (router.clone(), stop.clone());
+        connections.spawn(async move {
+            if let Err(error) = jetway_http2::serve(tcp, router, stop).await {
+                tracing::debug!(%error, "gRPC API connection ended.");
+            }
+        });
+    }
+    connections.close();
+    connections.wait().await;
 }
 
 /// Enforces `DAPR_API_TOKEN` on every rpc.
