@@ -42,6 +42,7 @@ pub enum Reason {
     StreamClosed = 0x5,
     FrameSize = 0x6,
     RefusedStream = 0x7,
+    Cancel = 0x8,
     Compression = 0x9,
 }
 

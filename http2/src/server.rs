@@ -1,47 +1,23 @@
-//! The server side of a connection. One task reads frames, polls every
-//! stream's handler and writes what they produced in one write: a unary call
-//! never crosses tasks, and no stream costs a task of its own.
+//! The server end: each request's handler runs as a future of its
+//! connection's task, so a unary call never crosses tasks.
 
-use std::collections::{HashMap, VecDeque};
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker, ready};
+use std::future::poll_fn;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::future::{AbortHandle, Abortable};
-use futures::stream::{FuturesUnordered, StreamExt};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
-use http_body::{Body, Frame};
+use http::{Request, Response};
+use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
-use crate::frame::{self, Head, Reason};
+use crate::conn::{
+    Conn, Connection, Error, Fields, RecvBody, Role, lock, put_block, put_fields, send_body,
+    stream_error,
+};
+use crate::frame::{self, Reason};
 use crate::hpack;
 
-/// What we advertise: each stream may have this much unread request data.
-const STREAM_WINDOW: i64 = 1 << 20;
 const MAX_STREAMS: usize = 200;
-/// The most a header block may take, encoded or decoded.
-const MAX_HEADER_BLOCK: usize = 1 << 20;
-
-/// A connection failed: its I/O, or the peer broke the protocol.
-#[derive(Debug)]
-pub enum Error {
-    Io(std::io::Error),
-    Protocol(Reason, &'static str),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Io(e) => write!(f, "HTTP/2 connection: {e}"),
-            Error::Protocol(reason, why) => write!(f, "HTTP/2 protocol error ({reason:?}): {why}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Serves HTTP/2 on `io` (after its client preface) until the peer closes it,
 /// or, once `stop` is cancelled, until its open streams end.
@@ -54,477 +30,48 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display + Send,
 {
-    let shared = Arc::new(Mutex::new(Shared::default()));
-    {
-        let mut sh = lock(&shared);
-        frame::put_settings(
-            &mut sh.out,
-            &[
-                (frame::SETTINGS_ENABLE_PUSH, 0),
-                (frame::SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS as u32),
-                (frame::SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW as u32),
-            ],
-        );
-        // The connection's window only grows by WINDOW_UPDATE.
-        frame::put_window_update(
-            &mut sh.out,
-            0,
-            (STREAM_WINDOW - frame::DEFAULT_WINDOW) as u32,
-        );
-    }
-    Connection {
+    let settings = [(frame::SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS as u32)];
+    let (connection, _) = Connection::new(
         io,
-        read: BytesMut::with_capacity(16 * 1024),
-        write: BytesMut::new(),
-        preface: false,
-        shared,
-        decoder: hpack::Decoder::new(4096),
-        service,
-        streams: FuturesUnordered::new(),
-        aborts: HashMap::new(),
-        last_stream: 0,
-        continuation: None,
-        conn_unacked: 0,
-        stop: Box::pin(stop.cancelled_owned()),
-        going_away: false,
-        eof: false,
-    }
-    .await
+        Server { service },
+        true,
+        &settings,
+        Some(stop.cancelled_owned()),
+    );
+    connection.await
 }
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The state the connection shares with its streams' handlers and bodies.
-struct Shared {
-    /// Frames not yet handed to the socket.
-    out: BytesMut,
-    /// What the peer still lets us send on the connection.
-    send_window: i64,
-    /// The peer's SETTINGS_INITIAL_WINDOW_SIZE and SETTINGS_MAX_FRAME_SIZE.
-    initial_window: i64,
-    max_frame: usize,
-    streams: HashMap<u32, StreamState>,
-    /// The connection task, woken when a body read elsewhere queues a frame.
-    task: Option<Waker>,
-    polling: bool,
-}
-
-impl Default for Shared {
-    fn default() -> Shared {
-        Shared {
-            out: BytesMut::new(),
-            send_window: frame::DEFAULT_WINDOW,
-            initial_window: frame::DEFAULT_WINDOW,
-            max_frame: frame::DEFAULT_MAX_FRAME,
-            streams: HashMap::new(),
-            task: None,
-            polling: false,
-        }
-    }
-}
-
-impl Shared {
-    /// Frames were queued from outside the connection's poll: have it write them.
-    fn queued(&self) {
-        if !self.polling
-            && let Some(task) = &self.task
-        {
-            task.wake_by_ref();
-        }
-    }
-
-    fn wake_senders(&mut self) {
-        for s in self.streams.values_mut() {
-            if let Some(w) = s.send_waker.take() {
-                w.wake();
-            }
-        }
-    }
-}
-
-#[derive(Default)]
-struct StreamState {
-    send_window: i64,
-    send_waker: Option<Waker>,
-    /// Request data received and not yet read by the handler.
-    chunks: VecDeque<Bytes>,
-    trailers: Option<HeaderMap>,
-    /// The peer has ended its side.
-    recv_end: bool,
-    /// How much more the peer may send before we grant more, and what the
-    /// handler has read since the last grant.
-    recv_window: i64,
-    unacked: usize,
-    recv_waker: Option<Waker>,
-}
-
-/// A request's body, as the peer sends it.
-pub struct RecvBody {
-    shared: Arc<Mutex<Shared>>,
-    stream: u32,
-}
-
-/// The peer reset the stream before its request body ended.
-#[derive(Debug)]
-pub struct Reset;
-
-impl std::fmt::Display for Reset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the stream was reset")
-    }
-}
-
-impl std::error::Error for Reset {}
-
-impl Body for RecvBody {
-    type Data = Bytes;
-    type Error = Reset;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Reset>>> {
-        let mut sh = lock(&self.shared);
-        let Some(st) = sh.streams.get_mut(&self.stream) else {
-            return Poll::Ready(Some(Err(Reset)));
-        };
-        if let Some(chunk) = st.chunks.pop_front() {
-            // Grant the window back once half of it has been read.
-            st.unacked += chunk.len();
-            if st.unacked as i64 >= STREAM_WINDOW / 2 && !st.recv_end {
-                let grant = std::mem::take(&mut st.unacked);
-                st.recv_window += grant as i64;
-                frame::put_window_update(&mut sh.out, self.stream, grant as u32);
-                sh.queued();
-            }
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
-        }
-        if let Some(trailers) = st.trailers.take() {
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
-        if st.recv_end {
-            return Poll::Ready(None);
-        }
-        st.recv_waker = Some(cx.waker().clone());
-        Poll::Pending
-    }
-
-    fn is_end_stream(&self) -> bool {
-        let sh = lock(&self.shared);
-        sh.streams
-            .get(&self.stream)
-            .is_some_and(|st| st.recv_end && st.chunks.is_empty() && st.trailers.is_none())
-    }
-}
-
-type StreamTask = Pin<Box<dyn Future<Output = u32> + Send>>;
-
-struct Connection<I, S> {
-    io: I,
-    read: BytesMut,
-    write: BytesMut,
-    preface: bool,
-    shared: Arc<Mutex<Shared>>,
-    decoder: hpack::Decoder,
+struct Server<S> {
     service: S,
-    streams: FuturesUnordered<StreamTask>,
-    aborts: HashMap<u32, AbortHandle>,
-    last_stream: u32,
-    /// A header block waiting for its CONTINUATION frames.
-    continuation: Option<(u32, u8, BytesMut)>,
-    /// Connection-level data received and not yet granted back.
-    conn_unacked: usize,
-    stop: Pin<Box<WaitForCancellationFutureOwned>>,
-    going_away: bool,
-    eof: bool,
 }
 
-// The service is only ever cloned, never polled in place.
-impl<I: Unpin, S> Unpin for Connection<I, S> {}
-
-impl<I, S, B> Future for Connection<I, S>
+impl<S, B> Role for Server<S>
 where
-    I: AsyncRead + AsyncWrite + Unpin,
     S: tower_service::Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: std::fmt::Display + Send,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display + Send,
 {
-    type Output = Result<(), Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        lock(&this.shared).polling = true;
-        let result = this.drive(cx);
-        let mut sh = lock(&this.shared);
-        sh.polling = false;
-        if !sh.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            sh.task = Some(cx.waker().clone());
-        }
-        result
-    }
-}
-
-impl<I, S, B> Connection<I, S>
-where
-    I: AsyncRead + AsyncWrite + Unpin,
-    S: tower_service::Service<Request<RecvBody>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: std::fmt::Display + Send,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: std::fmt::Display + Send,
-{
-    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            if !self.going_away && self.stop.as_mut().poll(cx).is_ready() {
-                self.go_away(Reason::NoError);
-            }
-            let mut progress = false;
-            if !self.eof {
-                match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read) {
-                    Poll::Ready(Ok(0)) => self.eof = true,
-                    Poll::Ready(Ok(_)) => {
-                        progress = true;
-                        if let Err(e) = self.frames() {
-                            return Poll::Ready(self.fail(cx, e));
-                        }
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
-                    Poll::Pending => {}
-                }
-            }
-            while let Poll::Ready(Some(id)) = self.streams.poll_next_unpin(cx) {
-                self.closed(id);
-                progress = true;
-            }
-            if let Poll::Ready(Err(e)) = self.flush(cx) {
-                return Poll::Ready(Err(Error::Io(e)));
-            }
-            let done = self.streams.is_empty() && self.write.is_empty();
-            if done && (self.eof || self.going_away) {
-                return Poll::Ready(Ok(()));
-            }
-            if self.eof && !progress {
-                // The peer is gone: nothing it asked for can reach it.
-                return Poll::Ready(Ok(()));
-            }
-            if !progress {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    /// Writes everything queued; Ready once the socket took it all.
-    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    fn headers(
+        &mut self,
+        conn: &mut Conn,
+        stream: u32,
+        end: bool,
+        fields: Fields,
+    ) -> Result<(), Error> {
         {
-            let mut sh = lock(&self.shared);
-            if !sh.out.is_empty() {
-                let out = sh.out.split();
-                self.write.extend_from_slice(&out);
-            }
-        }
-        while !self.write.is_empty() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write))?;
-            if n == 0 {
-                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-            }
-            self.write.advance(n);
-        }
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    /// Ends the connection on a protocol error: GOAWAY, then whatever flushes.
-    fn fail(&mut self, cx: &mut Context<'_>, e: Error) -> Result<(), Error> {
-        if let Error::Protocol(reason, why) = &e {
-            let mut sh = lock(&self.shared);
-            frame::put_goaway(&mut sh.out, self.last_stream, *reason, why.as_bytes());
-        }
-        let _ = self.flush(cx);
-        Err(e)
-    }
-
-    fn go_away(&mut self, reason: Reason) {
-        self.going_away = true;
-        let mut sh = lock(&self.shared);
-        frame::put_goaway(&mut sh.out, self.last_stream, reason, b"");
-    }
-
-    /// Handles every complete frame in the read buffer.
-    fn frames(&mut self) -> Result<(), Error> {
-        if !self.preface {
-            if self.read.len() < frame::PREFACE.len() {
-                return Ok(());
-            }
-            if !self.read.starts_with(frame::PREFACE) {
-                return Err(Error::Protocol(
-                    Reason::Protocol,
-                    "not an HTTP/2 client preface",
-                ));
-            }
-            self.read.advance(frame::PREFACE.len());
-            self.preface = true;
-        }
-        while self.read.len() >= frame::HEADER_LEN {
-            let head = Head::parse(&self.read);
-            if head.len > frame::DEFAULT_MAX_FRAME {
-                return Err(Error::Protocol(
-                    Reason::FrameSize,
-                    "frame larger than advertised",
-                ));
-            }
-            if self.read.len() < frame::HEADER_LEN + head.len {
-                self.read
-                    .reserve(frame::HEADER_LEN + head.len - self.read.len());
-                return Ok(());
-            }
-            self.read.advance(frame::HEADER_LEN);
-            let payload = self.read.split_to(head.len).freeze();
-            self.frame(head, payload)?;
-        }
-        Ok(())
-    }
-
-    fn frame(&mut self, head: Head, payload: Bytes) -> Result<(), Error> {
-        if self.continuation.is_some() && head.kind != frame::CONTINUATION {
-            return Err(Error::Protocol(Reason::Protocol, "expected CONTINUATION"));
-        }
-        match head.kind {
-            frame::DATA => self.data(head, payload),
-            frame::HEADERS => {
-                if head.stream == 0 {
-                    return Err(Error::Protocol(Reason::Protocol, "HEADERS on stream 0"));
-                }
-                let mut block = frame::unpad(head.flags, payload)
-                    .ok_or(Error::Protocol(Reason::Protocol, "bad padding"))?;
-                if head.flags & frame::PRIORITY_FLAG != 0 {
-                    if block.len() < 5 {
-                        return Err(Error::Protocol(Reason::FrameSize, "short HEADERS"));
-                    }
-                    block.advance(5);
-                }
-                if head.flags & frame::END_HEADERS != 0 {
-                    self.headers(head.stream, head.flags, &block)
-                } else {
-                    self.continuation = Some((head.stream, head.flags, BytesMut::from(&block[..])));
-                    Ok(())
-                }
-            }
-            frame::CONTINUATION => {
-                let Some((stream, flags, mut block)) = self.continuation.take() else {
-                    return Err(Error::Protocol(Reason::Protocol, "unexpected CONTINUATION"));
-                };
-                if stream != head.stream {
-                    return Err(Error::Protocol(
-                        Reason::Protocol,
-                        "CONTINUATION on another stream",
-                    ));
-                }
-                block.extend_from_slice(&payload);
-                if block.len() > MAX_HEADER_BLOCK {
-                    return Err(Error::Protocol(Reason::Protocol, "header block too large"));
-                }
-                if head.flags & frame::END_HEADERS != 0 {
-                    self.headers(stream, flags, &block)
-                } else {
-                    self.continuation = Some((stream, flags, block));
-                    Ok(())
-                }
-            }
-            frame::RST_STREAM => {
-                if head.stream == 0 || payload.len() != 4 {
-                    return Err(Error::Protocol(Reason::Protocol, "bad RST_STREAM"));
-                }
-                self.reset_by_peer(head.stream);
-                Ok(())
-            }
-            frame::SETTINGS => self.settings(head, &payload),
-            frame::PING => {
-                if head.stream != 0 || payload.len() != 8 {
-                    return Err(Error::Protocol(Reason::FrameSize, "bad PING"));
-                }
-                if head.flags & frame::ACK == 0 {
-                    let mut sh = lock(&self.shared);
-                    frame::put_head(&mut sh.out, 8, frame::PING, frame::ACK, 0);
-                    sh.out.extend_from_slice(&payload);
-                }
-                Ok(())
-            }
-            frame::GOAWAY => {
-                self.going_away = true;
-                Ok(())
-            }
-            frame::WINDOW_UPDATE => self.window_update(head, &payload),
-            frame::PUSH_PROMISE => Err(Error::Protocol(
-                Reason::Protocol,
-                "PUSH_PROMISE from a client",
-            )),
-            // PRIORITY and unknown frames carry nothing we act on.
-            _ => Ok(()),
-        }
-    }
-
-    fn data(&mut self, head: Head, payload: Bytes) -> Result<(), Error> {
-        if head.stream == 0 {
-            return Err(Error::Protocol(Reason::Protocol, "DATA on stream 0"));
-        }
-        let len = payload.len();
-        let data = frame::unpad(head.flags, payload)
-            .ok_or(Error::Protocol(Reason::Protocol, "bad padding"))?;
-        let mut sh = lock(&self.shared);
-        // The connection window is granted back on receipt: each stream's
-        // own window bounds what waits unread.
-        self.conn_unacked += len;
-        if self.conn_unacked as i64 >= STREAM_WINDOW / 2 {
-            let grant = std::mem::take(&mut self.conn_unacked);
-            frame::put_window_update(&mut sh.out, 0, grant as u32);
-        }
-        let Some(st) = sh.streams.get_mut(&head.stream).filter(|st| !st.recv_end) else {
-            frame::put_rst_stream(&mut sh.out, head.stream, Reason::StreamClosed);
-            return Ok(());
-        };
-        st.recv_window -= len as i64;
-        if st.recv_window < 0 {
-            drop(sh);
-            self.reset(head.stream, Reason::FlowControl);
-            return Ok(());
-        }
-        // Padding is granted back at once; data when the handler reads it.
-        st.unacked += len - data.len();
-        if !data.is_empty() {
-            st.chunks.push_back(data);
-        }
-        if head.flags & frame::END_STREAM != 0 {
-            st.recv_end = true;
-        }
-        if let Some(w) = st.recv_waker.take() {
-            w.wake();
-        }
-        Ok(())
-    }
-
-    fn headers(&mut self, stream: u32, flags: u8, block: &[u8]) -> Result<(), Error> {
-        let mut fields = Fields::default();
-        self.decoder
-            .decode(block, |name, value| fields.add(name, value))
-            .map_err(|_| Error::Protocol(Reason::Compression, "bad header block"))?;
-        let end = flags & frame::END_STREAM != 0;
-        {
-            let mut sh = lock(&self.shared);
+            let mut sh = lock(&conn.shared);
             if let Some(st) = sh.streams.get_mut(&stream) {
                 // Trailers end the request body.
                 if !end || st.recv_end {
                     drop(sh);
-                    self.reset(stream, Reason::Protocol);
+                    conn.reset(stream, Reason::Protocol);
                     return Ok(());
                 }
                 st.trailers = Some(fields.headers);
                 st.recv_end = true;
-                if let Some(w) = st.recv_waker.take() {
-                    w.wake();
-                }
+                st.wake();
                 return Ok(());
             }
         }
@@ -534,37 +81,26 @@ where
                 "HEADERS on a server stream",
             ));
         }
-        if stream <= self.last_stream {
+        if stream <= conn.last_stream {
             // A stream we have closed: the block kept HPACK in step; ignore it.
             return Ok(());
         }
-        self.last_stream = stream;
-        if self.going_away || self.aborts.len() >= MAX_STREAMS {
-            frame::put_rst_stream(&mut lock(&self.shared).out, stream, Reason::RefusedStream);
+        conn.last_stream = stream;
+        let shared = conn.shared.clone();
+        if conn.going_away || conn.aborts.len() >= MAX_STREAMS {
+            frame::put_rst_stream(&mut lock(&shared).out, stream, Reason::RefusedStream);
             return Ok(());
         }
-        let Some(request) = fields.request(RecvBody {
-            shared: self.shared.clone(),
+        let body = RecvBody {
+            shared: shared.clone(),
             stream,
-        }) else {
-            frame::put_rst_stream(&mut lock(&self.shared).out, stream, Reason::Protocol);
+        };
+        lock(&shared).open(stream, end);
+        let Some(request) = fields.request(body) else {
+            conn.reset(stream, Reason::Protocol);
             return Ok(());
         };
-        {
-            let mut sh = lock(&self.shared);
-            let send_window = sh.initial_window;
-            sh.streams.insert(
-                stream,
-                StreamState {
-                    send_window,
-                    recv_window: STREAM_WINDOW,
-                    recv_end: end,
-                    ..Default::default()
-                },
-            );
-        }
         let mut service = self.service.clone();
-        let shared = self.shared.clone();
         let respond = async move {
             let response = match poll_fn(|cx| service.poll_ready(cx)).await {
                 Ok(()) => service.call(request).await,
@@ -579,113 +115,19 @@ where
             }
         };
         let (abort, registration) = AbortHandle::new_pair();
-        self.aborts.insert(stream, abort);
-        self.streams.push(Box::pin(async move {
+        conn.aborts.insert(stream, abort);
+        conn.streams.push(Box::pin(async move {
             let _ = Abortable::new(respond, registration).await;
             stream
         }));
         Ok(())
     }
 
-    fn settings(&mut self, head: Head, payload: &[u8]) -> Result<(), Error> {
-        if head.stream != 0 {
-            return Err(Error::Protocol(Reason::Protocol, "SETTINGS on a stream"));
-        }
-        if head.flags & frame::ACK != 0 {
-            return Ok(());
-        }
-        if !payload.len().is_multiple_of(6) {
-            return Err(Error::Protocol(Reason::FrameSize, "bad SETTINGS length"));
-        }
-        let mut sh = lock(&self.shared);
-        for s in payload.chunks(6) {
-            let id = u16::from_be_bytes([s[0], s[1]]);
-            let value = u32::from_be_bytes([s[2], s[3], s[4], s[5]]);
-            match id {
-                frame::SETTINGS_INITIAL_WINDOW_SIZE => {
-                    if value as i64 > frame::MAX_WINDOW {
-                        return Err(Error::Protocol(Reason::FlowControl, "window too large"));
-                    }
-                    let delta = value as i64 - sh.initial_window;
-                    sh.initial_window = value as i64;
-                    for st in sh.streams.values_mut() {
-                        st.send_window += delta;
-                    }
-                    sh.wake_senders();
-                }
-                frame::SETTINGS_MAX_FRAME_SIZE => {
-                    if !(frame::DEFAULT_MAX_FRAME as u32..=0xff_ffff).contains(&value) {
-                        return Err(Error::Protocol(Reason::Protocol, "bad max frame size"));
-                    }
-                    sh.max_frame = value as usize;
-                }
-                _ => {}
-            }
-        }
-        frame::put_head(&mut sh.out, 0, frame::SETTINGS, frame::ACK, 0);
-        Ok(())
-    }
-
-    fn window_update(&mut self, head: Head, payload: &[u8]) -> Result<(), Error> {
-        if payload.len() != 4 {
-            return Err(Error::Protocol(Reason::FrameSize, "bad WINDOW_UPDATE"));
-        }
-        let increment = (u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
-            & 0x7fff_ffff) as i64;
-        let mut sh = lock(&self.shared);
-        if head.stream == 0 {
-            if increment == 0 {
-                return Err(Error::Protocol(Reason::Protocol, "zero WINDOW_UPDATE"));
-            }
-            sh.send_window += increment;
-            if sh.send_window > frame::MAX_WINDOW {
-                return Err(Error::Protocol(Reason::FlowControl, "window overflow"));
-            }
-            sh.wake_senders();
-            return Ok(());
-        }
-        let Some(st) = sh.streams.get_mut(&head.stream) else {
-            return Ok(());
-        };
-        st.send_window += increment;
-        if increment == 0 || st.send_window > frame::MAX_WINDOW {
-            drop(sh);
-            self.reset(head.stream, Reason::FlowControl);
-            return Ok(());
-        }
-        if let Some(w) = st.send_waker.take() {
-            w.wake();
-        }
-        Ok(())
-    }
-
-    /// Ends a stream from our side with RST_STREAM.
-    fn reset(&mut self, stream: u32, reason: Reason) {
-        stream_error(&self.shared, stream, reason);
-        if let Some(abort) = self.aborts.remove(&stream) {
-            abort.abort();
-        }
-    }
-
-    fn reset_by_peer(&mut self, stream: u32) {
-        if let Some(w) = lock(&self.shared)
-            .streams
-            .remove(&stream)
-            .and_then(|st| st.recv_waker)
-        {
-            w.wake();
-        }
-        if let Some(abort) = self.aborts.remove(&stream) {
-            abort.abort();
-        }
-    }
-
-    /// A stream's handler is done: forget the stream; if the peer is still
+    /// The response is sent: forget the stream; if the client is still
     /// sending, tell it to stop.
-    fn closed(&mut self, stream: u32) {
-        self.aborts.remove(&stream);
-        let mut sh = lock(&self.shared);
-        if let Some(st) = sh.streams.remove(&stream)
+    fn finished(&mut self, conn: &mut Conn, stream: u32) {
+        let mut sh = lock(&conn.shared);
+        if let Some(st) = sh.remove(stream)
             && !st.recv_end
         {
             frame::put_rst_stream(&mut sh.out, stream, Reason::NoError);
@@ -693,167 +135,29 @@ where
     }
 }
 
-/// Resets a stream and forgets it.
-fn stream_error(shared: &Mutex<Shared>, stream: u32, reason: Reason) {
-    let mut sh = lock(shared);
-    if let Some(st) = sh.streams.remove(&stream) {
-        frame::put_rst_stream(&mut sh.out, stream, reason);
-        if let Some(w) = st.recv_waker {
-            w.wake();
-        }
-    }
-}
-
-/// Sends a response: HEADERS, DATA within the peer's windows, then trailers.
-async fn send_response<B>(shared: &Mutex<Shared>, stream: u32, response: Response<B>)
-where
+/// Sends a response: HEADERS, then its body.
+async fn send_response<B>(
+    shared: &std::sync::Mutex<crate::conn::Shared>,
+    stream: u32,
+    response: Response<B>,
+) where
     B: Body<Data = Bytes>,
-    B::Error: std::fmt::Display + Send,
+    B::Error: std::fmt::Display,
 {
     let (parts, body) = response.into_parts();
-    let mut body = std::pin::pin!(body);
     let end = body.is_end_stream();
-    {
-        let mut block = BytesMut::new();
-        if parts.status == http::StatusCode::OK {
-            hpack::put_indexed(&mut block, hpack::STATUS_200);
-        } else {
-            hpack::put_indexed_name(&mut block, 8, parts.status.as_str().as_bytes());
-        }
-        put_fields(&mut block, &parts.headers);
-        let mut sh = lock(shared);
-        if !sh.streams.contains_key(&stream) {
-            return;
-        }
-        let max_frame = sh.max_frame;
-        frame::put_headers(&mut sh.out, stream, &block, end, max_frame);
+    let mut block = BytesMut::new();
+    if parts.status == http::StatusCode::OK {
+        hpack::put_indexed(&mut block, hpack::STATUS_200);
+    } else {
+        hpack::put_indexed_name(
+            &mut block,
+            hpack::STATUS_200,
+            parts.status.as_str().as_bytes(),
+        );
     }
-    if end {
-        return;
-    }
-    loop {
-        match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            None => {
-                let mut sh = lock(shared);
-                frame::put_data(&mut sh.out, stream, &[], true);
-                return;
-            }
-            Some(Err(error)) => {
-                tracing::debug!(%error, "HTTP/2 response body failed.");
-                stream_error(shared, stream, Reason::Internal);
-                return;
-            }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => {
-                    if send_data(shared, stream, data).await.is_err() {
-                        return;
-                    }
-                }
-                Err(frame) => {
-                    let Ok(trailers) = frame.into_trailers() else {
-                        continue;
-                    };
-                    let mut block = BytesMut::new();
-                    put_fields(&mut block, &trailers);
-                    let mut sh = lock(shared);
-                    let max_frame = sh.max_frame;
-                    frame::put_headers(&mut sh.out, stream, &block, true, max_frame);
-                    return;
-                }
-            },
-        }
-    }
-}
-
-/// Queues `data` as DATA frames, waiting for window when the peer has none.
-async fn send_data(shared: &Mutex<Shared>, stream: u32, mut data: Bytes) -> Result<(), Reset> {
-    while !data.is_empty() {
-        poll_fn(|cx| {
-            let mut sh = lock(shared);
-            let (conn_window, max_frame) = (sh.send_window, sh.max_frame);
-            let Some(st) = sh.streams.get_mut(&stream) else {
-                return Poll::Ready(Err(Reset));
-            };
-            let n = (data.len() as i64)
-                .min(conn_window)
-                .min(st.send_window)
-                .min(max_frame as i64);
-            if n <= 0 {
-                st.send_waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-            st.send_window -= n;
-            sh.send_window -= n;
-            let chunk = data.split_to(n as usize);
-            frame::put_data(&mut sh.out, stream, &chunk, false);
-            Poll::Ready(Ok(()))
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-fn put_fields(block: &mut BytesMut, headers: &HeaderMap) {
-    for (name, value) in headers {
-        if name == http::header::CONTENT_TYPE {
-            hpack::put_indexed_name(block, hpack::CONTENT_TYPE, value.as_bytes());
-        } else {
-            hpack::put_literal(block, name.as_str().as_bytes(), value.as_bytes());
-        }
-    }
-}
-
-/// A request's header fields as they are decoded.
-#[derive(Default)]
-struct Fields {
-    method: Option<http::Method>,
-    scheme: Option<Bytes>,
-    authority: Option<Bytes>,
-    path: Option<Bytes>,
-    headers: HeaderMap,
-    /// The decoded size so far (RFC 9113, 6.5.2): indexed fields can make a
-    /// small block decode to a huge list.
-    size: usize,
-    malformed: bool,
-}
-
-impl Fields {
-    fn add(&mut self, name: &[u8], value: &[u8]) {
-        self.size += name.len() + value.len() + 32;
-        if self.size > MAX_HEADER_BLOCK {
-            self.malformed = true;
-            return;
-        }
-        match name {
-            b":method" => self.method = http::Method::from_bytes(value).ok(),
-            b":scheme" => self.scheme = Some(Bytes::copy_from_slice(value)),
-            b":authority" => self.authority = Some(Bytes::copy_from_slice(value)),
-            b":path" => self.path = Some(Bytes::copy_from_slice(value)),
-            [b':', ..] => self.malformed = true,
-            _ => match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-                (Ok(n), Ok(v)) => {
-                    self.headers.append(n, v);
-                }
-                _ => self.malformed = true,
-            },
-        }
-    }
-
-    fn request(self, body: RecvBody) -> Option<Request<RecvBody>> {
-        if self.malformed {
-            return None;
-        }
-        let mut uri = http::uri::Parts::default();
-        uri.path_and_query = Some(http::uri::PathAndQuery::from_maybe_shared(self.path?).ok()?);
-        if let (Some(scheme), Some(authority)) = (self.scheme, self.authority) {
-            uri.scheme = Some(http::uri::Scheme::try_from(&scheme[..]).ok()?);
-            uri.authority = Some(http::uri::Authority::from_maybe_shared(authority).ok()?);
-        }
-        let mut request = Request::new(body);
-        *request.method_mut() = self.method?;
-        *request.uri_mut() = http::Uri::from_parts(uri).ok()?;
-        *request.version_mut() = http::Version::HTTP_2;
-        *request.headers_mut() = self.headers;
-        Some(request)
+    put_fields(&mut block, &parts.headers);
+    if put_block(shared, stream, &block, end) && !end {
+        send_body(shared, stream, body).await;
     }
 }

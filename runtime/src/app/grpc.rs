@@ -1,6 +1,7 @@
 //! The gRPC app channel: `AppCallback`, `AppCallbackHealthCheck`.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -8,9 +9,7 @@ use bytes::Bytes;
 use dapr::dapr::proto::common::v1 as common;
 use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use jetway_http2::{Channel, RecvBody};
 use pb::app_callback_alpha_client::AppCallbackAlphaClient;
 use pb::app_callback_client::AppCallbackClient;
 use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;
@@ -23,17 +22,73 @@ use crate::pubsub::cloudevent;
 use crate::pubsub::subscriber::{Batch, Event, Outcome};
 use crate::resources::{Bulk, Rule, Subscription};
 
-/// An HTTP/2 client for gRPC calls. hyper's pooled client, unlike tonic's
-/// `Channel`, sends from the caller's task: no hop through a buffer task.
-pub type GrpcChannel = Client<HttpConnector, tonic::body::Body>;
+/// An HTTP/2 client for gRPC services: one lean connection per server
+/// address, opened on first use and reopened once closed. Calls are sent by
+/// the connection's task; no buffer task sits in between.
+#[derive(Clone, Default)]
+pub struct GrpcChannel {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
 
-/// A pooled HTTP/2 (h2c) client for gRPC services.
 pub fn grpc_channel() -> GrpcChannel {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(connector)
+    GrpcChannel::default()
+}
+
+impl<B> tower_service::Service<http::Request<B>> for GrpcChannel
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Display + Send,
+{
+    type Response = http::Response<RecvBody>;
+    type Error = Status;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Status>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Status>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let address = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let open = self
+            .channels
+            .lock()
+            .expect("not poisoned")
+            .get(&address)
+            .filter(|c| !c.is_closed())
+            .cloned();
+        let channels = self.channels.clone();
+        Box::pin(async move {
+            let channel = match open {
+                Some(channel) => channel,
+                None => {
+                    let tcp = tokio::net::TcpStream::connect(&address)
+                        .await
+                        .map_err(|e| {
+                            Status::unavailable(format!("cannot connect to {address}: {e}"))
+                        })?;
+                    // Small requests go out at once.
+                    let _ = tcp.set_nodelay(true);
+                    let channel = Channel::handshake(tcp);
+                    channels
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(address, channel.clone());
+                    channel
+                }
+            };
+            channel
+                .call(request)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))
+        })
+    }
 }
 
 /// A gRPC client for the app, cheap to clone.

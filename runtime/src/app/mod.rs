@@ -4,6 +4,7 @@
 pub mod grpc;
 mod http;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::http::{HeaderMap, Method, StatusCode};
@@ -56,14 +57,14 @@ impl Protocol {
 /// A client for the app, cheap to clone.
 #[derive(Clone)]
 pub enum AppChannel {
-    Http(HttpApp),
+    Http(Arc<HttpApp>),
     Grpc(GrpcApp),
 }
 
 impl AppChannel {
     pub fn new(protocol: Protocol, address: &str, port: u16, token: Option<&str>) -> AppChannel {
         match protocol {
-            Protocol::Http => AppChannel::Http(HttpApp::new(address, port, token)),
+            Protocol::Http => AppChannel::Http(Arc::new(HttpApp::new(address, port, token))),
             Protocol::Grpc => AppChannel::Grpc(GrpcApp::new(address, port, token)),
         }
     }
