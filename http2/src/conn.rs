@@ -403,8 +403,15 @@ where
             for w in sh.waiting.drain(..) {
                 w.wake();
             }
-        } else if !sh.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            sh.task = Some(cx.waker().clone());
+        } else {
+            if !sh.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                sh.task = Some(cx.waker().clone());
+            }
+            // Another thread queued work after this poll last looked, and did
+            // not wake us because we were polling: poll again.
+            if !sh.out.is_empty() || !sh.started.is_empty() {
+                cx.waker().wake_by_ref();
+            }
         }
         result
     }

@@ -133,12 +133,13 @@ async fn exercise(addr: std::net::SocketAddr) {
     assert!(!channel.is_closed());
 }
 
-#[tokio::test]
+// Two worker threads: calls queue work while the connection's task runs elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_hypers_server() {
     exercise(hyper_server().await).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_our_server() {
     exercise(our_server().await).await;
 }
@@ -156,4 +157,26 @@ async fn a_closed_server_fails_calls_instead_of_hanging() {
     let result =
         tokio::time::timeout(std::time::Duration::from_secs(5), channel.call(request)).await;
     assert!(result.expect("no hang").is_err());
+}
+
+// Callers on two threads race the connection's task for the shared state;
+// no call may wait on a wakeup that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_from_other_threads_never_stall() {
+    let channel = channel(our_server().await).await;
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                for _ in 0..1000 {
+                    call(&channel, Bytes::from_static(b"x")).await;
+                }
+            })
+        })
+        .collect();
+    let all = futures::future::try_join_all(callers);
+    tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("no call stalls")
+        .unwrap();
 }
