@@ -51,23 +51,21 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let address = request
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_default();
+        let address = request.uri().authority().map_or("", |a| a.as_str());
         let open = self
             .channels
             .lock()
             .expect("not poisoned")
-            .get(&address)
+            .get(address)
             .filter(|c| !c.is_closed())
             .cloned();
+        // The address is copied only when a connection must be opened.
+        let open = open.ok_or_else(|| address.to_owned());
         let channels = self.channels.clone();
         Box::pin(async move {
             let channel = match open {
-                Some(channel) => channel,
-                None => {
+                Ok(channel) => channel,
+                Err(address) => {
                     let tcp = tokio::net::TcpStream::connect(&address)
                         .await
                         .map_err(|e| {
