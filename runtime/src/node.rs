@@ -216,8 +216,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     for (api, listener) in listeners {
         let stop = node.shutdown.clone();
         if api == "gRPC" {
-            let router = api::grpc::router(node.clone());
-            tasks.spawn(api::grpc::serve(listener, router, stop));
+            tasks.spawn(api::grpc::serve(listener, node.clone(), stop));
             continue;
         }
         let router = api::http::router(node.clone());

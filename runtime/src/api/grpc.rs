@@ -3,15 +3,18 @@
 //! answer UNIMPLEMENTED with a message.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use dapr::dapr::proto::common::v1 as common;
 use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use jetway_http2::RecvBody;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::metadata::MetadataMap;
@@ -37,15 +40,16 @@ pub type Empty = ();
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
 
-/// The gRPC API as an axum router (served with HTTP/2 on `--dapr-grpc-port`):
-/// the rpcs built so far, and UNIMPLEMENTED with a message for every other.
-pub fn router(node: Arc<Node>) -> axum::Router {
-    let api = DaprServer::new(Api { node: node.clone() })
+/// The gRPC API as an axum router: the rpcs built so far, and UNIMPLEMENTED
+/// with a message for every other.
+fn router(api: Arc<Api>) -> axum::Router {
+    let node = api.node.clone();
+    let service = DaprServer::from_arc(api)
         .max_decoding_message_size(super::http::MAX_BODY)
         .max_encoding_message_size(usize::MAX);
     let mut router = axum::Router::new();
     for path in generated::SERVED {
-        router = router.route_service(path, api.clone());
+        router = router.route_service(path, service.clone());
     }
     router = router.fallback(|| async {
         Status::unimplemented("this rpc is not implemented by Jetway yet")
@@ -57,13 +61,16 @@ pub fn router(node: Arc<Node>) -> axum::Router {
     }
 }
 
-/// Serves the gRPC API on `listener` until `stop` is cancelled, then lets
-/// open calls finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    stop: CancellationToken,
-) {
+/// Serves the gRPC API on `listener` (HTTP/2, `jetway-http2`) until `stop` is
+/// cancelled, then lets open calls finish.
+pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>, stop: CancellationToken) {
+    let api = Arc::new(Api { node: node.clone() });
+    let service = GrpcService {
+        api: api.clone(),
+        router: router(api),
+        // With a token to check, every call takes the router's check.
+        direct: node.settings.api_token.is_none(),
+    };
     let connections = TaskTracker::new();
     loop {
         let tcp = tokio::select! {
@@ -80,15 +87,129 @@ pub async fn serve(
         };
         // Small responses go out at once.
         let _ = tcp.set_nodelay(true);
-        let (router, stop) = (router.clone(), stop.clone());
+        let (service, stop) = (service.clone(), stop.clone());
         connections.spawn(async move {
-            if let Err(error) = jetway_http2::serve(tcp, router, stop).await {
+            if let Err(error) = jetway_http2::serve(tcp, service, stop).await {
                 tracing::debug!(%error, "gRPC API connection ended.");
             }
         });
     }
     connections.close();
     connections.wait().await;
+}
+
+/// The gRPC API's service. The hottest unary rpcs are answered directly
+/// (one message in, one out); every other call, and every call when a token
+/// must be checked, goes through tonic's service and its streaming codec.
+#[derive(Clone)]
+struct GrpcService {
+    api: Arc<Api>,
+    router: axum::Router,
+    direct: bool,
+}
+
+type ServiceFuture = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+impl tower_service::Service<http::Request<RecvBody>> for GrpcService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<RecvBody>) -> ServiceFuture {
+        let api = self.api.clone();
+        match request
+            .uri()
+            .path()
+            .strip_prefix("/dapr.proto.runtime.v1.Dapr/")
+        {
+            Some("GetState") if self.direct => {
+                unary(request, move |r| async move { api.get_state(r).await })
+            }
+            Some("SaveState") if self.direct => {
+                unary(request, move |r| async move { api.save_state(r).await })
+            }
+            Some("PublishEvent") if self.direct => {
+                unary(request, move |r| async move { api.publish_event(r).await })
+            }
+            Some("InvokeService") if self.direct => {
+                unary(request, move |r| async move { api.invoke_service(r).await })
+            }
+            _ => Box::pin(tower_service::Service::call(&mut self.router, request)),
+        }
+    }
+}
+
+/// A unary rpc: reads the one length-prefixed message, calls `handle`, and
+/// answers with one message and `grpc-status: 0`, or with the error status.
+fn unary<M, R, F, Fut>(request: http::Request<RecvBody>, handle: F) -> ServiceFuture
+where
+    M: prost::Message + Default + Send + 'static,
+    R: prost::Message + Send + 'static,
+    F: FnOnce(tonic::Request<M>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Reply<R>> + Send,
+{
+    Box::pin(async move {
+        let (parts, body) = request.into_parts();
+        let message = match read_message::<M>(body).await {
+            Ok(m) => m,
+            Err(status) => return Ok(status.into_http()),
+        };
+        let request = tonic::Request::from_parts(
+            MetadataMap::from_headers(parts.headers),
+            parts.extensions,
+            message,
+        );
+        let (metadata, message, _) = match handle(request).await {
+            Ok(response) => response.into_parts(),
+            Err(status) => return Ok(status.into_http()),
+        };
+        let mut data = BytesMut::with_capacity(5 + message.encoded_len());
+        data.put_u8(0);
+        data.put_u32(message.encoded_len() as u32);
+        message.encode(&mut data).expect("the buffer has room");
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        let body = Full::new(data.freeze()).with_trailers(std::future::ready(Some(Ok(trailers))));
+        let mut response = Response::new(axum::body::Body::new(body));
+        let headers = response.headers_mut();
+        *headers = metadata.into_headers();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        Ok(response)
+    })
+}
+
+/// Reads a request's single, uncompressed, length-prefixed message.
+async fn read_message<M: prost::Message + Default>(body: RecvBody) -> Result<M, Status> {
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| Status::cancelled(e.to_string()))?
+        .to_bytes();
+    if bytes.len() > super::http::MAX_BODY + 5 {
+        return Err(Status::resource_exhausted(
+            "the message is larger than 4 MiB",
+        ));
+    }
+    match bytes.split_first_chunk::<5>() {
+        Some(([0, len @ ..], message)) if u32::from_be_bytes(*len) as usize == message.len() => {
+            M::decode(message)
+                .map_err(|e| Status::internal(format!("cannot decode the message: {e}")))
+        }
+        Some(([1, ..], _)) => Err(Status::unimplemented(
+            "compressed messages are not supported",
+        )),
+        _ => Err(Status::internal("the request is not one gRPC message")),
+    }
 }
 
 /// Enforces `DAPR_API_TOKEN` on every rpc.
