@@ -160,3 +160,150 @@ async fn shutdown_lets_the_open_stream_finish_then_closes() {
         .expect("the connection closes once its stream ends")
         .unwrap();
 }
+
+/// A small deterministic generator (xorshift64*), so a failing case can be
+/// reproduced from its number.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Two calls written by hand: the second refers to the dynamic table entries
+/// the first one's block inserted.
+fn well_formed() -> Vec<u8> {
+    let mut out = PREFACE.to_vec();
+    frame(&mut out, 0x4, 0, 0, &[]);
+    let mut block = vec![0x83, 0x86, 0x04, 5];
+    block.extend_from_slice(b"/echo");
+    block.extend_from_slice(&[0x41, 9]);
+    block.extend_from_slice(b"localhost");
+    block.extend_from_slice(&[0x5f, 16]);
+    block.extend_from_slice(b"application/grpc");
+    frame(&mut out, 0x1, 0x4, 1, &block);
+    frame(&mut out, 0x0, 0x1, 1, b"hello");
+    frame(&mut out, 0x6, 0, 0, b"8 octets");
+    frame(&mut out, 0x8, 0, 0, &1000u32.to_be_bytes());
+    let block = [
+        0x83, 0x86, 0x04, 5, b'/', b'e', b'c', b'h', b'o', 0xbf, 0xbe,
+    ];
+    frame(&mut out, 0x1, 0x4 | 0x1, 3, &block);
+    out
+}
+
+/// Corrupts the well-formed input: flipped, replaced, inserted or removed
+/// octets, or a cut.
+fn mutated(rng: &mut Rng) -> Vec<u8> {
+    let mut input = well_formed();
+    for _ in 0..1 + rng.below(4) {
+        let at = PREFACE.len() + rng.below(input.len() - PREFACE.len());
+        match rng.below(5) {
+            0 => input[at] ^= 1 << rng.below(8),
+            1 => input[at] = rng.next() as u8,
+            2 => input.insert(at, rng.next() as u8),
+            3 => drop(input.remove(at)),
+            _ => input.truncate(at),
+        }
+        if input.len() <= PREFACE.len() {
+            break;
+        }
+    }
+    input
+}
+
+/// Frames of any type with random flags, stream ids and payloads, after a
+/// valid preface.
+fn random_frames(rng: &mut Rng) -> Vec<u8> {
+    let mut out = PREFACE.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        let kind = rng.below(12) as u8;
+        let flags = rng.next() as u8;
+        let stream = [0, 1, 1, 2, 3, 5, rng.next() as u32 & 0x7fff_ffff][rng.below(7)];
+        let len = rng.below(48);
+        let payload = rng.bytes(len);
+        frame(&mut out, kind, flags, stream, &payload);
+    }
+    out
+}
+
+/// Writes `input` to a served connection, closes our side and reads until the
+/// server closes its own; panics if the server panics or does not close.
+async fn exchange(input: Vec<u8>) -> Vec<u8> {
+    let (mut ours, theirs) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(jetway_http2::serve(theirs, Echo, CancellationToken::new()));
+    let talk = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut read, mut write) = tokio::io::split(&mut ours);
+        let mut output = Vec::new();
+        let send = async {
+            // The server may close first, which fails this write: fine.
+            let _ = write.write_all(&input).await;
+            let _ = write.shutdown().await;
+        };
+        let (_, received) = tokio::join!(send, read.read_to_end(&mut output));
+        received.map(|_| output)
+    };
+    let within = std::time::Duration::from_secs(5);
+    let output = tokio::time::timeout(within, talk)
+        .await
+        .expect("the server closes the connection")
+        .unwrap_or_default();
+    let ended = tokio::time::timeout(within, server)
+        .await
+        .expect("the server's task ends");
+    if let Err(e) = ended {
+        panic!("the server's task failed: {e}");
+    }
+    output
+}
+
+#[tokio::test]
+async fn malformed_input_never_panics_or_hangs_the_server() {
+    // The base the mutations start from is answered: both calls get their
+    // response headers, and the first its body back.
+    let output = exchange(well_formed()).await;
+    let mut frames = Vec::new();
+    let mut rest = &output[..];
+    while rest.len() >= 9 {
+        let len = u32::from_be_bytes([0, rest[0], rest[1], rest[2]]) as usize;
+        let stream = u32::from_be_bytes(rest[5..9].try_into().unwrap());
+        frames.push((rest[3], stream, &rest[9..9 + len]));
+        rest = &rest[9 + len..];
+    }
+    assert!(frames.iter().any(|f| f.0 == 0x1 && f.1 == 1), "{frames:?}");
+    assert!(frames.contains(&(0x0, 1, &b"hello"[..])), "{frames:?}");
+    assert!(frames.iter().any(|f| f.0 == 0x1 && f.1 == 3), "{frames:?}");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for case in 0..20_000 {
+        let input = if case % 2 == 0 {
+            mutated(&mut rng)
+        } else {
+            random_frames(&mut rng)
+        };
+        let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+        let outcome = tokio::spawn(exchange(input)).await;
+        assert!(outcome.is_ok(), "case {case} failed; input: {hex}");
+    }
+}
