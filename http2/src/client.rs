@@ -81,8 +81,10 @@ impl Channel {
         }
     }
 
+    /// The connection has ended or is going away: calls need a new one.
     pub fn is_closed(&self) -> bool {
-        lock(&self.shared).closed
+        let sh = lock(&self.shared);
+        sh.closed || sh.going_away
     }
 
     /// Sends `request`; resolves to the response head, its body still arriving.
@@ -138,7 +140,7 @@ where
         let this = self.get_mut();
         let mut sh = lock(&this.shared);
         if let Some(request) = this.request.take() {
-            if sh.closed {
+            if sh.closed || sh.going_away {
                 return Poll::Ready(Err(CallError::Closed));
             }
             if sh.streams.len() >= sh.max_streams {
@@ -150,8 +152,9 @@ where
             sh.queued();
         }
         let closed = sh.closed;
+        let going_away = sh.going_away;
         let Some(st) = sh.streams.get_mut(&this.stream) else {
-            return Poll::Ready(Err(if closed {
+            return Poll::Ready(Err(if closed || going_away {
                 CallError::Closed
             } else {
                 CallError::Reset

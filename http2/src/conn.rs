@@ -23,6 +23,12 @@ use crate::hpack;
 pub(crate) const STREAM_WINDOW: i64 = 1 << 20;
 /// The most a header block may take, encoded or decoded.
 const MAX_HEADER_BLOCK: usize = 1 << 20;
+/// Above this much unwritten output, the connection stops reading and
+/// senders wait: a peer that does not read cannot make us buffer more.
+const MAX_UNWRITTEN: usize = 1 << 20;
+/// How many more running requests a client may reset than have completed
+/// before the server ends the connection ("rapid reset").
+const MAX_PEER_RESETS: u32 = 1000;
 
 /// A connection failed: its I/O, or the peer broke the protocol.
 #[derive(Debug)]
@@ -62,8 +68,10 @@ pub(crate) struct Shared {
     pub(crate) streams: HashMap<u32, StreamState>,
     /// Streams started outside the connection's task, for it to poll.
     pub(crate) started: Vec<StreamTask>,
-    /// The connection has ended, or the peer is going away: no new streams.
+    /// The connection has ended.
     pub(crate) closed: bool,
+    /// Either end sent GOAWAY: no new streams; open ones may finish.
+    pub(crate) going_away: bool,
     /// We are the client: the next stream we open, and calls waiting for the
     /// server to allow one more stream.
     pub(crate) client: bool,
@@ -85,6 +93,7 @@ impl Default for Shared {
             streams: HashMap::new(),
             started: Vec::new(),
             closed: false,
+            going_away: false,
             client: false,
             next_stream: 1,
             waiting: Vec::new(),
@@ -276,7 +285,8 @@ pub(crate) struct Conn {
     pub(crate) aborts: HashMap<u32, AbortHandle>,
     /// The highest stream the peer opened.
     pub(crate) last_stream: u32,
-    pub(crate) going_away: bool,
+    /// Running requests the client reset, less those that completed.
+    peer_resets: u32,
 }
 
 impl Conn {
@@ -288,18 +298,26 @@ impl Conn {
         }
     }
 
-    fn reset_by_peer(&mut self, stream: u32) {
-        if let Some(mut st) = lock(&self.shared).remove(stream) {
+    fn reset_by_peer(&mut self, stream: u32) -> Result<(), Error> {
+        let mut sh = lock(&self.shared);
+        if let Some(mut st) = sh.remove(stream) {
             st.wake();
         }
         if let Some(abort) = self.aborts.remove(&stream) {
             abort.abort();
+            if !sh.client {
+                self.peer_resets += 1;
+                if self.peer_resets > MAX_PEER_RESETS {
+                    return Err(Error::Protocol(Reason::EnhanceYourCalm, "too many resets"));
+                }
+            }
         }
+        Ok(())
     }
 
     fn go_away(&mut self, reason: Reason) {
-        self.going_away = true;
         let mut sh = lock(&self.shared);
+        sh.going_away = true;
         frame::put_goaway(&mut sh.out, self.last_stream, reason, b"");
     }
 }
@@ -374,7 +392,7 @@ where
                 streams: FuturesUnordered::new(),
                 aborts: HashMap::new(),
                 last_stream: 0,
-                going_away: false,
+                peer_resets: 0,
             },
             role,
         };
@@ -408,8 +426,9 @@ where
                 sh.task = Some(cx.waker().clone());
             }
             // Another thread queued work after this poll last looked, and did
-            // not wake us because we were polling: poll again.
-            if !sh.out.is_empty() || !sh.started.is_empty() {
+            // not wake us because we were polling: poll again. (Output behind
+            // a full socket waits for the socket to wake us.)
+            if (!sh.out.is_empty() && this.write.is_empty()) || !sh.started.is_empty() {
                 cx.waker().wake_by_ref();
             }
         }
@@ -424,14 +443,15 @@ where
 {
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            if !self.conn.going_away
-                && let Some(stop) = &mut self.stop
+            if let Some(stop) = &mut self.stop
                 && stop.as_mut().poll(cx).is_ready()
             {
+                self.stop = None;
                 self.conn.go_away(Reason::NoError);
             }
             let mut progress = false;
-            if !self.eof {
+            let backed_up = self.write.len() + lock(&self.conn.shared).out.len() > MAX_UNWRITTEN;
+            if !self.eof && !backed_up {
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read) {
                     Poll::Ready(Ok(0)) => self.eof = true,
                     Poll::Ready(Ok(_)) => {
@@ -448,19 +468,26 @@ where
             progress |= !started.is_empty();
             self.conn.streams.extend(started);
             while let Poll::Ready(Some(id)) = self.conn.streams.poll_next_unpin(cx) {
-                self.conn.aborts.remove(&id);
+                if self.conn.aborts.remove(&id).is_some() {
+                    self.conn.peer_resets = self.conn.peer_resets.saturating_sub(1);
+                }
                 self.role.finished(&mut self.conn, id);
                 progress = true;
             }
-            if let Poll::Ready(Err(e)) = self.flush(cx) {
-                return Poll::Ready(Err(Error::Io(e)));
+            match self.flush(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                // Written out: read what waited behind it.
+                Poll::Ready(Ok(())) if backed_up => progress = true,
+                _ => {}
             }
             if self.eof {
                 // The peer is gone: nothing more can reach it.
                 return Poll::Ready(Ok(()));
             }
-            let idle = self.conn.streams.is_empty() && self.write.is_empty();
-            if idle && self.conn.going_away {
+            let sh = lock(&self.conn.shared);
+            let done = sh.going_away && sh.streams.is_empty() && sh.out.is_empty();
+            drop(sh);
+            if done && self.conn.streams.is_empty() && self.write.is_empty() {
                 return Poll::Ready(Ok(()));
             }
             if !progress {
@@ -471,14 +498,17 @@ where
 
     /// Writes everything queued; Ready once the socket took it all.
     fn flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        {
-            let mut sh = lock(&self.conn.shared);
-            if !sh.out.is_empty() {
-                let out = sh.out.split();
-                self.write.extend_from_slice(&out);
+        loop {
+            if self.write.is_empty() {
+                let mut sh = lock(&self.conn.shared);
+                if sh.out.is_empty() {
+                    break;
+                }
+                std::mem::swap(&mut self.write, &mut sh.out);
+                if self.write.len() > MAX_UNWRITTEN {
+                    sh.wake_senders();
+                }
             }
-        }
-        while !self.write.is_empty() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.write))?;
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
@@ -583,8 +613,7 @@ where
                 if head.stream == 0 || payload.len() != 4 {
                     return Err(Error::Protocol(Reason::Protocol, "bad RST_STREAM"));
                 }
-                self.conn.reset_by_peer(head.stream);
-                Ok(())
+                self.conn.reset_by_peer(head.stream)
             }
             frame::SETTINGS => self.settings(head, &payload),
             frame::PING => {
@@ -599,8 +628,26 @@ where
                 Ok(())
             }
             frame::GOAWAY => {
-                self.conn.going_away = true;
-                lock(&self.conn.shared).closed = true;
+                if head.stream != 0 || payload.len() < 8 {
+                    return Err(Error::Protocol(Reason::Protocol, "bad GOAWAY"));
+                }
+                let last = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
+                    & 0x7fff_ffff;
+                let mut sh = lock(&self.conn.shared);
+                sh.going_away = true;
+                // Our streams above `last` were never processed: they fail
+                // now, free to be retried on another connection.
+                let unprocessed: Vec<u32> = (sh.streams.keys().copied())
+                    .filter(|&id| sh.client && id > last)
+                    .collect();
+                for id in unprocessed {
+                    if let Some(mut st) = sh.remove(id) {
+                        st.wake();
+                    }
+                }
+                for w in sh.waiting.drain(..) {
+                    w.wake();
+                }
                 Ok(())
             }
             frame::WINDOW_UPDATE => self.window_update(head, &payload),
@@ -620,7 +667,8 @@ where
         let len = payload.len();
         let data = frame::unpad(head.flags, payload)
             .ok_or(Error::Protocol(Reason::Protocol, "bad padding"))?;
-        let mut sh = lock(&self.conn.shared);
+        let mut guard = lock(&self.conn.shared);
+        let sh = &mut *guard;
         // The connection window is granted back on receipt: each stream's
         // own window bounds what waits unread.
         self.conn_unacked += len;
@@ -628,24 +676,33 @@ where
             let grant = std::mem::take(&mut self.conn_unacked);
             frame::put_window_update(&mut sh.out, 0, grant as u32);
         }
-        let Some(st) = sh.streams.get_mut(&head.stream).filter(|st| !st.recv_end) else {
+        let Some(st) = sh.streams.get_mut(&head.stream) else {
             frame::put_rst_stream(&mut sh.out, head.stream, Reason::StreamClosed);
             return Ok(());
         };
+        if st.recv_end {
+            drop(guard);
+            self.conn.reset(head.stream, Reason::StreamClosed);
+            return Ok(());
+        }
         st.recv_window -= len as i64;
         if st.recv_window < 0 {
-            drop(sh);
+            drop(guard);
             self.conn.reset(head.stream, Reason::FlowControl);
             return Ok(());
         }
-        // Padding is granted back at once; data when the handler reads it.
-        st.unacked += len - data.len();
+        let end = head.flags & frame::END_STREAM != 0;
+        // Padding is granted back at once, data when the handler reads it.
+        let padding = len - data.len();
+        if padding > 0 && !end {
+            st.recv_window += padding as i64;
+            frame::put_window_update(&mut sh.out, head.stream, padding as u32);
+        }
         if !data.is_empty() {
-            st.chunks.push_back(data);
+            // A copy, so a small chunk does not keep the whole read buffer.
+            st.chunks.push_back(Bytes::copy_from_slice(&data));
         }
-        if head.flags & frame::END_STREAM != 0 {
-            st.recv_end = true;
-        }
+        st.recv_end |= end;
         if let Some(w) = st.recv_waker.take() {
             w.wake();
         }
@@ -687,7 +744,12 @@ where
                     }
                     sh.wake_senders();
                 }
-                frame::SETTINGS_MAX_CONCURRENT_STREAMS => sh.max_streams = value as usize,
+                frame::SETTINGS_MAX_CONCURRENT_STREAMS => {
+                    sh.max_streams = value as usize;
+                    for w in sh.waiting.drain(..) {
+                        w.wake();
+                    }
+                }
                 frame::SETTINGS_MAX_FRAME_SIZE => {
                     if !(frame::DEFAULT_MAX_FRAME as u32..=0xff_ffff).contains(&value) {
                         return Err(Error::Protocol(Reason::Protocol, "bad max frame size"));
@@ -803,7 +865,7 @@ async fn send_data(shared: &Mutex<Shared>, stream: u32, mut data: Bytes) -> Resu
             if sh.closed {
                 return Poll::Ready(Err(Reset));
             }
-            let (conn_window, max_frame) = (sh.send_window, sh.max_frame);
+            let (conn_window, max_frame, unwritten) = (sh.send_window, sh.max_frame, sh.out.len());
             let Some(st) = sh.streams.get_mut(&stream) else {
                 return Poll::Ready(Err(Reset));
             };
@@ -811,7 +873,7 @@ async fn send_data(shared: &Mutex<Shared>, stream: u32, mut data: Bytes) -> Resu
                 .min(conn_window)
                 .min(st.send_window)
                 .min(max_frame as i64);
-            if n <= 0 {
+            if n <= 0 || unwritten > MAX_UNWRITTEN {
                 st.send_waker = Some(cx.waker().clone());
                 return Poll::Pending;
             }
@@ -867,7 +929,8 @@ impl Fields {
             [b':', ..] => self.malformed = true,
             _ => match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
                 (Ok(n), Ok(v)) => {
-                    self.headers.append(n, v);
+                    // A map past its most names refuses them rather than panicking.
+                    self.malformed |= self.headers.try_append(n, v).is_err();
                 }
                 _ => self.malformed = true,
             },

@@ -44,6 +44,7 @@ pub enum Reason {
     RefusedStream = 0x7,
     Cancel = 0x8,
     Compression = 0x9,
+    EnhanceYourCalm = 0xb,
 }
 
 /// A frame's header.

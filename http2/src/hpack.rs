@@ -119,7 +119,7 @@ impl Decoder {
                 let (name, value) = self.entry(index)?;
                 field(name, value);
             } else if b & 0xe0 == 0x20 {
-                // A size update may only open a block.
+                // Size updates may only open a block (two may: RFC 7541, 4.2).
                 if !first {
                     return Err(DecodeError("table size update inside a block"));
                 }
@@ -129,6 +129,7 @@ impl Decoder {
                 }
                 self.max_size = size;
                 self.evict(0);
+                continue;
             } else {
                 let indexing = b & 0xc0 == 0x40;
                 let index = integer(&mut block, if indexing { 6 } else { 4 })?;
@@ -393,6 +394,11 @@ mod tests {
         }
         // A size update after a field.
         assert!(d.decode(&[0x82, 0x20], |_, _| {}).is_err());
+        // Two updates may open a block: to zero (emptying the table), then back.
+        let mut fields = 0;
+        d.decode(&[0x20, 0x3f, 0xe1, 0x1f, 0x82], |_, _| fields += 1)
+            .unwrap();
+        assert_eq!((fields, d.max_size), (1, 4096));
     }
 
     #[test]

@@ -87,7 +87,7 @@ where
         }
         conn.last_stream = stream;
         let shared = conn.shared.clone();
-        if conn.going_away || conn.aborts.len() >= MAX_STREAMS {
+        if lock(&shared).going_away || conn.aborts.len() >= MAX_STREAMS {
             frame::put_rst_stream(&mut lock(&shared).out, stream, Reason::RefusedStream);
             return Ok(());
         }

@@ -13,11 +13,15 @@ use tokio_util::sync::CancellationToken;
 type Reply =
     StreamBody<futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
 
-/// Echoes the body, with `grpc-status: 0` in trailers.
+/// Echoes the body, with `grpc-status: 0` in trailers; `/slow` waits a
+/// little first.
 async fn echo<B: http_body::Body>(request: Request<B>) -> Result<Response<Reply>, Infallible>
 where
     B::Error: std::fmt::Debug,
 {
+    if request.uri().path() == "/slow" {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     let body = request.into_body().collect().await.unwrap().to_bytes();
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", "0".parse().unwrap());
@@ -84,7 +88,11 @@ async fn channel(addr: std::net::SocketAddr) -> Channel {
 }
 
 async fn call(channel: &Channel, body: Bytes) -> (Bytes, HeaderMap) {
-    let request = Request::post("http://localhost/echo")
+    call_path(channel, "/echo", body).await
+}
+
+async fn call_path(channel: &Channel, path: &str, body: Bytes) -> (Bytes, HeaderMap) {
+    let request = Request::post(format!("http://localhost{path}"))
         .header("content-type", "application/grpc")
         .body(Full::new(body))
         .unwrap();
@@ -179,4 +187,38 @@ async fn calls_from_other_threads_never_stall() {
         .await
         .expect("no call stalls")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_server_going_away_lets_the_calls_it_took_finish() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        jetway_http2::serve(tcp, Echo, token).await.unwrap();
+    });
+    let channel = channel(addr).await;
+    let slow = {
+        let channel = channel.clone();
+        tokio::spawn(async move { call_path(&channel, "/slow", Bytes::from("last")).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stop.cancel();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        channel.is_closed(),
+        "after GOAWAY, new calls need a new connection"
+    );
+    let request = Request::post("http://localhost/echo")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert!(matches!(
+        channel.call(request).await,
+        Err(jetway_http2::CallError::Closed)
+    ));
+    let (body, trailers) = slow.await.unwrap();
+    assert_eq!(body, "last", "the call the server had taken completes");
+    assert_eq!(trailers["grpc-status"], "0");
 }

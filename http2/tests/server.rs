@@ -307,3 +307,98 @@ async fn malformed_input_never_panics_or_hangs_the_server() {
         assert!(outcome.is_ok(), "case {case} failed; input: {hex}");
     }
 }
+
+/// Parses a server's output into (type, flags, stream, payload) frames.
+fn parse_frames(mut output: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while output.len() >= 9 {
+        let len = u32::from_be_bytes([0, output[0], output[1], output[2]]) as usize;
+        let stream = u32::from_be_bytes(output[5..9].try_into().unwrap());
+        let end = (9 + len).min(output.len());
+        frames.push((output[3], output[4], stream, output[9..end].to_vec()));
+        output = &output[end..];
+    }
+    frames
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_is_not_read_either() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    tokio::spawn(jetway_http2::serve(theirs, Echo, CancellationToken::new()));
+    let (mut read, mut write) = tokio::io::split(ours);
+    write.write_all(PREFACE).await.unwrap();
+    let mut pings = Vec::new();
+    for _ in 0..1000 {
+        frame(&mut pings, 0x6, 0, 0, b"8 octets");
+    }
+    // Every PING asks for an answer; we never read them.
+    let mut written = 0;
+    let flood = async {
+        loop {
+            write.write_all(&pings).await.unwrap();
+            written += pings.len();
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flood).await;
+    assert!(
+        written < 4 << 20,
+        "the server stopped reading after {written} octets"
+    );
+    // Once we read, the server reads again.
+    tokio::spawn(async move {
+        let mut sink = vec![0; 1 << 16];
+        while read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(5), write.write_all(&pings))
+        .await
+        .expect("the server reads again")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_header_block_with_too_many_names_is_refused() {
+    let mut block = Vec::new();
+    for i in 0..25_000u32 {
+        let name: Vec<u8> = (0..4)
+            .map(|k| b'a' + (i / 26u32.pow(k) % 26) as u8)
+            .collect();
+        block.extend_from_slice(&[0x00, 4]);
+        block.extend_from_slice(&name);
+        block.push(0);
+    }
+    let mut input = PREFACE.to_vec();
+    frame(&mut input, 0x4, 0, 0, &[]);
+    let mut head = vec![0x83, 0x86, 0x04, 5];
+    head.extend_from_slice(b"/echo");
+    let chunks: Vec<&[u8]> = block.chunks(16_000).collect();
+    // END_STREAM without END_HEADERS: the block goes on in CONTINUATIONs.
+    frame(&mut input, 0x1, 0x1, 1, &head);
+    let last = chunks.len() - 1;
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let flags = if i == last { 0x4 } else { 0 };
+        frame(&mut input, 0x9, flags, 1, chunk);
+    }
+    let frames = parse_frames(&exchange(input).await);
+    assert!(
+        frames.iter().any(|f| f.0 == 0x3 && f.2 == 1),
+        "the stream is reset: {:?}",
+        frames.iter().map(|f| (f.0, f.2)).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn rapid_resets_end_the_connection() {
+    let mut input = PREFACE.to_vec();
+    frame(&mut input, 0x4, 0, 0, &[]);
+    for n in 0..1100u32 {
+        let stream = 2 * n + 1;
+        let mut block = vec![0x83, 0x86, 0x04, 5];
+        block.extend_from_slice(b"/slow");
+        frame(&mut input, 0x1, 0x4, stream, &block);
+        frame(&mut input, 0x3, 0, stream, &8u32.to_be_bytes());
+    }
+    let frames = parse_frames(&exchange(input).await);
+    let goaway = frames.iter().find(|f| f.0 == 0x7).expect("a GOAWAY");
+    assert_eq!(goaway.3[4..8], 0xbu32.to_be_bytes(), "ENHANCE_YOUR_CALM");
+}

@@ -157,7 +157,7 @@ where
 {
     Box::pin(async move {
         let (parts, body) = request.into_parts();
-        let message = match read_message::<M>(body).await {
+        let message = match read_message::<M, _>(body).await {
             Ok(m) => m,
             Err(status) => return Ok(status.into_http()),
         };
@@ -189,17 +189,20 @@ where
 }
 
 /// Reads a request's single, uncompressed, length-prefixed message.
-async fn read_message<M: prost::Message + Default>(body: RecvBody) -> Result<M, Status> {
-    let bytes = body
+async fn read_message<M, B>(body: B) -> Result<M, Status>
+where
+    M: prost::Message + Default,
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let bytes = http_body_util::Limited::new(body, super::http::MAX_BODY + 5)
         .collect()
         .await
-        .map_err(|e| Status::cancelled(e.to_string()))?
+        .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
+            Ok(_) => Status::resource_exhausted("the message is larger than 4 MiB"),
+            Err(e) => Status::cancelled(e.to_string()),
+        })?
         .to_bytes();
-    if bytes.len() > super::http::MAX_BODY + 5 {
-        return Err(Status::resource_exhausted(
-            "the message is larger than 4 MiB",
-        ));
-    }
     match bytes.split_first_chunk::<5>() {
         Some(([0, len @ ..], message)) if u32::from_be_bytes(*len) as usize == message.len() => {
             M::decode(message)
@@ -924,5 +927,36 @@ mod tests {
             Some("00-0102030405060708090a0b0c0d0e0f10-1112131415161718-01")
         );
         assert_eq!(traceparent_from_binary(&[1, 2, 3]), None);
+    }
+
+    #[tokio::test]
+    async fn a_request_message_is_read_whole_and_within_the_limit() {
+        use prost::Message;
+        let request = pb::GetStateRequest {
+            store_name: "statestore".into(),
+            key: "k".into(),
+            ..Default::default()
+        };
+        let mut framed = vec![0];
+        framed.extend((request.encoded_len() as u32).to_be_bytes());
+        framed.extend(request.encode_to_vec());
+        let read: pb::GetStateRequest = read_message(Full::new(Bytes::from(framed.clone())))
+            .await
+            .unwrap();
+        assert_eq!(read, request);
+
+        framed[0] = 1;
+        let compressed = read_message::<pb::GetStateRequest, _>(Full::new(Bytes::from(framed)));
+        assert_eq!(
+            compressed.await.unwrap_err().code(),
+            tonic::Code::Unimplemented
+        );
+
+        // A body that would never end is cut off at the limit, not buffered.
+        let endless = http_body_util::StreamBody::new(futures::stream::repeat_with(|| {
+            Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(vec![0; 1 << 16])))
+        }));
+        let huge = read_message::<pb::GetStateRequest, _>(endless).await;
+        assert_eq!(huge.unwrap_err().code(), tonic::Code::ResourceExhausted);
     }
 }
