@@ -151,10 +151,10 @@ where
             this.stream = open(&mut sh, &this.shared, request);
             sh.queued();
         }
-        let closed = sh.closed;
-        let going_away = sh.going_away;
+        // A stream the peer never processed may be retried elsewhere.
+        let closed = sh.closed || this.stream > sh.peer_last_stream;
         let Some(st) = sh.streams.get_mut(&this.stream) else {
-            return Poll::Ready(Err(if closed || going_away {
+            return Poll::Ready(Err(if closed {
                 CallError::Closed
             } else {
                 CallError::Reset

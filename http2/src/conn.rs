@@ -26,9 +26,10 @@ const MAX_HEADER_BLOCK: usize = 1 << 20;
 /// Above this much unwritten output, the connection stops reading and
 /// senders wait: a peer that does not read cannot make us buffer more.
 const MAX_UNWRITTEN: usize = 1 << 20;
-/// How many more running requests a client may reset than have completed
-/// before the server ends the connection ("rapid reset").
-const MAX_PEER_RESETS: u32 = 1000;
+/// How many running requests a client may reset in a second before the
+/// server goes away ("rapid reset"); clients that cancel on deadlines stay
+/// far below it.
+const MAX_RESETS_PER_SECOND: u32 = 1000;
 
 /// A connection failed: its I/O, or the peer broke the protocol.
 #[derive(Debug)]
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) closed: bool,
     /// Either end sent GOAWAY: no new streams; open ones may finish.
     pub(crate) going_away: bool,
+    /// The last of our streams the peer's GOAWAY says it will process.
+    pub(crate) peer_last_stream: u32,
     /// We are the client: the next stream we open, and calls waiting for the
     /// server to allow one more stream.
     pub(crate) client: bool,
@@ -94,6 +97,7 @@ impl Default for Shared {
             started: Vec::new(),
             closed: false,
             going_away: false,
+            peer_last_stream: u32::MAX,
             client: false,
             next_stream: 1,
             waiting: Vec::new(),
@@ -125,6 +129,10 @@ impl Shared {
         let removed = self.streams.remove(&stream);
         for w in self.waiting.drain(..) {
             w.wake();
+        }
+        if self.going_away && self.streams.is_empty() {
+            // The last stream of a connection going away: it can end now.
+            self.queued();
         }
         removed
     }
@@ -285,8 +293,8 @@ pub(crate) struct Conn {
     pub(crate) aborts: HashMap<u32, AbortHandle>,
     /// The highest stream the peer opened.
     pub(crate) last_stream: u32,
-    /// Running requests the client reset, less those that completed.
-    peer_resets: u32,
+    /// When the current second of counting resets began, and the count.
+    resets: (std::time::Instant, u32),
 }
 
 impl Conn {
@@ -298,27 +306,31 @@ impl Conn {
         }
     }
 
-    fn reset_by_peer(&mut self, stream: u32) -> Result<(), Error> {
-        let mut sh = lock(&self.shared);
-        if let Some(mut st) = sh.remove(stream) {
+    fn reset_by_peer(&mut self, stream: u32) {
+        if let Some(mut st) = lock(&self.shared).remove(stream) {
             st.wake();
         }
-        if let Some(abort) = self.aborts.remove(&stream) {
-            abort.abort();
-            if !sh.client {
-                self.peer_resets += 1;
-                if self.peer_resets > MAX_PEER_RESETS {
-                    return Err(Error::Protocol(Reason::EnhanceYourCalm, "too many resets"));
-                }
-            }
+        // A request still running (only a server runs them).
+        let Some(abort) = self.aborts.remove(&stream) else {
+            return;
+        };
+        abort.abort();
+        let (since, count) = &mut self.resets;
+        if since.elapsed() >= std::time::Duration::from_secs(1) {
+            (*since, *count) = (std::time::Instant::now(), 0);
         }
-        Ok(())
+        *count += 1;
+        if *count == MAX_RESETS_PER_SECOND {
+            self.go_away(Reason::EnhanceYourCalm);
+        }
     }
 
     fn go_away(&mut self, reason: Reason) {
         let mut sh = lock(&self.shared);
-        sh.going_away = true;
-        frame::put_goaway(&mut sh.out, self.last_stream, reason, b"");
+        if !sh.going_away {
+            sh.going_away = true;
+            frame::put_goaway(&mut sh.out, self.last_stream, reason, b"");
+        }
     }
 }
 
@@ -392,7 +404,7 @@ where
                 streams: FuturesUnordered::new(),
                 aborts: HashMap::new(),
                 last_stream: 0,
-                peer_resets: 0,
+                resets: (std::time::Instant::now(), 0),
             },
             role,
         };
@@ -425,10 +437,11 @@ where
             if !sh.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 sh.task = Some(cx.waker().clone());
             }
-            // Another thread queued work after this poll last looked, and did
-            // not wake us because we were polling: poll again. (Output behind
-            // a full socket waits for the socket to wake us.)
-            if (!sh.out.is_empty() && this.write.is_empty()) || !sh.started.is_empty() {
+            // Another thread queued work or ended the last stream after this
+            // poll last looked, and did not wake us because we were polling:
+            // poll again. (Output behind a full socket waits for the socket.)
+            let ended = sh.going_away && sh.streams.is_empty() && this.conn.streams.is_empty();
+            if (this.write.is_empty() && (!sh.out.is_empty() || ended)) || !sh.started.is_empty() {
                 cx.waker().wake_by_ref();
             }
         }
@@ -468,9 +481,7 @@ where
             progress |= !started.is_empty();
             self.conn.streams.extend(started);
             while let Poll::Ready(Some(id)) = self.conn.streams.poll_next_unpin(cx) {
-                if self.conn.aborts.remove(&id).is_some() {
-                    self.conn.peer_resets = self.conn.peer_resets.saturating_sub(1);
-                }
+                self.conn.aborts.remove(&id);
                 self.role.finished(&mut self.conn, id);
                 progress = true;
             }
@@ -613,7 +624,8 @@ where
                 if head.stream == 0 || payload.len() != 4 {
                     return Err(Error::Protocol(Reason::Protocol, "bad RST_STREAM"));
                 }
-                self.conn.reset_by_peer(head.stream)
+                self.conn.reset_by_peer(head.stream);
+                Ok(())
             }
             frame::SETTINGS => self.settings(head, &payload),
             frame::PING => {
@@ -635,6 +647,7 @@ where
                     & 0x7fff_ffff;
                 let mut sh = lock(&self.conn.shared);
                 sh.going_away = true;
+                sh.peer_last_stream = last;
                 // Our streams above `last` were never processed: they fail
                 // now, free to be retried on another connection.
                 let unprocessed: Vec<u32> = (sh.streams.keys().copied())

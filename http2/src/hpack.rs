@@ -119,7 +119,7 @@ impl Decoder {
                 let (name, value) = self.entry(index)?;
                 field(name, value);
             } else if b & 0xe0 == 0x20 {
-                // Size updates may only open a block (two may: RFC 7541, 4.2).
+                // Size updates may only open a block (RFC 7541, 4.2).
                 if !first {
                     return Err(DecodeError("table size update inside a block"));
                 }

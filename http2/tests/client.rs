@@ -222,3 +222,38 @@ async fn a_server_going_away_lets_the_calls_it_took_finish() {
     assert_eq!(body, "last", "the call the server had taken completes");
     assert_eq!(trailers["grpc-status"], "0");
 }
+
+// A server that answers the first call and keeps the connection open after
+// the client's GOAWAY: the client must end it once its last body is read.
+#[tokio::test]
+async fn a_dropped_channel_ends_its_connection_once_the_last_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut read, mut write) = tcp.into_split();
+        // SETTINGS; HEADERS with :status 200; DATA "body" ending the stream.
+        let mut frames = vec![0, 0, 0, 4, 0, 0, 0, 0, 0];
+        frames.extend([0, 0, 1, 1, 4, 0, 0, 0, 1, 0x88]);
+        frames.extend([0, 0, 4, 0, 1, 0, 0, 0, 1]);
+        frames.extend(b"body");
+        write.write_all(&frames).await.unwrap();
+        // Until the client closes the connection.
+        let mut sink = vec![0; 4096];
+        while read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    });
+    let channel = channel(addr).await;
+    let request = Request::post("http://localhost/echo")
+        .body(Full::new(Bytes::from("body")))
+        .unwrap();
+    let response = channel.call(request).await.unwrap();
+    drop(channel);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "body");
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("the client closes the connection")
+        .unwrap();
+}
