@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
+use std::hash::BuildHasherDefault;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker, ready};
@@ -30,6 +31,32 @@ const MAX_UNWRITTEN: usize = 1 << 20;
 /// server goes away ("rapid reset"); clients that cancel on deadlines stay
 /// far below it.
 const MAX_RESETS_PER_SECOND: u32 = 1000;
+
+/// Streams by id. Ids are small integers and a connection holds a few
+/// hundred streams at most, so a multiplicative hash does (SipHash costs
+/// more than the rest of a lookup).
+pub(crate) type StreamMap<V> = HashMap<u32, V, BuildHasherDefault<StreamIdHasher>>;
+
+#[derive(Default)]
+pub(crate) struct StreamIdHasher(u64);
+
+impl std::hash::Hasher for StreamIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(b as u32);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        let x = (id as u64 ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // Fold the well-mixed high half into the low bits the table indexes by.
+        self.0 = x ^ (x >> 32);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// A connection failed: its I/O, or the peer broke the protocol.
 #[derive(Debug)]
@@ -66,7 +93,7 @@ pub(crate) struct Shared {
     pub(crate) initial_window: i64,
     pub(crate) max_frame: usize,
     pub(crate) max_streams: usize,
-    pub(crate) streams: HashMap<u32, StreamState>,
+    pub(crate) streams: StreamMap<StreamState>,
     /// Streams started outside the connection's task, for it to poll.
     pub(crate) started: Vec<StreamTask>,
     /// The connection has ended.
@@ -93,7 +120,7 @@ impl Default for Shared {
             initial_window: frame::DEFAULT_WINDOW,
             max_frame: frame::DEFAULT_MAX_FRAME,
             max_streams: usize::MAX,
-            streams: HashMap::new(),
+            streams: StreamMap::default(),
             started: Vec::new(),
             closed: false,
             going_away: false,
@@ -290,7 +317,7 @@ pub(crate) trait Role {
 pub(crate) struct Conn {
     pub(crate) shared: Arc<Mutex<Shared>>,
     pub(crate) streams: FuturesUnordered<StreamTask>,
-    pub(crate) aborts: HashMap<u32, AbortHandle>,
+    pub(crate) aborts: StreamMap<AbortHandle>,
     /// The highest stream the peer opened.
     pub(crate) last_stream: u32,
     /// When the current second of counting resets began, and the count.
@@ -402,7 +429,7 @@ where
             conn: Conn {
                 shared: shared.clone(),
                 streams: FuturesUnordered::new(),
-                aborts: HashMap::new(),
+                aborts: StreamMap::default(),
                 last_stream: 0,
                 resets: (std::time::Instant::now(), 0),
             },
@@ -915,7 +942,7 @@ pub(crate) fn put_fields(block: &mut BytesMut, headers: &HeaderMap) {
 #[derive(Default)]
 pub(crate) struct Fields {
     method: Option<http::Method>,
-    scheme: Option<Bytes>,
+    scheme: Option<http::uri::Scheme>,
     authority: Option<Bytes>,
     path: Option<Bytes>,
     status: Option<http::StatusCode>,
@@ -935,7 +962,10 @@ impl Fields {
         }
         match name {
             b":method" => self.method = http::Method::from_bytes(value).ok(),
-            b":scheme" => self.scheme = Some(Bytes::copy_from_slice(value)),
+            b":scheme" => match http::uri::Scheme::try_from(value) {
+                Ok(scheme) => self.scheme = Some(scheme),
+                Err(_) => self.malformed = true,
+            },
             b":authority" => self.authority = Some(Bytes::copy_from_slice(value)),
             b":path" => self.path = Some(Bytes::copy_from_slice(value)),
             b":status" => self.status = http::StatusCode::from_bytes(value).ok(),
@@ -957,7 +987,7 @@ impl Fields {
         let mut uri = http::uri::Parts::default();
         uri.path_and_query = Some(http::uri::PathAndQuery::from_maybe_shared(self.path?).ok()?);
         if let (Some(scheme), Some(authority)) = (self.scheme, self.authority) {
-            uri.scheme = Some(http::uri::Scheme::try_from(&scheme[..]).ok()?);
+            uri.scheme = Some(scheme);
             uri.authority = Some(http::uri::Authority::from_maybe_shared(authority).ok()?);
         }
         let mut request = Request::new(body);

@@ -2,6 +2,7 @@
 //! dynamic table (so it keeps no state and the peer's table size never matters).
 
 use std::collections::VecDeque;
+use std::mem::take;
 
 use bytes::BufMut;
 
@@ -94,6 +95,9 @@ pub(crate) struct Decoder {
     max_size: usize,
     /// Our SETTINGS_HEADER_TABLE_SIZE: the most the peer may ask for.
     limit: usize,
+    /// A literal field's name and value, kept to spare an allocation each.
+    name: Vec<u8>,
+    value: Vec<u8>,
 }
 
 impl Decoder {
@@ -103,6 +107,8 @@ impl Decoder {
             size: 0,
             max_size: limit,
             limit,
+            name: Vec::new(),
+            value: Vec::new(),
         }
     }
 
@@ -133,7 +139,9 @@ impl Decoder {
             } else {
                 let indexing = b & 0xc0 == 0x40;
                 let index = integer(&mut block, if indexing { 6 } else { 4 })?;
-                let (mut name, mut value) = (Vec::new(), Vec::new());
+                let (mut name, mut value) = (take(&mut self.name), take(&mut self.value));
+                name.clear();
+                value.clear();
                 match index {
                     0 => string(&mut block, &mut name)?,
                     i => name.extend_from_slice(self.entry(i)?.0),
@@ -141,8 +149,9 @@ impl Decoder {
                 string(&mut block, &mut value)?;
                 field(&name, &value);
                 if indexing {
-                    self.insert(name.into(), value.into());
+                    self.insert(name[..].into(), value[..].into());
                 }
+                (self.name, self.value) = (name, value);
             }
             first = false;
         }
@@ -224,7 +233,7 @@ fn string(block: &mut &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         out.extend_from_slice(raw);
         return Ok(());
     }
-    httlib_huffman::decode(raw, out, httlib_huffman::DecoderSpeed::FourBits)
+    httlib_huffman::decode(raw, out, httlib_huffman::DecoderSpeed::FiveBits)
         .map_err(|_| DecodeError("bad Huffman string"))
 }
 
