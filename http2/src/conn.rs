@@ -152,12 +152,22 @@ impl Shared {
         }
     }
 
-    pub(crate) fn remove(&mut self, stream: u32) -> Option<StreamState> {
-        let removed = self.streams.remove(&stream);
+    /// Wakes calls waiting for the server to allow one more stream.
+    fn wake_waiting(&mut self) {
         for w in self.waiting.drain(..) {
             w.wake();
         }
-        if self.going_away && self.streams.is_empty() {
+    }
+
+    /// Going away, with no stream left to finish.
+    fn drained(&self) -> bool {
+        self.going_away && self.streams.is_empty()
+    }
+
+    pub(crate) fn remove(&mut self, stream: u32) -> Option<StreamState> {
+        let removed = self.streams.remove(&stream);
+        self.wake_waiting();
+        if self.drained() {
             // The last stream of a connection going away: it can end now.
             self.queued();
         }
@@ -457,9 +467,7 @@ where
             for st in sh.streams.values_mut() {
                 st.wake();
             }
-            for w in sh.waiting.drain(..) {
-                w.wake();
-            }
+            sh.wake_waiting();
         } else {
             if !sh.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 sh.task = Some(cx.waker().clone());
@@ -467,7 +475,7 @@ where
             // Another thread queued work or ended the last stream after this
             // poll last looked, and did not wake us because we were polling:
             // poll again. (Output behind a full socket waits for the socket.)
-            let ended = sh.going_away && sh.streams.is_empty() && this.conn.streams.is_empty();
+            let ended = sh.drained() && this.conn.streams.is_empty();
             if (this.write.is_empty() && (!sh.out.is_empty() || ended)) || !sh.started.is_empty() {
                 cx.waker().wake_by_ref();
             }
@@ -522,9 +530,10 @@ where
                 // The peer is gone: nothing more can reach it.
                 return Poll::Ready(Ok(()));
             }
-            let sh = lock(&self.conn.shared);
-            let done = sh.going_away && sh.streams.is_empty() && sh.out.is_empty();
-            drop(sh);
+            let done = {
+                let sh = lock(&self.conn.shared);
+                sh.drained() && sh.out.is_empty()
+            };
             if done && self.conn.streams.is_empty() && self.write.is_empty() {
                 return Poll::Ready(Ok(()));
             }
@@ -685,9 +694,7 @@ where
                         st.wake();
                     }
                 }
-                for w in sh.waiting.drain(..) {
-                    w.wake();
-                }
+                sh.wake_waiting();
                 Ok(())
             }
             frame::WINDOW_UPDATE => self.window_update(head, &payload),
@@ -786,9 +793,7 @@ where
                 }
                 frame::SETTINGS_MAX_CONCURRENT_STREAMS => {
                     sh.max_streams = value as usize;
-                    for w in sh.waiting.drain(..) {
-                        w.wake();
-                    }
+                    sh.wake_waiting();
                 }
                 frame::SETTINGS_MAX_FRAME_SIZE => {
                     if !(frame::DEFAULT_MAX_FRAME as u32..=0xff_ffff).contains(&value) {

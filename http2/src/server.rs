@@ -87,15 +87,18 @@ where
         }
         conn.last_stream = stream;
         let shared = conn.shared.clone();
-        if lock(&shared).going_away || conn.aborts.len() >= MAX_STREAMS {
-            frame::put_rst_stream(&mut lock(&shared).out, stream, Reason::RefusedStream);
-            return Ok(());
+        {
+            let mut sh = lock(&shared);
+            if sh.going_away || conn.aborts.len() >= MAX_STREAMS {
+                frame::put_rst_stream(&mut sh.out, stream, Reason::RefusedStream);
+                return Ok(());
+            }
+            sh.open(stream, end);
         }
         let body = RecvBody {
             shared: shared.clone(),
             stream,
         };
-        lock(&shared).open(stream, end);
         let Some(request) = fields.request(body) else {
             conn.reset(stream, Reason::Protocol);
             return Ok(());

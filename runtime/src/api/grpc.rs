@@ -174,9 +174,10 @@ where
             Ok(response) => response.into_parts(),
             Err(status) => return Ok(status.into_http()),
         };
-        let mut data = BytesMut::with_capacity(5 + message.encoded_len());
+        let len = message.encoded_len();
+        let mut data = BytesMut::with_capacity(5 + len);
         data.put_u8(0);
-        data.put_u32(message.encoded_len() as u32);
+        data.put_u32(len as u32);
         message.encode(&mut data).expect("the buffer has room");
         let mut trailers = HeaderMap::new();
         trailers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
