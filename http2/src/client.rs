@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -201,26 +201,26 @@ where
     let stream = sh.next_stream;
     sh.next_stream += 2;
     let (parts, body) = request.into_parts();
-    let mut block = BytesMut::new();
-    match parts.method {
-        Method::POST => hpack::put_indexed(&mut block, METHOD_POST),
-        Method::GET => hpack::put_indexed(&mut block, METHOD_GET),
-        ref m => hpack::put_indexed_name(&mut block, METHOD_GET, m.as_str().as_bytes()),
-    }
-    match parts.uri.scheme_str() {
-        Some("https") => hpack::put_indexed(&mut block, SCHEME_HTTPS),
-        _ => hpack::put_indexed(&mut block, SCHEME_HTTP),
-    }
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    hpack::put_indexed_name(&mut block, PATH, path.as_bytes());
-    if let Some(authority) = parts.uri.authority() {
-        hpack::put_indexed_name(&mut block, AUTHORITY, authority.as_str().as_bytes());
-    }
-    put_fields(&mut block, &parts.headers);
     let end = body.is_end_stream();
     sh.open(stream, false);
     let max_frame = sh.max_frame;
-    frame::put_headers(&mut sh.out, stream, &block, end, max_frame);
+    frame::put_headers(&mut sh.out, stream, end, max_frame, |block| {
+        match parts.method {
+            Method::POST => hpack::put_indexed(block, METHOD_POST),
+            Method::GET => hpack::put_indexed(block, METHOD_GET),
+            ref m => hpack::put_indexed_name(block, METHOD_GET, m.as_str().as_bytes()),
+        }
+        match parts.uri.scheme_str() {
+            Some("https") => hpack::put_indexed(block, SCHEME_HTTPS),
+            _ => hpack::put_indexed(block, SCHEME_HTTP),
+        }
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        hpack::put_indexed_name(block, PATH, path.as_bytes());
+        if let Some(authority) = parts.uri.authority() {
+            hpack::put_indexed_name(block, AUTHORITY, authority.as_str().as_bytes());
+        }
+        put_fields(block, &parts.headers);
+    });
     let st = sh.streams.get_mut(&stream).expect("just opened");
     st.sent = end;
     if !end {
@@ -259,7 +259,8 @@ impl Role for ClientRole {
         end: bool,
         fields: Fields,
     ) -> Result<(), Error> {
-        let mut sh = lock(&conn.shared);
+        let mut guard = lock(&conn.shared);
+        let sh = &mut *guard;
         let Some(st) = sh.streams.get_mut(&stream) else {
             // A stream we have let go of: the block kept HPACK in step.
             return Ok(());
@@ -271,7 +272,7 @@ impl Role for ClientRole {
             st.trailers = Some(fields.headers);
         }
         st.recv_end |= end;
-        st.wake();
+        st.wake(&mut sh.wakeups);
         Ok(())
     }
 

@@ -109,7 +109,28 @@ pub(crate) struct Shared {
     pub(crate) waiting: Vec<Waker>,
     /// The connection task, woken when a frame is queued from elsewhere.
     task: Option<Waker>,
+    pub(crate) wakeups: Wakeups,
+}
+
+/// Wakeups of other tasks. While the connection's task polls, they wait for
+/// it to finish a batch of frames: woken at once, a task on another thread
+/// would only wait for the lock the connection holds.
+#[derive(Default)]
+pub(crate) struct Wakeups {
+    /// The connection's task is polling: it will write what is queued and
+    /// wake what is held.
     polling: bool,
+    held: Vec<Waker>,
+}
+
+impl Wakeups {
+    pub(crate) fn wake(&mut self, waker: Waker) {
+        if self.polling {
+            self.held.push(waker);
+        } else {
+            waker.wake();
+        }
+    }
 }
 
 impl Default for Shared {
@@ -129,7 +150,7 @@ impl Default for Shared {
             next_stream: 1,
             waiting: Vec::new(),
             task: None,
-            polling: false,
+            wakeups: Wakeups::default(),
         }
     }
 }
@@ -137,7 +158,7 @@ impl Default for Shared {
 impl Shared {
     /// Frames were queued from outside the connection's poll: have it write them.
     pub(crate) fn queued(&self) {
-        if !self.polling
+        if !self.wakeups.polling
             && let Some(task) = &self.task
         {
             task.wake_by_ref();
@@ -147,7 +168,7 @@ impl Shared {
     fn wake_senders(&mut self) {
         for s in self.streams.values_mut() {
             if let Some(w) = s.send_waker.take() {
-                w.wake();
+                self.wakeups.wake(w);
             }
         }
     }
@@ -155,7 +176,7 @@ impl Shared {
     /// Wakes calls waiting for the server to allow one more stream.
     fn wake_waiting(&mut self) {
         for w in self.waiting.drain(..) {
-            w.wake();
+            self.wakeups.wake(w);
         }
     }
 
@@ -213,7 +234,7 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
-    pub(crate) fn wake(&mut self) {
+    pub(crate) fn wake(&mut self, wakeups: &mut Wakeups) {
         for w in [
             self.recv_waker.take(),
             self.head_waker.take(),
@@ -222,7 +243,7 @@ impl StreamState {
         .into_iter()
         .flatten()
         {
-            w.wake();
+            wakeups.wake(w);
         }
     }
 }
@@ -344,9 +365,11 @@ impl Conn {
     }
 
     fn reset_by_peer(&mut self, stream: u32) {
-        if let Some(mut st) = lock(&self.shared).remove(stream) {
-            st.wake();
+        let mut sh = lock(&self.shared);
+        if let Some(mut st) = sh.remove(stream) {
+            st.wake(&mut sh.wakeups);
         }
+        drop(sh);
         // A request still running (only a server runs them).
         let Some(abort) = self.aborts.remove(&stream) else {
             return;
@@ -376,6 +399,8 @@ pub(crate) struct Connection<I, R> {
     io: I,
     read: BytesMut,
     write: BytesMut,
+    /// Wakeups taken from `Shared` to run outside its lock.
+    woken: Vec<Waker>,
     /// A server reads the client's preface first.
     preface: bool,
     decoder: hpack::Decoder,
@@ -430,6 +455,7 @@ where
             io,
             read: BytesMut::with_capacity(16 * 1024),
             write: BytesMut::new(),
+            woken: Vec::new(),
             preface: !preface,
             decoder: hpack::Decoder::new(4096),
             continuation: None,
@@ -458,14 +484,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        lock(&this.conn.shared).polling = true;
+        lock(&this.conn.shared).wakeups.polling = true;
         let result = this.drive(cx);
-        let mut sh = lock(&this.conn.shared);
-        sh.polling = false;
+        let mut guard = lock(&this.conn.shared);
+        let sh = &mut *guard;
         if result.is_ready() {
             sh.closed = true;
             for st in sh.streams.values_mut() {
-                st.wake();
+                st.wake(&mut sh.wakeups);
             }
             sh.wake_waiting();
         } else {
@@ -480,6 +506,9 @@ where
                 cx.waker().wake_by_ref();
             }
         }
+        sh.wakeups.polling = false;
+        drop(guard);
+        this.wake_held();
         result
     }
 }
@@ -507,6 +536,7 @@ where
                         if let Err(e) = self.frames() {
                             return Poll::Ready(self.fail(cx, e));
                         }
+                        self.wake_held();
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
                     Poll::Pending => {}
@@ -540,6 +570,14 @@ where
             if !progress {
                 return Poll::Pending;
             }
+        }
+    }
+
+    /// Wakes the tasks whose wakeups waited for the frames read so far.
+    fn wake_held(&mut self) {
+        std::mem::swap(&mut self.woken, &mut lock(&self.conn.shared).wakeups.held);
+        for w in self.woken.drain(..) {
+            w.wake();
         }
     }
 
@@ -691,7 +729,7 @@ where
                     .collect();
                 for id in unprocessed {
                     if let Some(mut st) = sh.remove(id) {
-                        st.wake();
+                        st.wake(&mut sh.wakeups);
                     }
                 }
                 sh.wake_waiting();
@@ -751,7 +789,7 @@ where
         }
         st.recv_end |= end;
         if let Some(w) = st.recv_waker.take() {
-            w.wake();
+            sh.wakeups.wake(w);
         }
         Ok(())
     }
@@ -814,7 +852,8 @@ where
         }
         let increment = (u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
             & 0x7fff_ffff) as i64;
-        let mut sh = lock(&self.conn.shared);
+        let mut guard = lock(&self.conn.shared);
+        let sh = &mut *guard;
         if head.stream == 0 {
             if increment == 0 {
                 return Err(Error::Protocol(Reason::Protocol, "zero WINDOW_UPDATE"));
@@ -831,12 +870,12 @@ where
         };
         st.send_window += increment;
         if increment == 0 || st.send_window > frame::MAX_WINDOW {
-            drop(sh);
+            drop(guard);
             self.conn.reset(head.stream, Reason::FlowControl);
             return Ok(());
         }
         if let Some(w) = st.send_waker.take() {
-            w.wake();
+            sh.wakeups.wake(w);
         }
         Ok(())
     }
@@ -847,7 +886,7 @@ pub(crate) fn stream_error(shared: &Mutex<Shared>, stream: u32, reason: Reason) 
     let mut sh = lock(shared);
     if let Some(mut st) = sh.remove(stream) {
         frame::put_rst_stream(&mut sh.out, stream, reason);
-        st.wake();
+        st.wake(&mut sh.wakeups);
     }
 }
 
@@ -881,9 +920,7 @@ where
                     let Ok(trailers) = frame.into_trailers() else {
                         continue;
                     };
-                    let mut block = BytesMut::new();
-                    put_fields(&mut block, &trailers);
-                    put_block(shared, stream, &block, true);
+                    put_block(shared, stream, true, |block| put_fields(block, &trailers));
                     return;
                 }
             },
@@ -891,14 +928,19 @@ where
     }
 }
 
-/// Queues a header block, unless the stream has been reset.
-pub(crate) fn put_block(shared: &Mutex<Shared>, stream: u32, block: &[u8], end: bool) -> bool {
+/// Queues the header block `encode` writes, unless the stream has been reset.
+pub(crate) fn put_block(
+    shared: &Mutex<Shared>,
+    stream: u32,
+    end: bool,
+    encode: impl FnOnce(&mut BytesMut),
+) -> bool {
     let mut sh = lock(shared);
     if !sh.streams.contains_key(&stream) {
         return false;
     }
     let max_frame = sh.max_frame;
-    frame::put_headers(&mut sh.out, stream, block, end, max_frame);
+    frame::put_headers(&mut sh.out, stream, end, max_frame, encode);
     true
 }
 

@@ -112,15 +112,27 @@ pub(crate) fn put_data(out: &mut BytesMut, stream: u32, data: &[u8], end: bool) 
     out.put_slice(data);
 }
 
-/// Writes a header block as HEADERS and as many CONTINUATION frames as
-/// `max_frame` needs.
+/// Writes the header block that `encode` appends as HEADERS and as many
+/// CONTINUATION frames as `max_frame` needs. The block is encoded in place
+/// and moved only when it needs more than one frame.
 pub(crate) fn put_headers(
     out: &mut BytesMut,
     stream: u32,
-    block: &[u8],
     end: bool,
     max_frame: usize,
+    encode: impl FnOnce(&mut BytesMut),
 ) {
+    let start = out.len();
+    put_head(out, 0, HEADERS, 0, stream);
+    encode(out);
+    let len = out.len() - start - HEADER_LEN;
+    if len <= max_frame {
+        out[start..start + 3].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
+        out[start + 4] = END_HEADERS | if end { END_STREAM } else { 0 };
+        return;
+    }
+    let block = out[start + HEADER_LEN..].to_vec();
+    out.truncate(start);
     let mut chunks = block.chunks(max_frame.max(1)).peekable();
     let mut kind = HEADERS;
     let end_flag = if end { END_STREAM } else { 0 };
@@ -157,8 +169,7 @@ mod tests {
     #[test]
     fn a_large_header_block_continues_in_continuation_frames() {
         let mut out = BytesMut::new();
-        let block = vec![7u8; 40];
-        put_headers(&mut out, 3, &block, true, 16);
+        put_headers(&mut out, 3, true, 16, |b| b.put_slice(&[7u8; 40]));
         let mut frames = Vec::new();
         let mut rest = &out[..];
         while !rest.is_empty() {
@@ -173,6 +184,13 @@ mod tests {
                 (CONTINUATION, 0, 16, 3),
                 (CONTINUATION, END_HEADERS, 8, 3)
             ]
+        );
+        // A block that fits takes one frame, written in place.
+        let mut out = BytesMut::new();
+        put_headers(&mut out, 5, false, 16, |b| b.put_slice(b"hi"));
+        assert_eq!(
+            &out[..],
+            [0, 0, 2, HEADERS, END_HEADERS, 0, 0, 0, 5, b'h', b'i']
         );
     }
 

@@ -61,17 +61,18 @@ where
         fields: Fields,
     ) -> Result<(), Error> {
         {
-            let mut sh = lock(&conn.shared);
+            let mut guard = lock(&conn.shared);
+            let sh = &mut *guard;
             if let Some(st) = sh.streams.get_mut(&stream) {
                 // Trailers end the request body.
                 if !end || st.recv_end {
-                    drop(sh);
+                    drop(guard);
                     conn.reset(stream, Reason::Protocol);
                     return Ok(());
                 }
                 st.trailers = Some(fields.headers);
                 st.recv_end = true;
-                st.wake();
+                st.wake(&mut sh.wakeups);
                 return Ok(());
             }
         }
@@ -149,18 +150,15 @@ async fn send_response<B>(
 {
     let (parts, body) = response.into_parts();
     let end = body.is_end_stream();
-    let mut block = BytesMut::new();
-    if parts.status == http::StatusCode::OK {
-        hpack::put_indexed(&mut block, hpack::STATUS_200);
-    } else {
-        hpack::put_indexed_name(
-            &mut block,
-            hpack::STATUS_200,
-            parts.status.as_str().as_bytes(),
-        );
-    }
-    put_fields(&mut block, &parts.headers);
-    if put_block(shared, stream, &block, end) && !end {
+    let head = |block: &mut BytesMut| {
+        if parts.status == http::StatusCode::OK {
+            hpack::put_indexed(block, hpack::STATUS_200);
+        } else {
+            hpack::put_indexed_name(block, hpack::STATUS_200, parts.status.as_str().as_bytes());
+        }
+        put_fields(block, &parts.headers);
+    };
+    if put_block(shared, stream, end, head) && !end {
         send_body(shared, stream, body).await;
     }
 }
