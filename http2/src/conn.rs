@@ -724,12 +724,13 @@ where
                 sh.peer_last_stream = last;
                 // Our streams above `last` were never processed: they fail
                 // now, free to be retried on another connection.
-                let unprocessed: Vec<u32> = (sh.streams.keys().copied())
-                    .filter(|&id| sh.client && id > last)
-                    .collect();
-                for id in unprocessed {
-                    if let Some(mut st) = sh.remove(id) {
-                        st.wake(&mut sh.wakeups);
+                if sh.client {
+                    let unprocessed: Vec<u32> =
+                        sh.streams.keys().copied().filter(|&id| id > last).collect();
+                    for id in unprocessed {
+                        if let Some(mut st) = sh.remove(id) {
+                            st.wake(&mut sh.wakeups);
+                        }
                     }
                 }
                 sh.wake_waiting();

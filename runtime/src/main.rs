@@ -22,7 +22,6 @@ fn main() {
     };
     let runtime = runtime();
     let code = runtime.block_on(async {
-        tokio::spawn(timer_floor());
         match app_command {
             None => sidecar(settings).await,
             Some(command) => match jetway_runtime::run::run(settings, &command).await {
@@ -59,9 +58,9 @@ async fn sidecar(settings: jetway_runtime::settings::Settings) -> i32 {
 }
 
 /// Keeps a timer due within a second. Registering a timer due before every
-/// other wakes the runtime's driver through its eventfd, and every NATS
-/// request registers one (its timeout): with this floor under them, they no
-/// longer cost a write and an extra `epoll_wait` each.
+/// other wakes the runtime's driver with a write to its eventfd, and every
+/// NATS request registers one (its timeout): with this floor under them, they
+/// no longer do.
 async fn timer_floor() {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
@@ -85,7 +84,9 @@ fn runtime() -> tokio::runtime::Runtime {
         b.worker_threads(workers);
         b
     };
-    builder.enable_all().build().expect("tokio runtime")
+    let runtime = builder.enable_all().build().expect("tokio runtime");
+    runtime.spawn(timer_floor());
+    runtime
 }
 
 fn bench(args: jetway_runtime::bench::BenchArgs) -> i32 {
