@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use jetway_broker::{Broker, ConnectOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -215,22 +214,19 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let work = CancellationToken::new();
     for (api, listener) in listeners {
         let stop = node.shutdown.clone();
+        let limits = api::serve::Limits::default();
         if api == "gRPC" {
-            tasks.spawn(api::grpc::serve(listener, node.clone(), stop));
+            tasks.spawn(api::grpc::serve(listener, node.clone(), limits, stop));
             continue;
         }
         let router = api::http::router(node.clone());
-        // Small responses go out at once.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tasks.spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "{api} API server failed.");
-            }
-        });
+        tasks.spawn(api::serve::serve(
+            listener,
+            router,
+            api::serve::Protocol::Auto,
+            limits,
+            stop,
+        ));
     }
     if let Some(port) = node.settings.metrics_port {
         let ip = node

@@ -14,9 +14,8 @@ use dapr::dapr::proto::common::v1 as common;
 use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
-use jetway_http2::RecvBody;
+use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -61,9 +60,14 @@ fn router(api: Arc<Api>) -> axum::Router {
     }
 }
 
-/// Serves the gRPC API on `listener` (HTTP/2, `jetway-http2`) until `stop` is
+/// Serves the gRPC API on `listener` (HTTP/2 only) until `stop` is
 /// cancelled, then lets open calls finish.
-pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>, stop: CancellationToken) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: Arc<Node>,
+    limits: super::serve::Limits,
+    stop: CancellationToken,
+) {
     let api = Arc::new(Api { node: node.clone() });
     let service = GrpcService {
         api: api.clone(),
@@ -71,31 +75,14 @@ pub async fn serve(listener: tokio::net::TcpListener, node: Arc<Node>, stop: Can
         // With a token to check, every call takes the router's check.
         direct: node.settings.api_token.is_none(),
     };
-    let connections = TaskTracker::new();
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(%error, "gRPC API cannot accept a connection.");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stop.cancelled() => break,
-        };
-        // Small responses go out at once.
-        let _ = tcp.set_nodelay(true);
-        let (service, stop) = (service.clone(), stop.clone());
-        connections.spawn(async move {
-            if let Err(error) = jetway_http2::serve(tcp, service, stop).await {
-                tracing::debug!(%error, "gRPC API connection ended.");
-            }
-        });
-    }
-    connections.close();
-    connections.wait().await;
+    super::serve::serve(
+        listener,
+        service,
+        super::serve::Protocol::Http2,
+        limits,
+        stop,
+    )
+    .await;
 }
 
 /// The gRPC API's service. The hottest unary rpcs are answered directly
@@ -110,7 +97,7 @@ struct GrpcService {
 
 type ServiceFuture = futures::future::BoxFuture<'static, Result<Response, Infallible>>;
 
-impl tower_service::Service<http::Request<RecvBody>> for GrpcService {
+impl tower_service::Service<http::Request<Incoming>> for GrpcService {
     type Response = Response;
     type Error = Infallible;
     type Future = ServiceFuture;
@@ -122,7 +109,7 @@ impl tower_service::Service<http::Request<RecvBody>> for GrpcService {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<RecvBody>) -> ServiceFuture {
+    fn call(&mut self, request: http::Request<Incoming>) -> ServiceFuture {
         let api = self.api.clone();
         match request
             .uri()
@@ -152,7 +139,7 @@ const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status
 
 /// A unary rpc: reads the one length-prefixed message, calls `handle`, and
 /// answers with one message and `grpc-status: 0`, or with the error status.
-fn unary<M, R, F, Fut>(request: http::Request<RecvBody>, handle: F) -> ServiceFuture
+fn unary<M, R, F, Fut>(request: http::Request<Incoming>, handle: F) -> ServiceFuture
 where
     M: prost::Message + Default + Send + 'static,
     R: prost::Message + Send + 'static,

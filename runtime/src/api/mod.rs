@@ -9,6 +9,7 @@ pub mod http;
 pub mod metadata;
 pub mod protos;
 pub mod pubsub;
+pub mod serve;
 pub mod state;
 mod streaming;
 

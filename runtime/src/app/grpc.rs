@@ -9,7 +9,7 @@ use bytes::Bytes;
 use dapr::dapr::proto::common::v1 as common;
 use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use jetway_http2::{Channel, RecvBody};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pb::app_callback_alpha_client::AppCallbackAlphaClient;
 use pb::app_callback_client::AppCallbackClient;
 use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;
@@ -22,24 +22,56 @@ use crate::pubsub::cloudevent;
 use crate::pubsub::subscriber::{Batch, Event, Outcome};
 use crate::resources::{Bulk, Rule, Subscription};
 
-/// An HTTP/2 client for gRPC services: one lean connection per server
-/// address, opened on first use and reopened once closed. Calls are sent by
-/// the connection's task; no buffer task sits in between.
+/// How long opening a connection to a gRPC server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+type SendRequest = hyper::client::conn::http2::SendRequest<tonic::body::Body>;
+
+/// An HTTP/2 client for gRPC services (hyper): one connection per server
+/// address, opened on first use and reopened once closed, which carries every
+/// call to that address. Keepalive pings find a peer that went away.
 #[derive(Clone, Default)]
 pub struct GrpcChannel {
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    connections: Arc<Mutex<HashMap<String, SendRequest>>>,
 }
 
 pub fn grpc_channel() -> GrpcChannel {
     GrpcChannel::default()
 }
 
-impl<B> tower_service::Service<http::Request<B>> for GrpcChannel
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: std::fmt::Display + Send,
-{
-    type Response = http::Response<RecvBody>;
+impl GrpcChannel {
+    async fn connect(&self, address: String) -> Result<SendRequest, Status> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            Status::unavailable(format!("cannot connect to {address}: {e}"))
+        };
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&address))
+            .await
+            .map_err(|e| unavailable(&e))?
+            .map_err(|e| unavailable(&e))?;
+        // Small requests go out at once.
+        let _ = tcp.set_nodelay(true);
+        let (send, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| unavailable(&e))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "gRPC connection ended.");
+            }
+        });
+        self.connections
+            .lock()
+            .expect("not poisoned")
+            .insert(address, send.clone());
+        Ok(send)
+    }
+}
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for GrpcChannel {
+    type Response = http::Response<hyper::body::Incoming>;
     type Error = Status;
     type Future = futures::future::BoxFuture<'static, Result<Self::Response, Status>>;
 
@@ -50,10 +82,10 @@ where
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let address = request.uri().authority().map_or("", |a| a.as_str());
         let open = self
-            .channels
+            .connections
             .lock()
             .expect("not poisoned")
             .get(address)
@@ -61,28 +93,13 @@ where
             .cloned();
         // The address is copied only when a connection must be opened.
         let open = open.ok_or_else(|| address.to_owned());
-        let channels = self.channels.clone();
+        let channel = self.clone();
         Box::pin(async move {
-            let channel = match open {
-                Ok(channel) => channel,
-                Err(address) => {
-                    let tcp = tokio::net::TcpStream::connect(&address)
-                        .await
-                        .map_err(|e| {
-                            Status::unavailable(format!("cannot connect to {address}: {e}"))
-                        })?;
-                    // Small requests go out at once.
-                    let _ = tcp.set_nodelay(true);
-                    let channel = Channel::handshake(tcp);
-                    channels
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(address, channel.clone());
-                    channel
-                }
+            let mut send = match open {
+                Ok(send) => send,
+                Err(address) => channel.connect(address).await?,
             };
-            channel
-                .call(request)
+            send.send_request(request)
                 .await
                 .map_err(|e| Status::unavailable(e.to_string()))
         })
