@@ -50,6 +50,16 @@ pub struct Broker {
     js: jetstream::Context,
 }
 
+/// Checks a list of NATS URLs (comma separated, as `--nats-url` takes it)
+/// without connecting.
+pub fn check_urls(urls: &str) -> Result<(), Error> {
+    for url in urls.split(',').map(str::trim) {
+        url.parse::<async_nats::ServerAddr>()
+            .map_err(|e| Error::Invalid(format!("'{url}' is not a NATS server URL: {e}")))?;
+    }
+    Ok(())
+}
+
 impl Broker {
     /// Connects, failing after `timeout` if no server answers.
     pub async fn connect(opts: &ConnectOptions, timeout: Duration) -> Result<Broker> {

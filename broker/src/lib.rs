@@ -15,5 +15,5 @@ pub mod server;
 pub mod stream;
 
 pub use async_nats::{HeaderMap, HeaderValue, Message, Subject, Subscriber};
-pub use connection::{Broker, ConnectOptions, Credentials};
+pub use connection::{Broker, ConnectOptions, Credentials, check_urls};
 pub use error::{Error, Result};

@@ -50,7 +50,8 @@ pub struct SidecarArgs {
     /// How to talk to the app: `http` or `grpc`.
     #[arg(long, default_value = "http")]
     pub app_protocol: String,
-    /// Host used to reach the app.
+    /// Host used to reach the app: an IP address (IPv6 with or without
+    /// brackets) or a DNS name.
     #[arg(long, default_value = "127.0.0.1")]
     pub app_channel_address: String,
     /// Port of the Dapr HTTP API.
@@ -71,7 +72,7 @@ pub struct SidecarArgs {
     /// Port of the Prometheus metrics endpoint.
     #[arg(long)]
     pub metrics_port: Option<u16>,
-    /// `debug`, `info`, `warn` or `error`.
+    /// `debug`, `info`, `warn`, `error` or `fatal`.
     #[arg(long, default_value = "info")]
     pub log_level: String,
     /// Log JSON lines.
@@ -134,8 +135,73 @@ pub struct SidecarArgs {
 pub struct Invalid(pub String);
 
 impl SidecarArgs {
-    /// Resolves flags and the environment (`lookup`) into settings.
+    /// The `tracing` level of `--log-level` (daprd's `fatal` is `error`).
+    pub fn log_level(&self) -> Result<&'static str, Invalid> {
+        match self.log_level.to_ascii_lowercase().as_str() {
+            "debug" => Ok("debug"),
+            "info" => Ok("info"),
+            "warn" | "warning" => Ok("warn"),
+            "error" | "fatal" => Ok("error"),
+            _ => Err(Invalid(format!(
+                "--log-level {} is not a level (use debug, info, warn, error or fatal)",
+                self.log_level
+            ))),
+        }
+    }
+
+    /// Resolves flags and the environment (`lookup`) into settings; a value
+    /// that could only fail later (a bad address, path, port or URL) is
+    /// refused here.
     pub fn settings(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Invalid> {
+        self.log_level()?;
+        let app_channel_address = uri_host(&self.app_channel_address).ok_or_else(|| {
+            Invalid(format!(
+                "--app-channel-address {} is not an IP address or a DNS name",
+                self.app_channel_address
+            ))
+        })?;
+        if self.app_port == Some(0) {
+            return Err(Invalid(
+                "--app-port 0 is not a port the app can listen on".into(),
+            ));
+        }
+        if !self.app_health_check_path.starts_with('/')
+            || self
+                .app_health_check_path
+                .parse::<http::uri::PathAndQuery>()
+                .is_err()
+        {
+            return Err(Invalid(format!(
+                "--app-health-check-path {} is not a path (it starts with /)",
+                self.app_health_check_path
+            )));
+        }
+        if self.app_max_concurrency < -1 {
+            return Err(Invalid(format!(
+                "--app-max-concurrency {} is not a limit (a positive number, or -1 for none)",
+                self.app_max_concurrency
+            )));
+        }
+        let ports = [
+            ("--dapr-http-port", Some(self.dapr_http_port)),
+            ("--dapr-grpc-port", Some(self.dapr_grpc_port)),
+            ("--metrics-port", self.metrics_port),
+        ];
+        for (i, (a, port)) in ports.iter().enumerate() {
+            if let Some((b, _)) = ports[i + 1..]
+                .iter()
+                .find(|(_, other)| port.is_some_and(|p| p != 0 && *other == Some(p)))
+            {
+                return Err(Invalid(format!(
+                    "{a} and {b} are both {}: give each its own port",
+                    port.unwrap_or_default()
+                )));
+            }
+        }
+        let nats_url = self.nats_url.clone().filter(|u| !u.is_empty());
+        if let Some(url) = &nats_url {
+            jetway_broker::check_urls(url).map_err(|e| Invalid(format!("--nats-url: {e}")))?;
+        }
         let app_protocol = crate::app::Protocol::parse(&self.app_protocol).ok_or_else(|| {
             Invalid(format!(
                 "--app-protocol {} is not supported (use http or grpc)",
@@ -169,7 +235,7 @@ impl SidecarArgs {
             app_id: self.app_id.clone(),
             app_port: self.app_port,
             app_protocol,
-            app_channel_address: self.app_channel_address.clone(),
+            app_channel_address,
             http_port: self.dapr_http_port,
             grpc_port: self.dapr_grpc_port,
             listen_addresses: self.dapr_listen_addresses.clone(),
@@ -182,7 +248,7 @@ impl SidecarArgs {
                 timeout: Duration::from_millis(self.app_health_probe_timeout.max(1)),
                 threshold: self.app_health_threshold.max(1),
             }),
-            nats_url: self.nats_url.clone().filter(|u| !u.is_empty()),
+            nats_url,
             nats_credentials: credentials,
             nats_tls_ca: self.nats_tls_ca.clone(),
             api_token: nonempty("DAPR_API_TOKEN"),
@@ -197,5 +263,104 @@ impl SidecarArgs {
                 .ok()
                 .filter(|n| *n > 0),
         })
+    }
+}
+
+/// `address` as the host of a URI: an IP address (IPv6 in brackets) or a
+/// DNS name; `None` when it is neither.
+fn uri_host(address: &str) -> Option<String> {
+    let bare = address
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(address);
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => Some(format!("[{ip}]")),
+        Ok(ip) => Some(ip.to_string()),
+        Err(_) => match url::Host::parse(address) {
+            Ok(url::Host::Domain(name)) if !name.is_empty() => Some(name),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> SidecarArgs {
+        let mut argv = vec!["jetway", "sidecar", "--app-id", "a"];
+        argv.extend(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Sidecar(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn settings(extra: &[&str]) -> Result<Settings, String> {
+        args(extra).settings(|_| None).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn app_channel_addresses_become_uri_hosts() {
+        for (given, host) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("::1", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("app.svc.local", "app.svc.local"),
+        ] {
+            let s = settings(&["--app-channel-address", given]).unwrap();
+            assert_eq!(s.app_channel_address, host, "{given}");
+            let uri = format!("http://{}:6000/", s.app_channel_address);
+            assert!(uri.parse::<http::Uri>().is_ok(), "{uri}");
+        }
+        for bad in ["", "not a host", "[::1", "a/b", "1.2.3.4:80"] {
+            let e = settings(&["--app-channel-address", bad]).unwrap_err();
+            assert!(e.contains("--app-channel-address"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn values_that_would_fail_later_are_refused_up_front() {
+        for (extra, flag) in [
+            (&["--app-port", "0"][..], "--app-port"),
+            (
+                &["--app-health-check-path", "healthz"],
+                "--app-health-check-path",
+            ),
+            (
+                &["--app-health-check-path", "/a b"],
+                "--app-health-check-path",
+            ),
+            (&["--app-max-concurrency", "-5"], "--app-max-concurrency"),
+            (&["--log-level", "loud"], "--log-level"),
+            (
+                &["--dapr-grpc-port", "3500"],
+                "--dapr-http-port and --dapr-grpc-port",
+            ),
+            (
+                &["--metrics-port", "50001"],
+                "--dapr-grpc-port and --metrics-port",
+            ),
+            (&["--nats-url", "nats://host:port"], "--nats-url"),
+        ] {
+            let e = settings(extra).unwrap_err();
+            assert!(e.starts_with(flag), "{extra:?}: {e}");
+        }
+        let ok = settings(&[
+            "--log-level",
+            "FATAL",
+            "--app-max-concurrency",
+            "-1",
+            "--nats-url",
+            "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+        ])
+        .unwrap();
+        assert_eq!(ok.app_max_concurrency, None);
+        assert_eq!(
+            settings(&["--app-max-concurrency", "8"])
+                .unwrap()
+                .app_max_concurrency,
+            Some(8)
+        );
     }
 }

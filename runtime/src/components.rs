@@ -1,7 +1,7 @@
 //! The component registry: turns loaded Component resources into running state
 //! stores and pub/sub brokers. The set of types is an explicit list.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ pub struct PubSubComponent {
     pub pubsub: Arc<dyn PubSub>,
     /// Consumer group: `consumerID`, else the app id.
     pub group: String,
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: jetway_core::Metadata,
 }
 
 #[derive(Default)]
@@ -133,7 +133,8 @@ pub fn validate(components: &[Component]) -> Result<(), Error> {
                 ),
             ));
         };
-        if c.version != "v1" {
+        // As in daprd, no version, v0 and v1 all name a type's first version.
+        if !["", "v0", "v1"].contains(&c.version.to_ascii_lowercase().as_str()) {
             return Err(err(
                 "spec.version",
                 format!(
@@ -142,7 +143,7 @@ pub fn validate(components: &[Component]) -> Result<(), Error> {
                 ),
             ));
         }
-        for key in c.metadata.keys() {
+        for (key, _) in c.metadata.iter() {
             if !keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
                 tracing::warn!(file = %c.file, component = %c.name, key = %key, "Unknown metadata key; ignored.");
             }
@@ -182,14 +183,8 @@ async fn build_one(
         message,
         unreachable: false,
     };
-    let meta = |k: &str| {
-        c.metadata
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
-    let flag = |k: &str| meta(k).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let meta = |k: &str| c.metadata.value(k);
+    let flag = |k: &str| c.metadata.flag(k);
     let replicas: usize = match meta("replicas") {
         Some(v) => v
             .parse()
@@ -322,7 +317,7 @@ fn jetstream_options<'a>(
     };
     pubsub::subscriber::backoff_from(&c.metadata).map_err(|e| ("backOff", e))?;
     let subject_prefix = match c.metadata.get("subjectPrefix") {
-        Some(p) => p.clone(),
+        Some(p) => p.to_owned(),
         None => naming::pubsub_subject_prefix(&c.name),
     };
     Ok(JetStreamOptions {
@@ -342,7 +337,7 @@ async fn connection(
     ctx: &Context<'_>,
     connections: &mut HashMap<String, Broker>,
 ) -> Result<Broker, Error> {
-    let meta = |k: &str| c.metadata.get(k).filter(|v| !v.is_empty()).cloned();
+    let meta = |k: &str| c.metadata.value(k).map(str::to_owned);
     let url = meta("natsURL");
     let credentials = match (meta("jwt"), meta("seedKey"), meta("token")) {
         (Some(jwt), Some(seed), _) => Credentials::Jwt { jwt, seed },

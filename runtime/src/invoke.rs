@@ -13,7 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use jetway_broker::{self as broker, naming};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Error;
+use crate::api::{Error, ErrorCode};
+use crate::app::AppResponse;
 use crate::node::Node;
 
 const VERB: &str = "Jetway-Verb";
@@ -49,19 +50,11 @@ pub struct Call {
     pub body: Bytes,
 }
 
-/// The app's answer, passed back unchanged.
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-fn direct_invoke(status: StatusCode, message: String) -> Error {
-    Error::new(status, "ERR_DIRECT_INVOKE", message)
-}
+/// Carries a gRPC app's protobuf type of the body back to the caller.
+const TYPE_URL: &str = "Jetway-Type-Url";
 
 /// Invokes `target`: through NATS, or straight to the local app when it is our own id.
-pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Error> {
+pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<AppResponse, Error> {
     if target == node.settings.app_id
         && let Some(app) = &node.app
     {
@@ -69,11 +62,10 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
         let r = app
             .call(call.verb, &call.path_and_query, headers, call.body)
             .await
-            .map_err(|e| direct_invoke(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        return Ok(Answer {
-            status: r.status,
+            .map_err(|e| Error::new(ErrorCode::DirectInvoke, e.to_string()))?;
+        return Ok(AppResponse {
             headers: strip_hop(r.headers),
-            body: r.body,
+            ..r
         });
     }
     let mut headers = broker::HeaderMap::new();
@@ -86,20 +78,19 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
         .request(naming::invoke_subject(target), headers, call.body, node.settings.invoke_timeout)
         .await
         .map_err(|e| match e {
-            broker::Error::NoResponders => direct_invoke(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            broker::Error::NoResponders => Error::new(
+                ErrorCode::DirectInvokeNoTarget,
                 format!("failed to invoke, id: {target}, err: app id {target} is not found (no running sidecar serves it)"),
-            )
-            .with_grpc(tonic::Code::Unavailable),
+            ),
             broker::Error::PayloadTooLarge(m) => {
-                direct_invoke(StatusCode::PAYLOAD_TOO_LARGE, format!("failed to invoke, id: {target}, err: request too large: {m}"))
+                Error::new(ErrorCode::DirectInvokeTooLarge, format!("failed to invoke, id: {target}, err: request too large: {m}"))
             }
-            other => direct_invoke(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to invoke, id: {target}, err: {other}")),
+            other => Error::new(ErrorCode::DirectInvoke, format!("failed to invoke, id: {target}, err: {other}")),
         })?;
     let nats_headers = reply.headers.unwrap_or_default();
     if let Some(failure) = nats_headers.get(FAILURE) {
-        return Err(direct_invoke(
-            StatusCode::INTERNAL_SERVER_ERROR,
+        return Err(Error::new(
+            ErrorCode::DirectInvoke,
             format!("failed to invoke, id: {target}, err: {failure}"),
         ));
     }
@@ -108,11 +99,11 @@ pub async fn invoke(node: &Node, target: &str, call: Call) -> Result<Answer, Err
         .and_then(|s| s.as_str().parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    let headers = http_headers(&nats_headers);
-    Ok(Answer {
+    Ok(AppResponse {
         status,
-        headers,
+        headers: http_headers(&nats_headers),
         body: reply.payload,
+        type_url: nats_headers.get(TYPE_URL).map(|t| t.as_str().to_owned()),
     })
 }
 
@@ -230,6 +221,9 @@ async fn answer(node: &Node, msg: broker::Message) {
         Some(app) => match app.call(verb, &path, headers, msg.payload).await {
             Ok(r) => {
                 out.insert(STATUS, r.status.as_str());
+                if let Some(t) = &r.type_url {
+                    out.insert(TYPE_URL, t.as_str());
+                }
                 copy_to_nats(&r.headers, &mut out);
                 r.body
             }

@@ -1,5 +1,5 @@
 use clap::Parser;
-use jetway_runtime::cli::{Cli, Command, SidecarArgs};
+use jetway_runtime::cli::{Cli, Command};
 use jetway_runtime::node::{self, StartError};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,14 @@ fn main() {
         Command::Run(r) => (r.sidecar, Some(r.command)),
         Command::Bench(b) => std::process::exit(bench(b)),
     };
-    init_logging(&args);
+    let level = match args.log_level() {
+        Ok(level) => level,
+        Err(e) => {
+            eprintln!("jetway: {e}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
+    init_logging(level, args.log_as_json);
     let settings = match args.settings(|k| std::env::var(k).ok()) {
         Ok(s) => s,
         Err(e) => std::process::exit(fail(EXIT_CONFIG, &e)),
@@ -118,15 +125,14 @@ fn fail(code: i32, e: &dyn std::fmt::Display) -> i32 {
     code
 }
 
-fn init_logging(args: &SidecarArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{},async_nats=warn", args.log_level))
-    });
+fn init_logging(level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},async_nats=warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    if args.log_as_json {
+    if json {
         builder.json().init();
     } else {
         builder.init();

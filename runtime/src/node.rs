@@ -44,6 +44,8 @@ pub struct Node {
     pub app: Option<AppChannel>,
     /// The actor runtime, when a state store is marked `actorStateStore`.
     pub actors: Option<Actors>,
+    /// Actor streams of a gRPC app (`SubscribeActorEventsAlpha1`).
+    pub actor_streams: Arc<api::actor_stream::Streams>,
     declarative: Vec<Subscription>,
     outbound_ready: AtomicBool,
     ready: AtomicBool,
@@ -187,6 +189,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         registry,
         app,
         actors,
+        actor_streams: Arc::default(),
         declarative,
         outbound_ready: AtomicBool::new(false),
         ready: AtomicBool::new(false),
@@ -414,8 +417,9 @@ pub(crate) fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
     let setting = |k: &str| {
         spec.metadata
             .get(k)
-            .or_else(|| component.metadata.get(k))
+            .map(String::as_str)
             .filter(|v| !v.is_empty())
+            .or_else(|| component.metadata.value(k))
     };
     let max_attempts = match setting("maxDeliver") {
         Some(v) => v

@@ -13,6 +13,7 @@ pub struct Settings {
     /// The app's port; `None` means no app channel (no deliveries, no invocations served).
     pub app_port: Option<u16>,
     pub app_protocol: crate::app::Protocol,
+    /// The app's host as it goes into a URI (IPv6 in brackets).
     pub app_channel_address: String,
     pub http_port: u16,
     pub grpc_port: u16,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::app::AppChannel;
-use crate::invoke::Answer;
+use crate::app::AppResponse;
 
 /// One callback into an actor.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ pub trait ActorApp: Send + Sync {
         actor_type: &str,
         actor_id: &str,
         callback: Callback<'_>,
-    ) -> Result<Answer, String>;
+    ) -> Result<AppResponse, String>;
 
     async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String>;
 }
@@ -80,7 +80,7 @@ impl ActorApp for HttpActors {
         actor_type: &str,
         actor_id: &str,
         callback: Callback<'_>,
-    ) -> Result<Answer, String> {
+    ) -> Result<AppResponse, String> {
         let base = format!(
             "/actors/{}/{}/method",
             segment(actor_type),
@@ -136,11 +136,7 @@ impl ActorApp for HttpActors {
             .call(Method::PUT, &path, headers, body)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Answer {
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-        })
+        Ok(r)
     }
 
     async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String> {

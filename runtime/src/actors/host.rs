@@ -28,8 +28,8 @@ use super::reminders::{Due, Reminders};
 use super::schedule;
 use super::turn::{TooDeep, Turn};
 use super::{ActorCall, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
-use crate::api::Error;
-use crate::invoke::Answer;
+use crate::api::{Error, ErrorCode};
+use crate::app::AppResponse;
 
 /// How often the host looks at its partitions when nothing wakes it earlier.
 const TICK: Duration = Duration::from_millis(250);
@@ -339,7 +339,7 @@ impl Host {
     }
 
     /// Runs one method call on an actor of a partition this host serves.
-    pub async fn call(&self, call: &ActorCall) -> Result<Answer, CallError> {
+    pub async fn call(&self, call: &ActorCall) -> Result<AppResponse, CallError> {
         let config = self.type_config(&call.actor_type)?;
         let mut headers = call.headers.clone();
         let chain = match config.reentrancy {
@@ -370,7 +370,7 @@ impl Host {
 
     /// Runs a callback in the actor's turn, activating the actor if it is not
     /// active.
-    async fn in_turn(&self, work: Work<'_>) -> Result<Answer, CallError> {
+    async fn in_turn(&self, work: Work<'_>) -> Result<AppResponse, CallError> {
         let config = self.type_config(work.actor_type)?;
         let partition = super::partition_of(work.actor_id);
         loop {
@@ -383,10 +383,10 @@ impl Host {
                 .enter(work.chain, config.reentrancy.unwrap_or(1))
                 .await
                 .map_err(|TooDeep| {
-                    CallError::Failed(
-                        Error::internal("ERR_ACTOR_STACK_DEPTH", "maximum stack depth exceeded")
-                            .with_grpc(tonic::Code::ResourceExhausted),
-                    )
+                    CallError::Failed(Error::new(
+                        ErrorCode::ActorStackDepth,
+                        "maximum stack depth exceeded",
+                    ))
                 })?;
             if actor.retired.load(Ordering::Acquire) {
                 continue;
@@ -574,7 +574,7 @@ impl Host {
                     tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, status = %answer.status, attempt, "A reminder callback failed.")
                 }
                 Err(CallError::Failed(e)) => {
-                    tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, error = %e.message, attempt, "A reminder callback failed.")
+                    tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, error = %e.0.message, attempt, "A reminder callback failed.")
                 }
             }
             if attempt < FIRE_ATTEMPTS {
@@ -593,8 +593,8 @@ impl Host {
         spec: TimerSpec,
     ) -> Result<(), Error> {
         let failed = |message: String| {
-            Error::internal(
-                "ERR_ACTOR_TIMER_CREATE",
+            Error::new(
+                ErrorCode::ActorTimerCreate,
                 format!("error creating actor timer: {message}"),
             )
         };
@@ -691,8 +691,8 @@ pub(super) fn now_ms() -> i64 {
 }
 
 fn invoke_error(message: String) -> Error {
-    Error::internal(
-        "ERR_ACTOR_INVOKE_METHOD",
+    Error::new(
+        ErrorCode::ActorInvokeMethod,
         format!("error invoke actor method: {message}"),
     )
 }

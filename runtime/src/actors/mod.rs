@@ -20,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use jetway_broker::lease::LeasesConfig;
 use jetway_broker::{self as broker, Broker, naming};
 use serde_json::value::RawValue;
@@ -33,8 +33,8 @@ pub use host::{Host, TimerSpec};
 use members::Members;
 use reminders::{RegisterError, Reminders};
 
-use crate::api::Error;
-use crate::invoke::Answer;
+use crate::api::{Error, ErrorCode};
+use crate::app::AppResponse;
 
 /// Partitions per actor type: enough to spread a type over many hosts, few
 /// enough that each is one lease and one subscription.
@@ -119,8 +119,8 @@ impl Actors {
             .get_or_try_init(|| Members::start(&self.broker, 1, self.changed.clone()))
             .await
             .map_err(|e| {
-                Error::internal(
-                    "ERR_ACTOR_RUNTIME_NOT_FOUND",
+                Error::new(
+                    ErrorCode::ActorRuntimeNotFound,
                     format!("the actor runtime cannot reach NATS: {e}"),
                 )
             })
@@ -131,8 +131,8 @@ impl Actors {
             .get_or_try_init(|| async { Reminders::open(&self.broker).await.map(Arc::new) })
             .await
             .map_err(|e| {
-                Error::internal(
-                    "ERR_ACTOR_RUNTIME_NOT_FOUND",
+                Error::new(
+                    ErrorCode::ActorRuntimeNotFound,
                     format!("the actor runtime cannot reach NATS: {e}"),
                 )
             })
@@ -150,8 +150,8 @@ impl Actors {
         app: Arc<dyn ActorApp>,
         config: AppConfig,
     ) -> Result<Arc<Host>, String> {
-        let members = self.members().await.map_err(|e| e.message)?.clone();
-        let reminders = self.reminders().await.map_err(|e| e.message)?.clone();
+        let members = self.members().await.map_err(|e| e.0.message)?.clone();
+        let reminders = self.reminders().await.map_err(|e| e.0.message)?.clone();
         let leases = self
             .broker
             .leases(LeasesConfig {
@@ -197,14 +197,12 @@ impl Actors {
 
     /// Calls an actor method wherever the actor is active, waiting while its
     /// partition moves between hosts.
-    pub async fn invoke(&self, call: ActorCall) -> Result<Answer, Error> {
+    pub async fn invoke(&self, call: ActorCall) -> Result<AppResponse, Error> {
         if call.actor_type.is_empty() || call.actor_id.is_empty() {
             return Err(Error::new(
-                StatusCode::BAD_REQUEST,
-                "ERR_ACTOR_INSTANCE_MISSING",
+                ErrorCode::ActorInstanceMissing,
                 "actor type and id must not be empty",
-            )
-            .with_grpc(tonic::Code::Internal));
+            ));
         }
         let members = self.members().await?;
         let partition = partition_of(&call.actor_id);
@@ -262,9 +260,7 @@ impl Actors {
     /// through the sidecar of an app that hosts the type.
     fn hosting(&self, actor_type: &str) -> Result<Arc<Host>, Error> {
         self.host().filter(|h| h.hosts(actor_type)).ok_or_else(|| {
-            Error::new(
-                StatusCode::FORBIDDEN,
-                "ERR_ACTOR_REMINDER_NON_HOSTED",
+            Error::new(ErrorCode::ActorReminderNonHosted,
                 format!("operations on actor reminders and timers are only possible on hosted actor types; {actor_type} is not hosted by app {}", self.app_id),
             )
         })
@@ -279,8 +275,8 @@ impl Actors {
     ) -> Result<(), Error> {
         self.hosting(actor_type)?;
         let failed = |message: String| {
-            Error::internal(
-                "ERR_ACTOR_REMINDER_CREATE",
+            Error::new(
+                ErrorCode::ActorReminderCreate,
                 format!("error creating actor reminder: {message}"),
             )
         };
@@ -308,8 +304,7 @@ impl Actors {
         {
             Ok(()) => Ok(()),
             Err(RegisterError::Exists) => Err(Error::new(
-                StatusCode::CONFLICT,
-                "ERR_ACTOR_REMINDER_ALREADY_EXISTS",
+                ErrorCode::ActorReminderAlreadyExists,
                 format!("reminder {name} already exists for actor {actor_type}/{actor_id}"),
             )),
             Err(RegisterError::Broker(e)) => Err(failed(e.to_string())),
@@ -329,15 +324,14 @@ impl Actors {
             .get(actor_type, actor_id, name)
             .await
             .map_err(|e| {
-                Error::internal(
-                    "ERR_ACTOR_REMINDER_GET",
+                Error::new(
+                    ErrorCode::ActorReminderGet,
                     format!("error getting actor reminder: {e}"),
                 )
             })?
             .ok_or_else(|| {
                 Error::new(
-                    StatusCode::NOT_FOUND,
-                    "ERR_ACTOR_REMINDER_NOT_FOUND",
+                    ErrorCode::ActorReminderNotFound,
                     format!("reminder {name} not found for actor {actor_type}/{actor_id}"),
                 )
             })?;
@@ -363,8 +357,8 @@ impl Actors {
             .delete(actor_type, actor_id, name)
             .await
             .map_err(|e| {
-                Error::internal(
-                    "ERR_ACTOR_REMINDER_DELETE",
+                Error::new(
+                    ErrorCode::ActorReminderDelete,
                     format!("error deleting actor reminder: {e}"),
                 )
             })
@@ -392,8 +386,7 @@ impl Actors {
             .timer(actor_type, actor_id, name)
             .ok_or_else(|| {
                 Error::new(
-                    StatusCode::NOT_FOUND,
-                    "ERR_ACTOR_TIMER_NOT_FOUND",
+                    ErrorCode::ActorTimerNotFound,
                     format!("timer {name} not found for actor {actor_type}/{actor_id}"),
                 )
             })
@@ -407,8 +400,8 @@ impl Actors {
 }
 
 fn invoke_failed(call: &ActorCall, message: String) -> Error {
-    Error::internal(
-        "ERR_ACTOR_INVOKE_METHOD",
+    Error::new(
+        ErrorCode::ActorInvokeMethod,
         format!(
             "error invoke actor method {} on {}/{}: {message}",
             call.method, call.actor_type, call.actor_id

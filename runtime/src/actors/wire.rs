@@ -9,9 +9,10 @@ use http::StatusCode;
 use jetway_broker::{self as broker, HeaderMap};
 
 use super::{ActorCall, CallError};
-use crate::api::Error;
+use crate::api::{Error, ErrorCode};
+use crate::app::AppResponse;
 use crate::app::grpc::{percent_decode, percent_encode};
-use crate::invoke::{self, Answer};
+use crate::invoke;
 
 const TYPE: &str = "Jetway-Actor-Type";
 const ID: &str = "Jetway-Actor-Id";
@@ -45,7 +46,7 @@ pub(super) fn decode_call(msg: broker::Message) -> Result<ActorCall, Error> {
     })
 }
 
-pub(super) fn encode_result(result: Result<Answer, CallError>) -> (HeaderMap, Bytes) {
+pub(super) fn encode_result(result: Result<AppResponse, CallError>) -> (HeaderMap, Bytes) {
     let mut headers = HeaderMap::new();
     match result {
         Ok(answer) => {
@@ -60,15 +61,15 @@ pub(super) fn encode_result(result: Result<Answer, CallError>) -> (HeaderMap, By
         Err(CallError::Failed(e)) => {
             headers.insert(
                 invoke::FAILURE,
-                e.message.replace(['\r', '\n'], " ").as_str(),
+                e.0.message.replace(['\r', '\n'], " ").as_str(),
             );
-            headers.insert(ERROR_CODE, e.code);
+            headers.insert(ERROR_CODE, e.code().code());
             (headers, Bytes::new())
         }
     }
 }
 
-pub(super) fn decode_result(msg: broker::Message) -> Result<Answer, CallError> {
+pub(super) fn decode_result(msg: broker::Message) -> Result<AppResponse, CallError> {
     let headers = msg.headers.unwrap_or_default();
     if headers.get(MOVED).is_some() {
         return Err(CallError::Moved);
@@ -76,10 +77,9 @@ pub(super) fn decode_result(msg: broker::Message) -> Result<Answer, CallError> {
     if let Some(message) = headers.get(invoke::FAILURE) {
         let error = match headers.get(ERROR_CODE).map(|c| c.as_str()) {
             Some("ERR_ACTOR_STACK_DEPTH") => {
-                Error::internal("ERR_ACTOR_STACK_DEPTH", message.as_str())
-                    .with_grpc(tonic::Code::ResourceExhausted)
+                Error::new(ErrorCode::ActorStackDepth, message.as_str())
             }
-            _ => Error::internal("ERR_ACTOR_INVOKE_METHOD", message.as_str()),
+            _ => Error::new(ErrorCode::ActorInvokeMethod, message.as_str()),
         };
         return Err(CallError::Failed(error));
     }
@@ -88,9 +88,9 @@ pub(super) fn decode_result(msg: broker::Message) -> Result<Answer, CallError> {
         .and_then(|s| s.as_str().parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    Ok(Answer {
+    Ok(AppResponse::new(
         status,
-        headers: invoke::http_headers(&headers),
-        body: msg.payload,
-    })
+        invoke::http_headers(&headers),
+        msg.payload,
+    ))
 }

@@ -21,14 +21,55 @@ use super::protos::{
     request, response,
 };
 use crate::actors::{ActorApp, AppConfig, Callback, REMINDER_CANCEL};
-use crate::invoke::Answer;
+use crate::app::AppResponse;
 use crate::node::Node;
 
 /// What the sidecar sends the app.
 pub type Events = tokio_stream::wrappers::ReceiverStream<Result<ToApp, Status>>;
 
-/// Opens an app's actor stream: reads its types, starts hosting them, and
-/// keeps hosting until the app closes the stream or the node stops.
+/// The actor streams an app has open. Callbacks go to the newest; an older
+/// one still answers the callbacks it was sent. The app hosts its actors
+/// while one stream is open, as daprd lets it.
+#[derive(Default)]
+pub struct Streams {
+    sessions: Mutex<Vec<Arc<Session>>>,
+    /// Stops the host once the last stream closes.
+    hosting: Mutex<Option<CancellationToken>>,
+}
+
+impl Streams {
+    fn newest(&self) -> Result<Arc<Session>, String> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        sessions
+            .last()
+            .cloned()
+            .ok_or_else(|| "the app has no actor stream open".into())
+    }
+
+    /// Adds `session`; true when it is the only one.
+    fn add(&self, session: Arc<Session>) -> bool {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.push(session);
+        sessions.len() == 1
+    }
+
+    /// Removes `session`; the host stops when it was the last.
+    fn remove(&self, session: &Arc<Session>) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|s| !Arc::ptr_eq(s, session));
+        if sessions.is_empty()
+            && let Some(stop) = self.hosting.lock().expect("hosting lock").take()
+        {
+            tracing::info!("The app closed its last actor stream; its actors move to other hosts.");
+            stop.cancel();
+        }
+    }
+}
+
+/// Opens an app's actor stream: reads its types and, unless one of its
+/// streams already does, starts hosting them, until the app's last stream
+/// closes or the node stops. A stream that names no types (an SDK probing
+/// for support) is acknowledged and changes nothing.
 pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<Events, Status> {
     let actors = super::actors::runtime(&node)?;
     let first = incoming.message().await?.ok_or_else(|| {
@@ -42,22 +83,36 @@ pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<E
     let config = AppConfig::parse(config_json(&initial).to_string().as_bytes())
         .map_err(Status::invalid_argument)?;
     let (tx, rx) = mpsc::channel(256);
+    let initial_response = ToApp {
+        response_type: Some(response::Type::InitialResponse(response::Initial {})),
+    };
     let session = Arc::new(Session {
         tx: tx.clone(),
         pending: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
         timeout: node.settings.invoke_timeout,
     });
-    let host = actors
-        .start_hosting(session.clone(), config)
-        .await
-        .map_err(Status::failed_precondition)?;
-    let initial_response = ToApp {
-        response_type: Some(response::Type::InitialResponse(response::Initial {})),
-    };
+    let streams = node.actor_streams.clone();
+    let hosts = !config.types.is_empty();
+    if hosts && streams.add(session.clone()) {
+        let app: Arc<dyn ActorApp> = streams.clone();
+        let host = match actors.start_hosting(app, config).await {
+            Ok(host) => host,
+            Err(e) => {
+                streams.remove(&session);
+                return Err(Status::failed_precondition(e));
+            }
+        };
+        let stop = CancellationToken::new();
+        *streams.hosting.lock().expect("hosting lock") = Some(stop.clone());
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Some(actors) = &node.actors {
+                actors.run_host(host, stop).await;
+            }
+        });
+    }
     let _ = tx.send(Ok(initial_response)).await;
-    let stop = CancellationToken::new();
-    let reading = stop.clone();
     let shutdown = node.shutdown.clone();
     tokio::spawn(async move {
         loop {
@@ -74,12 +129,8 @@ pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<E
                 _ => break,
             }
         }
-        tracing::info!("The app closed its actor stream; its actors move to other hosts.");
-        reading.cancel();
-    });
-    tokio::spawn(async move {
-        if let Some(actors) = &node.actors {
-            actors.run_host(host, stop).await;
+        if hosts {
+            streams.remove(&session);
         }
     });
     Ok(Events::new(rx))
@@ -202,26 +253,36 @@ fn to_map(headers: &HeaderMap) -> HashMap<String, String> {
         .collect()
 }
 
-fn http_answer(status: StatusCode, headers: HeaderMap, body: Bytes) -> Answer {
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// A failed callback, in HTTP terms: a missing actor or method is 404.
-fn failed(f: request::Failed) -> Answer {
+fn failed(f: request::Failed) -> AppResponse {
     let status = match tonic::Code::from(f.code as i32) {
         tonic::Code::NotFound => StatusCode::NOT_FOUND,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let body = json!({"errorCode": "ERR_ACTOR_INVOKE_METHOD", "message": f.message});
-    http_answer(status, HeaderMap::new(), Bytes::from(body.to_string()))
+    AppResponse::new(status, HeaderMap::new(), Bytes::from(body.to_string()))
 }
 
 fn unexpected(answer: request::Type) -> String {
     format!("the app answered a callback with the wrong kind of message: {answer:?}")
+}
+
+#[async_trait::async_trait]
+impl ActorApp for Streams {
+    async fn call(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        callback: Callback<'_>,
+    ) -> Result<AppResponse, String> {
+        let session = self.newest()?;
+        session.call(actor_type, actor_id, callback).await
+    }
+
+    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String> {
+        let session = self.newest()?;
+        session.deactivate(actor_type, actor_id).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -231,7 +292,7 @@ impl ActorApp for Session {
         actor_type: &str,
         actor_id: &str,
         callback: Callback<'_>,
-    ) -> Result<Answer, String> {
+    ) -> Result<AppResponse, String> {
         let (actor_type, actor_id) = (actor_type.to_owned(), actor_id.to_owned());
         let answer = match callback {
             Callback::Method {
@@ -309,14 +370,14 @@ impl ActorApp for Session {
                     true => StatusCode::INTERNAL_SERVER_ERROR,
                     false => StatusCode::OK,
                 };
-                http_answer(status, headers, r.data.into())
+                AppResponse::new(status, headers, r.data.into())
             }
             request::Type::ReminderResponse(r) | request::Type::TimerResponse(r) => {
                 let mut headers = HeaderMap::new();
                 if r.cancel {
                     headers.insert(REMINDER_CANCEL, HeaderValue::from_static("true"));
                 }
-                http_answer(StatusCode::OK, headers, Bytes::new())
+                AppResponse::new(StatusCode::OK, headers, Bytes::new())
             }
             request::Type::RequestFailed(f) => failed(f),
             other => return Err(unexpected(other)),

@@ -2,12 +2,11 @@
 //! store marked `actorStateStore`.
 
 use bytes::Bytes;
-use http::StatusCode;
 
-use super::Error;
+use super::{Error, ErrorCode};
 use crate::actors::{ActorCall, Actors};
+use crate::app::AppResponse;
 use crate::components::StateComponent;
-use crate::invoke::Answer;
 use crate::node::Node;
 use crate::state::{self, DeleteRequest, Operation, SetRequest};
 
@@ -23,9 +22,32 @@ pub enum ActorOp {
     },
 }
 
+impl ActorOp {
+    /// Reads Dapr's operation names (`upsert`, `delete`), the same over both APIs.
+    pub fn new(
+        kind: &str,
+        key: String,
+        value: Bytes,
+        ttl_seconds: Option<String>,
+    ) -> Result<ActorOp, Error> {
+        match kind {
+            "upsert" => Ok(ActorOp::Upsert {
+                key,
+                value,
+                ttl_seconds,
+            }),
+            "delete" => Ok(ActorOp::Delete { key }),
+            other => Err(Error::new(
+                ErrorCode::StateOperationNotSupported,
+                format!("operation type {other} not supported"),
+            )),
+        }
+    }
+}
+
 fn not_configured() -> Error {
-    Error::internal(
-        "ERR_ACTOR_RUNTIME_NOT_FOUND",
+    Error::new(
+        ErrorCode::ActorRuntimeNotFound,
         "the actor runtime is not configured: it needs a state store with metadata actorStateStore: \"true\"",
     )
 }
@@ -47,8 +69,7 @@ fn store(node: &Node) -> Result<&StateComponent, Error> {
 fn state_key(node: &Node, actor_type: &str, actor_id: &str, key: &str) -> Result<String, Error> {
     if actor_type.is_empty() || actor_id.is_empty() {
         return Err(Error::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_ACTOR_INSTANCE_MISSING",
+            ErrorCode::ActorInstanceMissing,
             "actor type and id must not be empty",
         ));
     }
@@ -61,7 +82,7 @@ fn state_key(node: &Node, actor_type: &str, actor_id: &str, key: &str) -> Result
     ))
 }
 
-pub async fn invoke(node: &Node, call: ActorCall) -> Result<Answer, Error> {
+pub async fn invoke(node: &Node, call: ActorCall) -> Result<AppResponse, Error> {
     runtime(node)?.invoke(call).await
 }
 
@@ -76,8 +97,8 @@ pub async fn get_state(
     let store = store(node)?;
     let key = state_key(node, actor_type, actor_id, key)?;
     let item = store.store.get(&key).await.map_err(|e| {
-        Error::internal(
-            "ERR_ACTOR_STATE_GET",
+        Error::new(
+            ErrorCode::ActorStateGet,
             format!("error getting actor state: {e}"),
         )
     })?;
@@ -115,8 +136,8 @@ pub async fn transact_state(
         });
     }
     store.store.transact(operations).await.map_err(|e| {
-        Error::internal(
-            "ERR_ACTOR_STATE_TRANSACTION_SAVE",
+        Error::new(
+            ErrorCode::ActorStateTransactionSave,
             format!("error saving actor transaction state: {e}"),
         )
     })

@@ -20,10 +20,11 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, actors, metadata, protos, pubsub, state};
+use super::{Error, ErrorCode, actors, metadata, protos, pubsub, state};
 use crate::actors::{ActorCall, ReminderSpec, TimerSpec};
 use crate::app::API_TOKEN_HEADER;
-use crate::invoke::{self, Answer, Call};
+use crate::app::AppResponse;
+use crate::invoke::{self, Call};
 use crate::node::Node;
 
 #[allow(unreachable_pub)]
@@ -291,7 +292,7 @@ fn verb(extension: Option<&common::HttpExtension>) -> Method {
 
 /// The app's answer for a gRPC caller: a gRPC app's status as it was, an HTTP
 /// app's error status as the matching gRPC code (with `dapr-http-status`).
-fn invoke_reply(answer: Answer) -> Reply<common::InvokeResponse> {
+fn invoke_reply(answer: AppResponse) -> Reply<common::InvokeResponse> {
     let grpc_status = answer
         .headers
         .get("grpc-status")
@@ -329,7 +330,7 @@ fn invoke_reply(answer: Answer) -> Reply<common::InvokeResponse> {
     }
     let mut response = tonic::Response::new(common::InvokeResponse {
         data: Some(prost_types::Any {
-            type_url: String::new(),
+            type_url: answer.type_url.unwrap_or_default(),
             value: answer.body.into(),
         }),
         content_type,
@@ -571,8 +572,7 @@ impl Dapr for Api {
         // daprd fails the whole rpc when an entry fails (gRPC drops the body).
         if let Some((_, error)) = failed.first() {
             return Err(Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ERR_PUBSUB_PUBLISH_MESSAGE",
+                ErrorCode::PubsubPublishMessage,
                 format!(
                     "error when publishing to topic {} in pubsub {}: {error}",
                     req.topic, req.pubsub_name
@@ -769,16 +769,10 @@ impl Dapr for Api {
         let ops = req
             .operations
             .into_iter()
-            .map(|mut op| match op.operation_type.as_str() {
-                "upsert" => Ok(actors::ActorOp::Upsert {
-                    key: op.key,
-                    value: op.value.map(|v| Bytes::from(v.value)).unwrap_or_default(),
-                    ttl_seconds: op.metadata.remove("ttlInSeconds"),
-                }),
-                "delete" => Ok(actors::ActorOp::Delete { key: op.key }),
-                other => Err(Status::invalid_argument(format!(
-                    "operation type {other} not supported"
-                ))),
+            .map(|mut op| {
+                let value = op.value.map(|v| Bytes::from(v.value)).unwrap_or_default();
+                let ttl = op.metadata.remove("ttlInSeconds");
+                actors::ActorOp::new(&op.operation_type, op.key, value, ttl)
             })
             .collect::<Result<Vec<_>, _>>()?;
         actors::transact_state(&self.node, &req.actor_type, &req.actor_id, ops).await?;

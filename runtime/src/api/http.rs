@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, actors, pubsub, state};
+use super::{Error, ErrorCode, actors, pubsub, state};
 use crate::actors::ActorCall;
 use crate::app::API_TOKEN_HEADER;
 use crate::invoke::{self, Call};
@@ -139,19 +139,14 @@ async fn healthz(State(node): AppState, Query(q): Params) -> Result<StatusCode, 
         && id != &node.settings.app_id
     {
         return Err(Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_HEALTH_APPID_NOT_MATCH",
+            ErrorCode::HealthAppIdNotMatch,
             "dapr app-id does not match",
         ));
     }
     if node.is_ready() {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_HEALTH_NOT_READY",
-            "dapr is not ready",
-        ))
+        Err(Error::new(ErrorCode::HealthNotReady, "dapr is not ready"))
     }
 }
 
@@ -160,8 +155,7 @@ async fn healthz_outbound(State(node): AppState) -> Result<StatusCode, Error> {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_OUTBOUND_HEALTH_NOT_READY",
+            ErrorCode::OutboundHealthNotReady,
             "dapr outbound is not ready",
         ))
     }
@@ -212,8 +206,7 @@ async fn fallback(
         .map(str::to_owned)
     else {
         return Err(Error::new(
-            StatusCode::NOT_FOUND,
-            "ERR_DIRECT_INVOKE",
+            ErrorCode::DirectInvokeNoAppId,
             "failed getting app id either from the URL path or the header dapr-app-id",
         ));
     };
@@ -247,6 +240,13 @@ async fn forward(
     .await?;
     let mut response = (answer.status, answer.body).into_response();
     *response.headers_mut() = answer.headers;
+    // A gRPC app's typed protobuf answer is protobuf to an HTTP caller, as in daprd.
+    if answer.type_url.is_some() {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+    }
     Ok(response)
 }
 
@@ -305,25 +305,13 @@ async fn transact_actor_state(
     let operations: Vec<ActorOperation> = json_body(&body)?;
     let ops = operations
         .into_iter()
-        .map(|o| match o.operation.as_str() {
-            "upsert" => Ok(actors::ActorOp::Upsert {
-                key: o.request.key,
-                value: o
-                    .request
-                    .value
-                    .map(|v| Bytes::from(v.get().to_owned()))
-                    .unwrap_or_default(),
-                ttl_seconds: o
-                    .request
-                    .metadata
-                    .and_then(|mut m| m.remove("ttlInSeconds")),
-            }),
-            "delete" => Ok(actors::ActorOp::Delete { key: o.request.key }),
-            other => Err(Error::new(
-                StatusCode::BAD_REQUEST,
-                "ERR_NOT_SUPPORTED_STATE_OPERATION",
-                format!("operation type {other} not supported"),
-            )),
+        .map(|o| {
+            let value = o.request.value.map(|v| Bytes::from(v.get().to_owned()));
+            let ttl = o
+                .request
+                .metadata
+                .and_then(|mut m| m.remove("ttlInSeconds"));
+            actors::ActorOp::new(&o.operation, o.request.key, value.unwrap_or_default(), ttl)
         })
         .collect::<Result<Vec<_>, _>>()?;
     actors::transact_state(&node, &actor_type, &actor_id, ops).await?;

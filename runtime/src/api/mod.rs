@@ -15,76 +15,110 @@ mod streaming;
 
 use ::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jetway_core::GrpcCode;
+pub use jetway_core::{ErrorCode, FieldViolation};
 use tonic::Code;
 
-/// A Dapr API error: `errorCode`, message, and the status each transport sends.
+/// A Dapr API error on its way to a transport: Dapr's HTTP error body, or a
+/// gRPC status with daprd's code and details.
 #[derive(Debug)]
-pub struct Error {
-    pub status: StatusCode,
-    pub grpc: Code,
-    pub code: &'static str,
-    pub message: String,
-}
+pub struct Error(pub jetway_core::Error);
 
 impl Error {
-    /// An error whose gRPC code follows from its HTTP status.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Error {
-        Error {
-            status,
-            grpc: grpc_code(status),
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The same error with a gRPC code daprd picks independently of HTTP's.
-    pub fn with_grpc(mut self, grpc: Code) -> Error {
-        self.grpc = grpc;
-        self
-    }
-
-    /// A 500 with `code`.
-    pub fn internal(code: &'static str, message: impl Into<String>) -> Error {
-        Error::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error(jetway_core::Error::new(code, message))
     }
 
     pub fn malformed(message: impl Into<String>) -> Error {
-        Error::new(StatusCode::BAD_REQUEST, "ERR_MALFORMED_REQUEST", message)
+        Error(jetway_core::Error::malformed(message))
     }
 
-    /// The `google.rpc.ErrorInfo` reason daprd sends: its newer `DAPR_` names
-    /// where it has them, else the error code.
-    fn reason(&self) -> &'static str {
-        match self.code {
-            "ERR_STATE_STORE_NOT_CONFIGURED" => "DAPR_STATE_NOT_CONFIGURED",
-            "ERR_STATE_STORE_NOT_FOUND" => "DAPR_STATE_NOT_FOUND",
-            "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS" => "DAPR_STATE_TOO_MANY_TRANSACTIONS",
-            "ERR_PUBSUB_NOT_CONFIGURED" => "DAPR_PUBSUB_NOT_CONFIGURED",
-            "ERR_PUBSUB_EMPTY" => "DAPR_PUBSUB_NAME_EMPTY",
-            "ERR_PUBSUB_NOT_FOUND" => "DAPR_PUBSUB_NOT_FOUND",
-            "ERR_TOPIC_NAME_EMPTY" => "DAPR_PUBSUB_TOPIC_NAME_EMPTY",
-            "ERR_PUBSUB_PUBLISH_MESSAGE" => "DAPR_PUBSUB_PUBLISH_MESSAGE",
-            "ERR_PUBSUB_EVENTS_SER" => "DAPR_PUBSUB_MARSHAL_EVENTS",
-            "ERR_PUBSUB_REQUEST_METADATA" => "DAPR_PUBSUB_METADATA_DESERIALIZATION",
-            code => code,
-        }
+    pub fn code(&self) -> ErrorCode {
+        self.0.code
     }
 }
 
+impl From<jetway_core::Error> for Error {
+    fn from(e: jetway_core::Error) -> Error {
+        Error(e)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+const DOMAIN: &str = "dapr.io";
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "errorCode": self.code, "message": self.message });
-        (self.status, axum::Json(body)).into_response()
+        let e = self.0;
+        let given = e.details.map(|d| *d).unwrap_or_default();
+        let mut body = serde_json::json!({ "errorCode": e.code.code(), "message": e.message });
+        // daprd's rich errors list their details, as google.rpc types, in the body too.
+        if e.code.is_rich() {
+            let mut details = Vec::new();
+            if !given.violations.is_empty() {
+                let violations: Vec<_> = given
+                    .violations
+                    .iter()
+                    .map(|v| serde_json::json!({"field": v.field, "description": v.description}))
+                    .collect();
+                details.push(serde_json::json!({
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "field_violations": violations,
+                }));
+            }
+            if let Some(r) = &given.resource {
+                details.push(serde_json::json!({
+                    "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+                    "resource_type": r.kind,
+                    "resource_name": r.name,
+                    "owner": r.owner,
+                    "description": r.description,
+                }));
+            }
+            let metadata = (!given.metadata.is_empty()).then_some(&given.metadata);
+            details.push(serde_json::json!({
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": e.code.reason(),
+                "domain": DOMAIN,
+                "metadata": metadata,
+            }));
+            body["details"] = details.into();
+        }
+        (e.code.http_status(), axum::Json(body)).into_response()
     }
 }
 
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> tonic::Status {
-        use tonic_types::{ErrorDetails, StatusExt};
-        let details =
-            ErrorDetails::with_error_info(e.reason(), "dapr.io", std::collections::HashMap::new());
-        tonic::Status::with_error_details(e.grpc, e.message, details)
+        use tonic_types::{BadRequest, ErrorDetail, ErrorInfo, ResourceInfo, StatusExt};
+        let e = e.0;
+        let given = e.details.map(|d| *d).unwrap_or_default();
+        let mut details: Vec<ErrorDetail> = Vec::new();
+        if !given.violations.is_empty() {
+            let violations: Vec<_> = given
+                .violations
+                .into_iter()
+                .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                .collect();
+            details.push(BadRequest::new(violations).into());
+        }
+        if let Some(r) = given.resource {
+            details.push(ResourceInfo::new(r.kind, r.name, r.owner, r.description).into());
+        }
+        let metadata: std::collections::HashMap<_, _> = given.metadata.into_iter().collect();
+        details.push(ErrorInfo::new(e.code.reason(), DOMAIN, metadata).into());
+        tonic::Status::with_error_details_vec(grpc(e.code.grpc()), e.message, details)
     }
+}
+
+/// tonic's name for a gRPC code.
+pub fn grpc(code: GrpcCode) -> Code {
+    Code::from_i32(code as i32)
 }
 
 /// The gRPC code for an API error's HTTP status.

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::join_all;
-use http::StatusCode;
-use tonic::Code;
 
-use super::Error;
+use super::{Error, ErrorCode};
 use crate::components::PubSubComponent;
 use crate::node::Node;
 use crate::pubsub::{Message, cloudevent};
@@ -36,27 +34,18 @@ pub struct BulkEntry {
 pub fn component<'a>(node: &'a Node, name: &str) -> Result<&'a PubSubComponent, Error> {
     if node.registry.pubsub.is_empty() {
         return Err(Error::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_PUBSUB_NOT_CONFIGURED",
+            ErrorCode::PubsubNotConfigured,
             format!("pubsub {name} is not configured"),
-        )
-        .with_grpc(Code::FailedPrecondition));
+        ));
     }
     if name.is_empty() {
-        return Err(Error::new(
-            StatusCode::NOT_FOUND,
-            "ERR_PUBSUB_EMPTY",
-            "pubsub name is empty",
-        )
-        .with_grpc(Code::InvalidArgument));
+        return Err(Error::new(ErrorCode::PubsubEmpty, "pubsub name is empty"));
     }
     node.registry.pubsub.get(name).ok_or_else(|| {
         Error::new(
-            StatusCode::NOT_FOUND,
-            "ERR_PUBSUB_NOT_FOUND",
+            ErrorCode::PubsubNotFound,
             format!("pubsub {name} is not found"),
         )
-        .with_grpc(Code::InvalidArgument)
     })
 }
 
@@ -65,11 +54,9 @@ pub fn topic<'a>(pubsub: &str, topic: &'a str) -> Result<&'a str, Error> {
     let topic = topic.trim_matches('/');
     if topic.is_empty() {
         return Err(Error::new(
-            StatusCode::NOT_FOUND,
-            "ERR_TOPIC_NAME_EMPTY",
+            ErrorCode::TopicNameEmpty,
             format!("topic is empty in pubsub {pubsub}"),
-        )
-        .with_grpc(Code::InvalidArgument));
+        ));
     }
     Ok(topic)
 }
@@ -81,8 +68,7 @@ pub async fn publish(node: &Node, p: Publish<'_>) -> Result<(), Error> {
     let msg = message(node, &p)?;
     component.pubsub.publish(topic, msg).await.map_err(|e| {
         Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_PUBSUB_PUBLISH_MESSAGE",
+            ErrorCode::PubsubPublishMessage,
             format!(
                 "error when publishing to topic {topic} in pubsub {}: {e}",
                 p.pubsub
@@ -106,8 +92,7 @@ pub async fn bulk_publish(
         if e.entry_id.is_empty() || entries.iter().filter(|o| o.entry_id == e.entry_id).count() > 1
         {
             return Err(Error::new(
-                StatusCode::BAD_REQUEST,
-                "ERR_PUBSUB_EVENTS_SER",
+                ErrorCode::PubsubEventsSer,
                 format!(
                     "error marshaling events to bytes for topic {topic} pubsub {pubsub}. error: entryId is duplicated or not present for entry"
                 ),
@@ -150,8 +135,7 @@ fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
                 .map(Duration::from_secs)
                 .ok_or_else(|| {
                     Error::new(
-                        StatusCode::BAD_REQUEST,
-                        "ERR_PUBSUB_REQUEST_METADATA",
+                        ErrorCode::PubsubRequestMetadata,
                         format!("invalid ttlInSeconds '{v}'"),
                     )
                 })?,
@@ -193,13 +177,8 @@ fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
         .content_type
         .is_some_and(|c| cloudevent::essence(c) == cloudevent::CONTENT_TYPE);
     let (data, id) = if is_cloudevent {
-        cloudevent::complete(&publish).map_err(|m| {
-            Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ERR_PUBSUB_CLOUD_EVENTS_SER",
-                m,
-            )
-        })?
+        cloudevent::complete(&publish)
+            .map_err(|m| Error::new(ErrorCode::PubsubCloudEventsSer, m))?
     } else {
         let (data, id) = cloudevent::wrap(&publish);
         (data, Some(id))

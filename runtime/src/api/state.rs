@@ -6,10 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::join_all;
-use http::StatusCode;
-use tonic::Code;
 
-use super::Error;
+use super::{Error, ErrorCode};
 use crate::components::StateComponent;
 use crate::node::Node;
 use crate::state::{self, DeleteRequest, Item, Operation, SetRequest};
@@ -40,11 +38,9 @@ impl TxOp {
                 etag: item.etag,
             }),
             other => Err(Error::new(
-                StatusCode::BAD_REQUEST,
-                "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                ErrorCode::StateOperationNotSupported,
                 format!("operation type {other} not supported"),
-            )
-            .with_grpc(Code::Unimplemented)),
+            )),
         }
     }
 }
@@ -53,40 +49,60 @@ impl TxOp {
 pub fn store<'a>(node: &'a Node, name: &str) -> Result<&'a StateComponent, Error> {
     if node.registry.state.is_empty() {
         return Err(Error::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ERR_STATE_STORE_NOT_CONFIGURED",
+            ErrorCode::StateStoreNotConfigured,
             format!("state store {name} is not configured"),
-        )
-        .with_grpc(Code::FailedPrecondition));
+        ));
     }
     node.registry.state.get(name).ok_or_else(|| {
         Error::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_STATE_STORE_NOT_FOUND",
+            ErrorCode::StateStoreNotFound,
             format!("state store {name} is not found"),
         )
     })
 }
 
-/// Maps a store error for an operation whose generic code is `code`; daprd's
-/// messages say what failed first.
-fn store_error(e: state::Error, code: &'static str, what: String) -> Error {
-    use state::Error as E;
-    let message = format!("{what}: {e}");
-    match e {
-        // A transaction fails as a whole, whatever the cause.
-        _ if code == "ERR_STATE_TRANSACTION" => {
-            Error::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
-        }
-        E::EtagMismatch(_) => Error::new(StatusCode::CONFLICT, code, message),
-        E::InvalidEtag(_) => Error::new(StatusCode::BAD_REQUEST, code, message),
-        E::Invalid(m) => Error::malformed(m),
-        E::Backend(_) => Error::new(StatusCode::INTERNAL_SERVER_ERROR, code, message),
-    }
+/// What a store was asked to do, for its error's code.
+#[derive(Clone, Copy)]
+enum Op {
+    Get,
+    Save,
+    Delete,
+    Transaction,
 }
 
+/// Maps a store error; daprd's messages say what failed first.
+fn store_error(e: state::Error, op: Op, what: String) -> Error {
+    use ErrorCode as C;
+    use state::Error as E;
+    let code = match (op, &e) {
+        // A transaction fails as a whole, whatever the cause.
+        (Op::Transaction, _) => C::StateTransaction,
+        (_, E::Invalid(m) | E::IllegalKey(m)) => return Error::malformed(m.clone()),
+        (Op::Save, E::EtagMismatch(_)) => C::StateSaveEtagMismatch,
+        (Op::Save, E::InvalidEtag(_)) => C::StateSaveInvalidEtag,
+        (Op::Save, E::Backend(_)) => C::StateSave,
+        (Op::Delete, E::EtagMismatch(_)) => C::StateDeleteEtagMismatch,
+        (Op::Delete, E::InvalidEtag(_)) => C::StateDeleteInvalidEtag,
+        (Op::Delete, E::Backend(_)) => C::StateDelete,
+        (Op::Get, _) => C::StateGet,
+    };
+    Error::new(code, format!("{what}: {e}"))
+}
+
+/// The key as `store` holds it; a key with `||` is daprd's illegal key,
+/// with the key and the store named in the error's details.
 fn stored_key(store: &StateComponent, key: &str) -> Result<String, Error> {
-    state::stored_key(store.prefix.as_deref(), key).map_err(|e| Error::malformed(e.to_string()))
+    state::stored_key(store.prefix.as_deref(), key).map_err(|e| match e {
+        state::Error::IllegalKey(_) => {
+            let message = e.to_string();
+            Error(
+                jetway_core::Error::new(ErrorCode::StateIllegalKey, message.clone())
+                    .field(key, message)
+                    .about("state", &store.name),
+            )
+        }
+        other => Error::malformed(other.to_string()),
+    })
 }
 
 fn set_request(
@@ -141,7 +157,7 @@ pub async fn save(
         r.map_err(|e| {
             store_error(
                 e,
-                "ERR_STATE_SAVE",
+                Op::Save,
                 format!("failed saving state in state store {name}"),
             )
         })
@@ -154,7 +170,7 @@ pub async fn get(node: &Node, name: &str, key: &str) -> Result<Option<Item>, Err
     store.store.get(&stored).await.map_err(|e| {
         store_error(
             e,
-            "ERR_STATE_GET",
+            Op::Get,
             format!("fail to get {key} from state store {name}"),
         )
     })
@@ -169,7 +185,7 @@ pub async fn delete(node: &Node, name: &str, key: &str, etag: Option<String>) ->
     store.store.delete(request).await.map_err(|e| {
         store_error(
             e,
-            "ERR_STATE_DELETE",
+            Op::Delete,
             format!("failed deleting state with key {key}"),
         )
     })
@@ -189,7 +205,7 @@ pub async fn bulk_get(
         .map(|key| {
             let (backend, stored) = (store.store.clone(), stored_key(store, key));
             async move {
-                let stored = stored.map_err(|e| e.message)?;
+                let stored = stored.map_err(|e| e.0.message)?;
                 backend.get(&stored).await.map_err(|e| e.to_string())
             }
         })
@@ -217,8 +233,7 @@ pub async fn transact(
         && ops.len() > max
     {
         return Err(Error::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_STATE_STORE_TOO_MANY_TRANSACTIONS",
+            ErrorCode::StateTooManyTransactions,
             format!(
                 "the transaction contains {} operations, which is more than what the state store supports: {max}",
                 ops.len()
@@ -243,7 +258,7 @@ pub async fn transact(
     store.store.transact(ops).await.map_err(|e| {
         store_error(
             e,
-            "ERR_STATE_TRANSACTION",
+            Op::Transaction,
             "error while executing state transaction".into(),
         )
     })

@@ -121,7 +121,7 @@ impl GrpcApp {
     pub fn new(address: &str, port: u16, token: Option<&str>) -> GrpcApp {
         let origin = format!("http://{address}:{port}")
             .parse()
-            .expect("an address and port make a valid URI");
+            .expect("settings checked the address is a URI host");
         GrpcApp {
             channel: grpc_channel(),
             origin,
@@ -191,10 +191,12 @@ impl GrpcApp {
                 {
                     headers.insert(http::header::CONTENT_TYPE, v);
                 }
+                let data = response.data.unwrap_or_default();
                 Ok(AppResponse {
                     status: StatusCode::OK,
                     headers,
-                    body: response.data.map(|d| d.value.into()).unwrap_or_default(),
+                    body: data.value.into(),
+                    type_url: Some(data.type_url).filter(|t| !t.is_empty()),
                 })
             }
             Err(status) => Ok(failed_invocation(&status)),
@@ -371,11 +373,11 @@ fn failed_invocation(status: &Status) -> AppResponse {
         "message": status.message(),
         "details": [],
     });
-    AppResponse {
-        status: crate::api::http_status(status.code()),
+    AppResponse::new(
+        crate::api::http_status(status.code()),
         headers,
-        body: body.to_string().into(),
-    }
+        body.to_string().into(),
+    )
 }
 
 fn outcome(status: i32, topic: &str) -> Outcome {

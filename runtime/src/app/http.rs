@@ -81,11 +81,7 @@ impl HttpApp {
             .await
             .map_err(|e| Error(e.to_string()))?
             .to_bytes();
-        Ok(AppResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        Ok(AppResponse::new(parts.status, parts.headers, body))
     }
 
     /// Healthy on a 2xx from `path`.

@@ -7,7 +7,7 @@ mod http;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::{HeaderMap, Method, StatusCode};
+use ::http::{HeaderMap, Method};
 use bytes::Bytes;
 
 pub use self::grpc::GrpcApp;
@@ -19,12 +19,7 @@ use crate::settings::AppHealth;
 /// The header (and gRPC metadata key) that carries API tokens.
 pub const API_TOKEN_HEADER: &str = "dapr-api-token";
 
-/// The app's answer to a call, in HTTP terms whatever the protocol.
-pub struct AppResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
+pub use jetway_core::AppResponse;
 
 #[derive(Debug, thiserror::Error)]
 #[error("calling the app: {0}")]
@@ -107,7 +102,8 @@ impl AppChannel {
 
     /// Whether the app accepts TCP connections right now.
     pub async fn is_listening(&self) -> bool {
-        let connect = tokio::net::TcpStream::connect((self.address(), self.port()));
+        // The address is a URI host: `[::1]:port` parses, a bare `::1` would not.
+        let connect = tokio::net::TcpStream::connect(format!("{}:{}", self.address(), self.port()));
         matches!(
             tokio::time::timeout(Duration::from_millis(500), connect).await,
             Ok(Ok(_))

@@ -362,9 +362,9 @@ fn select_path<'a>(rules: &'a [CompiledRule], event: &[u8]) -> Option<&'a str> {
         .map(|r| r.path.as_str())
 }
 
-/// Parses a subscription's or component's metadata into delivery settings.
-pub fn backoff_from(metadata: &BTreeMap<String, String>) -> Result<Vec<Duration>, String> {
-    match metadata.get("backOff").filter(|v| !v.is_empty()) {
+/// The redelivery delays of a component's `backOff` metadata.
+pub fn backoff_from(metadata: &jetway_core::Metadata) -> Result<Vec<Duration>, String> {
+    match metadata.value("backOff") {
         None => Ok(vec![
             Duration::from_millis(200),
             Duration::from_millis(500),
@@ -423,11 +423,11 @@ mod tests {
 
     #[test]
     fn backoffs() {
-        let m: BTreeMap<String, String> = [("backOff".to_owned(), "100ms, 2s".to_owned())].into();
+        let m: jetway_core::Metadata = [("BACKOFF", "100ms, 2s")].into_iter().collect();
         assert_eq!(
             backoff_from(&m).unwrap(),
             vec![Duration::from_millis(100), Duration::from_secs(2)]
         );
-        assert_eq!(backoff_from(&BTreeMap::new()).unwrap().len(), 5);
+        assert_eq!(backoff_from(&Default::default()).unwrap().len(), 5);
     }
 }

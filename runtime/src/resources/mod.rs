@@ -24,7 +24,7 @@ pub struct Component {
     pub name: String,
     pub kind: String,
     pub version: String,
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: jetway_core::Metadata,
     pub scopes: Vec<String>,
     pub ignore_errors: bool,
     /// Where it was declared, for later error messages.
@@ -298,11 +298,9 @@ pub fn parse_into(
                     .kind
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| err("spec.type", "missing".into()))?;
-                let version = spec
-                    .version
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| err("spec.version", "missing".into()))?;
-                let mut metadata = BTreeMap::new();
+                // daprd takes a missing version as the first one.
+                let version = spec.version.unwrap_or_default();
+                let mut metadata = jetway_core::Metadata::default();
                 for (i, item) in spec.metadata.into_iter().enumerate() {
                     let field = format!("spec.metadata[{i}]");
                     let key = item

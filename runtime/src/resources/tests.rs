@@ -52,8 +52,8 @@ scopes: [someone-else]
         (c.name.as_str(), c.kind.as_str(), c.version.as_str()),
         ("statestore", "state.jetstream", "v1")
     );
-    assert_eq!(c.metadata["replicas"], "1");
-    assert_eq!(c.metadata["prefix"], "orders-x");
+    assert_eq!(c.metadata.get("replicas"), Some("1"));
+    assert_eq!(c.metadata.get("prefix"), Some("orders-x"));
     assert_eq!(r.subscriptions.len(), 1, "s1 is scoped to another app");
     let s = &r.subscriptions[0];
     assert_eq!(s.rules.len(), 2);

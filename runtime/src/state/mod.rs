@@ -55,6 +55,9 @@ pub enum Error {
     /// The ETag is not one this store produces.
     #[error("invalid etag value: {0}")]
     InvalidEtag(String),
+    /// A key with `||`, the separator of Dapr's key prefixes.
+    #[error("input key/keyPrefix '{0}' can't contain '||'")]
+    IllegalKey(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -134,9 +137,7 @@ pub fn stored_key(prefix: Option<&str>, key: &str) -> Result<String, Error> {
         return Err(Error::Invalid("key is empty".into()));
     }
     if key.contains("||") {
-        return Err(Error::Invalid(format!(
-            "input key/keyPrefix '{key}' can't contain '||'"
-        )));
+        return Err(Error::IllegalKey(key.to_owned()));
     }
     Ok(match prefix {
         Some(p) => format!("{p}||{key}"),

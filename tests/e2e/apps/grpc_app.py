@@ -2,6 +2,8 @@
 (dapr.ext.grpc), unchanged.
 
 - method `echo` answers JSON with the body, content type and caller metadata;
+- method `typed` answers a protobuf message (a `StringValue`), as the SDK's
+  custom-data invocation example does with its own message type;
 - topic `pubsub`/`grpc-orders` appends each event to EVENTS_FILE (one JSON line);
 - topic `pubsub`/`grpc-flaky` asks for a retry of each event's first delivery,
   then records it to EVENTS_FILE;
@@ -15,6 +17,7 @@ import os
 import threading
 
 from cloudevents.sdk.event import v1
+from google.protobuf.wrappers_pb2 import StringValue
 from dapr.clients.grpc._response import TopicEventResponse
 from dapr.ext.grpc import App, InvokeMethodRequest, InvokeMethodResponse
 
@@ -46,6 +49,13 @@ def echo(request: InvokeMethodRequest) -> InvokeMethodResponse:
         'custom': metadata.get('x-custom', [''])[0],
     }
     return InvokeMethodResponse(json.dumps(body), 'application/json')
+
+
+@app.method(name='typed')
+def typed(request: InvokeMethodRequest) -> InvokeMethodResponse:
+    response = InvokeMethodResponse()
+    response.set_data(StringValue(value=f'typed: {request.text()}'))
+    return response
 
 
 @app.subscribe(pubsub_name='pubsub', topic='grpc-orders')

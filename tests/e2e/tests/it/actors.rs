@@ -571,6 +571,10 @@ async fn python_grpc_actor_host() {
     .await
     .unwrap_or_else(|_| panic!("the gRPC app hosts Counter: {}", app.output()));
     assert_eq!(first, "1");
+    // A second stream that names no types (how the SDK's tests probe for
+    // support) is acknowledged, and the first one goes on hosting.
+    let probe = crate::grpc::run_python("actor_stream_probe.py", &[], sidecar).await;
+    assert_eq!(probe, serde_json::json!({"acked": true}));
     assert_eq!(
         call(sidecar, "g-1", "Increment", "2").await,
         (200, "3".into())

@@ -7,9 +7,13 @@ use serde_json::{Value, json};
 
 use crate::app::TestApp;
 
+/// The state store has no `spec.version`: daprd takes that as v1, and so does Jetway.
 fn resources() -> Resources {
     Resources::new()
-        .component("statestore", "state.jetstream", &[])
+        .with(
+            "statestore.yaml",
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: statestore}\nspec: {type: state.jetstream}\n",
+        )
         .component("pubsub", "pubsub.jetstream", &[])
 }
 
@@ -225,6 +229,23 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
         let echo: Value = serde_json::from_str(line["text"].as_str().unwrap_or("null")).unwrap();
         assert_eq!(echo["body"], r#"{"n": 7}"#, "{protocol}: {line}");
         assert_eq!(echo["caller"], "caller", "{protocol}");
+    }
+    // A typed protobuf answer, unpacked as the SDK's custom-data example
+    // does: its Any type URL reaches a gRPC caller, and an HTTP caller gets
+    // the message as application/x-protobuf.
+    for protocol in ["grpc", "http"] {
+        let stdout = crate::run_to_end(
+            tokio::process::Command::new(python())
+                .arg(workspace_root().join("tests/e2e/apps/custom_data.py"))
+                .args(["grpc-app", "typed", "hi"])
+                .env("DAPR_HTTP_PORT", caller.http_port.to_string())
+                .env("DAPR_GRPC_PORT", caller.grpc_port.to_string())
+                .env("DAPR_API_METHOD_INVOCATION_PROTOCOL", protocol),
+            Duration::from_secs(60),
+        )
+        .await;
+        let seen = crate::last_json(&stdout);
+        assert_eq!(seen["value"], "typed: hi", "{protocol}: {seen}");
     }
     // gRPC caller → gRPC app's missing method: the app's status, unchanged.
     let line = python_invoke(&caller, "grpc", "grpc-app", "nope").await;
@@ -514,4 +535,128 @@ async fn grpc_api_token_unimplemented_and_trace_context() {
     assert_eq!(echo["method"], "GET");
     assert_eq!(echo["headers"]["traceparent"], traceparent.as_str());
     assert!(echo["headers"].get("dapr-api-token").is_none());
+}
+
+/// `--app-channel-address ::1` reaches a gRPC app over IPv6 (the sidecar once
+/// panicked at start-up building the app's URI).
+#[tokio::test]
+async fn a_grpc_app_is_reached_on_an_ipv6_channel_address() {
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app_port = jetway_testkit::free_port();
+    let sidecar = Sidecar::builder("grpc-v6")
+        .app_port(app_port)
+        .arg("--app-protocol")
+        .arg("grpc")
+        .arg("--app-channel-address")
+        .arg("::1")
+        .nats(&nats)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let _app = jetway_testkit::App::spawn(
+        "grpc_app.py",
+        &python(),
+        &[&workspace_root()
+            .join("tests/e2e/apps/grpc_app.py")
+            .display()
+            .to_string()],
+        &[
+            ("APP_PORT", app_port.to_string()),
+            (
+                "EVENTS_FILE",
+                dir.path().join("e.jsonl").display().to_string(),
+            ),
+        ],
+    );
+    sidecar
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .expect("ready once the app listens on [::1]");
+    let r = crate::client()
+        .post(format!("{}/v1.0/invoke/grpc-v6/method/echo", sidecar.url()))
+        .header("content-type", "application/json")
+        .body(r#"{"n": 6}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["body"], r#"{"n": 6}"#);
+}
+
+/// An illegal state key answers as daprd does: `DAPR_STATE_ILLEGAL_KEY`, with
+/// the key as a `BadRequest` field violation and the store as `ResourceInfo`,
+/// read by the Python SDK over gRPC and in the HTTP error body.
+#[tokio::test]
+async fn an_illegal_state_key_carries_daprd_s_details_over_both_apis() {
+    let nats = NatsServer::start().await;
+    let sidecar = Sidecar::builder("errors")
+        .nats(&nats)
+        .resources(&resources())
+        .start()
+        .await
+        .unwrap();
+    let message = "input key/keyPrefix 'key||' can't contain '||'";
+    let seen = run_python("error_handling.py", &[], &sidecar).await;
+    assert_eq!(
+        seen,
+        json!({
+            "code": "INVALID_ARGUMENT",
+            "message": message,
+            "error_code": "DAPR_STATE_ILLEGAL_KEY",
+            "details": {
+                "error_info": {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "DAPR_STATE_ILLEGAL_KEY",
+                    "domain": "dapr.io",
+                },
+                "resource_info": {
+                    "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+                    "resource_type": "state",
+                    "resource_name": "statestore",
+                },
+                "bad_request": {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "field_violations": [{"field": "key||", "description": message}],
+                },
+            },
+        })
+    );
+
+    let r = crate::client()
+        .post(format!("{}/v1.0/state/statestore", sidecar.url()))
+        .json(&json!([{"key": "key||", "value": "v"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "errorCode": "ERR_MALFORMED_REQUEST",
+            "message": message,
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "field_violations": [{"field": "key||", "description": message}],
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+                    "resource_type": "state",
+                    "resource_name": "statestore",
+                    "owner": "",
+                    "description": "",
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "DAPR_STATE_ILLEGAL_KEY",
+                    "domain": "dapr.io",
+                    "metadata": null,
+                },
+            ],
+        })
+    );
 }

@@ -25,9 +25,9 @@ async fn bad_resources_stop_the_node_naming_file_resource_and_field() {
             "unknown.yaml: Component 'cache': field 'spec.type': unknown component type 'state.redis'",
         ),
         (
-            "missing.yaml",
-            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: store}\nspec: {type: state.jetstream}\n",
-            "missing.yaml: Component 'store': field 'spec.version': missing",
+            "version.yaml",
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: store}\nspec: {type: state.jetstream, version: v2}\n",
+            "version.yaml: Component 'store': field 'spec.version': unsupported version 'v2'",
         ),
         (
             "sub.yaml",
@@ -66,19 +66,30 @@ async fn unreachable_nats_and_old_servers_are_reported() {
     assert_eq!(code, Some(EXIT_UNAVAILABLE), "{output}");
     assert!(output.contains("cannot connect to NATS"), "{output}");
 
-    // A component's own server, unreachable: also unavailable, naming the component.
+    // A component's own server, unreachable: also unavailable, naming the
+    // component. Metadata names are read in any case, as daprd reads them.
     let nats = NatsServer::start().await;
-    let res = Resources::new().component("far", "state.jetstream", &[("natsURL", &dead)]);
+    for key in ["natsURL", "natsUrl", "NATSURL"] {
+        let res = Resources::new().component("far", "state.jetstream", &[(key, &dead)]);
+        let (code, output) = Sidecar::builder("app")
+            .nats(&nats)
+            .resources(&res)
+            .start_fails()
+            .await;
+        assert_eq!(code, Some(EXIT_UNAVAILABLE), "{key}: {output}");
+        assert!(
+            output.contains("Component 'far'") && output.contains("natsURL"),
+            "{key}: {output}"
+        );
+    }
+    let res = Resources::new().component("ps", "pubsub.jetstream", &[("BACKOFF", "soon")]);
     let (code, output) = Sidecar::builder("app")
         .nats(&nats)
         .resources(&res)
         .start_fails()
         .await;
-    assert_eq!(code, Some(EXIT_UNAVAILABLE), "{output}");
-    assert!(
-        output.contains("Component 'far'") && output.contains("natsURL"),
-        "{output}"
-    );
+    assert_eq!(code, Some(EXIT_CONFIG), "{output}");
+    assert!(output.contains("field 'backOff'"), "{output}");
 
     // Embedded mode with only a too-old nats-server on PATH.
     let dir = tempfile::tempdir().unwrap();
@@ -312,4 +323,24 @@ async fn app_health_checks_gate_readiness() {
             .all(|l| serde_json::from_str::<Value>(l).is_ok()),
         "{output}"
     );
+}
+
+/// Flag values that could only fail later stop the node at once, naming the flag.
+#[tokio::test]
+async fn bad_flag_values_exit_78_naming_the_flag() {
+    for (flag, value) in [
+        ("--app-channel-address", "not a host"),
+        ("--app-health-check-path", "healthz"),
+        ("--app-max-concurrency", "-5"),
+        ("--nats-url", "nats://host:port"),
+    ] {
+        let (code, output) = Sidecar::builder("app")
+            .arg(flag)
+            .arg(value)
+            .start_fails()
+            .await;
+        assert_eq!(code, Some(EXIT_CONFIG), "{flag} {value}: {output}");
+        assert!(output.contains(flag), "{flag} {value}: {output}");
+        assert!(!output.contains("panicked"), "{output}");
+    }
 }
