@@ -17,5 +17,6 @@ pub mod node;
 pub mod pubsub;
 pub mod resources;
 pub mod run;
+pub mod secrets;
 pub mod settings;
 pub mod state;

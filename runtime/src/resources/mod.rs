@@ -27,8 +27,23 @@ pub struct Component {
     pub metadata: jetway_core::Metadata,
     pub scopes: Vec<String>,
     pub ignore_errors: bool,
+    /// Metadata values to read from a secret store before the component is built.
+    pub secret_refs: Vec<SecretRef>,
+    /// `auth.secretStore`: the store `secret_refs` are read from.
+    pub secret_store: Option<String>,
     /// Where it was declared, for later error messages.
     pub file: String,
+}
+
+/// A metadata value given as `secretKeyRef`: the `key` of secret `secret`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecretRef {
+    /// The metadata name the value is for.
+    pub name: String,
+    pub secret: String,
+    pub key: String,
+    /// Where it was written (`spec.metadata[2].secretKeyRef`).
+    pub field: String,
 }
 
 /// A declarative subscription.
@@ -178,6 +193,20 @@ struct Document {
     spec: Option<serde_yaml::Value>,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    auth: Auth,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Auth {
+    secret_store: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SecretKeyRef {
+    name: Option<String>,
+    key: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -203,7 +232,7 @@ struct ComponentSpec {
 struct MetadataItem {
     name: Option<String>,
     value: Option<serde_yaml::Value>,
-    secret_key_ref: Option<serde_yaml::Value>,
+    secret_key_ref: Option<SecretKeyRef>,
     env_ref: Option<String>,
 }
 
@@ -301,6 +330,7 @@ pub fn parse_into(
                 // daprd takes a missing version as the first one.
                 let version = spec.version.unwrap_or_default();
                 let mut metadata = jetway_core::Metadata::default();
+                let mut secret_refs = Vec::new();
                 for (i, item) in spec.metadata.into_iter().enumerate() {
                     let field = format!("spec.metadata[{i}]");
                     let key = item
@@ -321,11 +351,19 @@ pub fn parse_into(
                             ));
                         }
                         std::env::var(&var).unwrap_or_default()
-                    } else if item.secret_key_ref.is_some() {
-                        return Err(err(
-                            &format!("{field}.secretKeyRef"),
-                            "secret stores are not supported yet".into(),
-                        ));
+                    } else if let Some(r) = item.secret_key_ref {
+                        let field = format!("{field}.secretKeyRef");
+                        let secret = r
+                            .name
+                            .filter(|n| !n.is_empty())
+                            .ok_or_else(|| err(&format!("{field}.name"), "missing".into()))?;
+                        secret_refs.push(SecretRef {
+                            name: key,
+                            key: r.key.filter(|k| !k.is_empty()).unwrap_or(secret.clone()),
+                            secret,
+                            field,
+                        });
+                        continue;
                     } else {
                         String::new()
                     };
@@ -339,6 +377,8 @@ pub fn parse_into(
                         metadata,
                         scopes: doc.scopes,
                         ignore_errors: spec.ignore_errors,
+                        secret_refs,
+                        secret_store: doc.auth.secret_store.filter(|s| !s.is_empty()),
                         file: file.into(),
                     });
                 }

@@ -416,3 +416,81 @@ async fn namespace_key_prefix_separates_namespaces() {
         "another namespace does not see them"
     );
 }
+
+/// `secretKeyRef` metadata is read from a secret store component, which is
+/// built before the components that refer to it wherever it is declared.
+#[tokio::test]
+async fn component_metadata_is_read_from_a_secret_store() {
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(&secrets, r#"{"store": {"prefix": "none"}}"#).unwrap();
+    let resources = |secret: &str| {
+        let yaml = format!(
+            "apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: statestore}}
+spec:
+  type: state.jetstream
+  version: v1
+  metadata:
+  - name: keyPrefix
+    secretKeyRef: {{name: '{secret}', key: '{secret}'}}
+auth:
+  secretStore: localsecrets
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: localsecrets}}
+spec:
+  type: secretstores.local.file
+  version: v1
+  metadata:
+  - {{name: secretsFile, value: '{}'}}
+",
+            secrets.display()
+        );
+        Resources::new().with("components.yaml", &yaml)
+    };
+    let a = Sidecar::builder("a")
+        .nats(&nats)
+        .resources(&resources("store:prefix"))
+        .start()
+        .await
+        .unwrap();
+    let plain =
+        Resources::new().component("statestore", "state.jetstream", &[("keyPrefix", "none")]);
+    let b = Sidecar::builder("b")
+        .nats(&nats)
+        .resources(&plain)
+        .start()
+        .await
+        .unwrap();
+    let http = crate::client();
+    let r = http
+        .post(format!("{}/v1.0/state/statestore", a.url()))
+        .json(&serde_json::json!([{"key": "k", "value": "from a"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Both use no key prefix: app a's only because its secret said so.
+    let r = http
+        .get(format!("{}/v1.0/state/statestore/k", b.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), r#""from a""#);
+
+    let (code, output) = Sidecar::builder("c")
+        .nats(&nats)
+        .resources(&resources("store:missing"))
+        .start_fails()
+        .await;
+    assert_eq!(code, Some(78), "{output}");
+    assert!(
+        output.contains("field 'spec.metadata[0].secretKeyRef'")
+            && output.contains("secret 'store:missing' has no key"),
+        "{output}"
+    );
+}
