@@ -1,6 +1,8 @@
 //! Jetway's NATS mapping layer: the connection, the names of subjects, streams,
-//! buckets and consumers, the reversible key encoding, and the KV, stream and
-//! request-reply primitives the building blocks are made of.
+//! buckets and consumers, the reversible key encoding, the KV, stream and
+//! request-reply primitives the building blocks are made of, and placement
+//! (live hosts, partition owners, partition leases) that actors, workflows
+//! and jobs share.
 //!
 //! It speaks NATS words only (subject, stream, bucket, revision) and knows
 //! nothing of HTTP, gRPC or Dapr.
@@ -11,6 +13,7 @@ mod error;
 pub mod kv;
 pub mod lease;
 pub mod naming;
+pub mod placement;
 pub mod server;
 pub mod stream;
 

@@ -9,7 +9,6 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod components;
-pub mod duration;
 pub mod embedded;
 pub mod invoke;
 pub mod metrics;

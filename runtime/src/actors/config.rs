@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::duration;
+use jetway_core::duration;
 
 /// daprd's defaults.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);

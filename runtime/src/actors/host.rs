@@ -2,7 +2,7 @@
 //! their turns, and the calls into the app.
 //!
 //! Every hosted type has [`PARTITIONS`] partitions. The host that should own a
-//! partition (see [`members::owner`]) contends for its lease; while it holds
+//! partition (see [`placement::owner`]) contends for its lease; while it holds
 //! the lease it serves the partition's subject, and an actor of the partition
 //! is active here and nowhere else. A host that should no longer own a partition
 //! (a new host joined) drains it: it stops taking calls, lets the calls in flight
@@ -23,13 +23,13 @@ use tokio_util::task::TaskTracker;
 
 use super::app::{ActorApp, Callback, REMINDER_CANCEL};
 use super::config::{AppConfig, TypeConfig};
-use super::members::{self, HEARTBEAT, Members};
 use super::reminders::{Due, Reminders};
-use super::schedule;
 use super::turn::{TooDeep, Turn};
 use super::{ActorCall, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
 use crate::api::{Error, ErrorCode};
 use crate::app::AppResponse;
+use jetway_broker::placement::{self, HEARTBEAT, Members};
+use jetway_core::schedule;
 
 /// How often the host looks at its partitions when nothing wakes it earlier.
 const TICK: Duration = Duration::from_millis(250);
@@ -213,7 +213,7 @@ impl Host {
             let hosts = self.members.hosts_of(actor_type);
             for p in 0..PARTITIONS {
                 let key = (actor_type.clone(), p);
-                let wanted = members::owner(&hosts, actor_type, p) == Some(self.id.as_str());
+                let wanted = placement::owner(&hosts, actor_type, p) == Some(self.id.as_str());
                 let present = self
                     .partitions
                     .lock()

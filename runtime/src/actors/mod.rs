@@ -10,9 +10,7 @@
 mod app;
 mod config;
 mod host;
-mod members;
 mod reminders;
-mod schedule;
 mod turn;
 mod wire;
 
@@ -30,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use app::{ActorApp, Callback, HttpActors, REMINDER_CANCEL};
 pub use config::{AppConfig, TypeConfig};
 pub use host::{Host, TimerSpec};
-use members::Members;
+use jetway_broker::placement::Members;
 use reminders::{RegisterError, Reminders};
 
 use crate::api::{Error, ErrorCode};
@@ -116,7 +114,14 @@ impl Actors {
 
     async fn members(&self) -> Result<&Arc<Members>, Error> {
         self.members
-            .get_or_try_init(|| Members::start(&self.broker, 1, self.changed.clone()))
+            .get_or_try_init(|| {
+                Members::start(
+                    &self.broker,
+                    naming::ACTOR_HOSTS_BUCKET,
+                    1,
+                    self.changed.clone(),
+                )
+            })
             .await
             .map_err(|e| {
                 Error::new(

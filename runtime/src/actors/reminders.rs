@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::{self, Schedule};
+use jetway_core::schedule::{self, Schedule};
 
 const BUCKET: &str = "jetway_actor_reminders";
 

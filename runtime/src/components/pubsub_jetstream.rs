@@ -77,7 +77,7 @@ fn options(c: &Component) -> Result<JetStreamOptions, (&'static str, String)> {
         }
     };
     let ack_wait = match meta("ackWait") {
-        Some(v) => crate::duration::parse(v).map_err(|e| ("ackWait", e))?,
+        Some(v) => jetway_core::duration::parse(v).map_err(|e| ("ackWait", e))?,
         None => Duration::from_secs(30),
     };
     crate::pubsub::subscriber::backoff_from(&c.metadata).map_err(|e| ("backOff", e))?;

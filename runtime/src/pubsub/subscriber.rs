@@ -372,7 +372,7 @@ pub fn backoff_from(metadata: &jetway_core::Metadata) -> Result<Vec<Duration>, S
             Duration::from_secs(2),
             Duration::from_secs(5),
         ]),
-        Some(list) => list.split(',').map(crate::duration::parse).collect(),
+        Some(list) => list.split(',').map(jetway_core::duration::parse).collect(),
     }
 }
 

@@ -136,6 +136,20 @@ async fn python_invoke(sidecar: &Sidecar, protocol: &str, app_id: &str, method: 
     })
 }
 
+/// Starts `grpc_app.py` on `port`, recording its events in `events`.
+fn grpc_app(port: u16, events: &std::path::Path) -> jetway_testkit::App {
+    let script = workspace_root().join("tests/e2e/apps/grpc_app.py");
+    jetway_testkit::App::spawn(
+        "grpc_app.py",
+        &python(),
+        &[&script.display().to_string()],
+        &[
+            ("APP_PORT", port.to_string()),
+            ("EVENTS_FILE", events.display().to_string()),
+        ],
+    )
+}
+
 /// A `dapr.ext.grpc` app behind `--app-protocol grpc`: health-checked over
 /// `AppCallbackHealthCheck`, invoked from HTTP and gRPC callers (and an HTTP
 /// app from both), and fed topic events with SUCCESS and RETRY answers.
@@ -161,18 +175,7 @@ async fn python_grpc_app_and_the_four_invocation_protocol_pairs() {
         .start()
         .await
         .unwrap();
-    let mut app = jetway_testkit::App::spawn(
-        "grpc_app.py",
-        &python(),
-        &[&workspace_root()
-            .join("tests/e2e/apps/grpc_app.py")
-            .display()
-            .to_string()],
-        &[
-            ("APP_PORT", app_port.to_string()),
-            ("EVENTS_FILE", events.display().to_string()),
-        ],
-    );
+    let mut app = grpc_app(app_port, &events);
     grpc_sidecar
         .wait_ready(Duration::from_secs(30))
         .await
@@ -555,21 +558,7 @@ async fn a_grpc_app_is_reached_on_an_ipv6_channel_address() {
         .start()
         .await
         .unwrap();
-    let _app = jetway_testkit::App::spawn(
-        "grpc_app.py",
-        &python(),
-        &[&workspace_root()
-            .join("tests/e2e/apps/grpc_app.py")
-            .display()
-            .to_string()],
-        &[
-            ("APP_PORT", app_port.to_string()),
-            (
-                "EVENTS_FILE",
-                dir.path().join("e.jsonl").display().to_string(),
-            ),
-        ],
-    );
+    let _app = grpc_app(app_port, &dir.path().join("events.jsonl"));
     sidecar
         .wait_ready(Duration::from_secs(30))
         .await

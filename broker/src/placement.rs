@@ -1,19 +1,22 @@
-//! Which hosts are alive and which actor types each hosts: every host puts its
-//! announcement in a KV bucket each second, and every node watches the bucket.
+//! Placement: which hosts are alive and which roles (actor roles, say) each
+//! serves, and which host owns a partition of a role. Every host puts its
+//! announcement in a KV bucket each second and every node watches the
+//! bucket; the owner of a partition is the live host with the highest
+//! rendezvous score, so a host joining or leaving moves only its share.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::Broker;
+use crate::kv::{Bucket, BucketConfig, Expect, Op, Write};
 use bytes::Bytes;
 use futures::StreamExt;
-use jetway_broker::kv::{Bucket, BucketConfig, Expect, Op, Write};
-use jetway_broker::{Broker, naming};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 /// How often a host announces itself.
-pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A host not heard from for this long counts as gone.
 const LIVENESS: Duration = Duration::from_secs(3);
 
@@ -21,16 +24,16 @@ const LIVENESS: Duration = Duration::from_secs(3);
 #[serde(rename_all = "camelCase")]
 struct Announcement {
     app_id: String,
-    types: Vec<String>,
+    roles: Vec<String>,
 }
 
 struct Seen {
-    types: Vec<String>,
+    roles: Vec<String>,
     at: Instant,
 }
 
 /// The live actor hosts, as this node sees them.
-pub(super) struct Members {
+pub struct Members {
     bucket: Bucket,
     hosts: RwLock<HashMap<String, Seen>>,
     /// Notified when a host appears, changes or leaves.
@@ -38,15 +41,17 @@ pub(super) struct Members {
 }
 
 impl Members {
-    /// Opens the bucket, reads who is there and keeps watching.
-    pub(super) async fn start(
+    /// Opens `bucket`, reads who is there and keeps watching; `changed` is
+    /// notified when a host appears, changes its roles or leaves.
+    pub async fn start(
         broker: &Broker,
+        bucket: &str,
         replicas: usize,
         changed: Arc<Notify>,
-    ) -> jetway_broker::Result<Arc<Members>> {
+    ) -> crate::Result<Arc<Members>> {
         let bucket = broker
             .bucket(BucketConfig {
-                name: naming::ACTOR_HOSTS_BUCKET.into(),
+                name: bucket.into(),
                 replicas,
                 memory: true,
                 // Announcements of hosts that died long ago vanish.
@@ -80,17 +85,17 @@ impl Members {
     fn record(&self, host: String, value: Option<Bytes>) {
         let announced = value.and_then(|v| serde_json::from_slice::<Announcement>(&v).ok());
         let mut hosts = self.hosts.write().expect("members lock");
-        let before = hosts.get(&host).map(|s| s.types.clone());
+        let before = hosts.get(&host).map(|s| s.roles.clone());
         match announced {
             Some(a) => {
                 hosts.insert(
                     host,
                     Seen {
-                        types: a.types.clone(),
+                        roles: a.roles.clone(),
                         at: Instant::now(),
                     },
                 );
-                if before.as_ref() != Some(&a.types) {
+                if before.as_ref() != Some(&a.roles) {
                     self.changed.notify_one();
                 }
             }
@@ -101,16 +106,11 @@ impl Members {
         }
     }
 
-    /// Announces (or re-announces) `host` as hosting `types`.
-    pub(super) async fn announce(
-        &self,
-        host: &str,
-        app_id: &str,
-        types: &[String],
-    ) -> jetway_broker::Result<()> {
+    /// Announces (or re-announces) `host` as serving `roles`.
+    pub async fn announce(&self, host: &str, app_id: &str, roles: &[String]) -> crate::Result<()> {
         let value = serde_json::to_vec(&Announcement {
             app_id: app_id.to_owned(),
-            types: types.to_vec(),
+            roles: roles.to_vec(),
         })
         .expect("announcements serialize");
         self.bucket
@@ -127,7 +127,7 @@ impl Members {
     }
 
     /// Takes `host` out at once, so others need not wait for it to go silent.
-    pub(super) async fn withdraw(&self, host: &str) -> jetway_broker::Result<()> {
+    pub async fn withdraw(&self, host: &str) -> crate::Result<()> {
         self.bucket
             .write(Write {
                 key: host.to_owned(),
@@ -138,31 +138,31 @@ impl Members {
             .map(|_| ())
     }
 
-    /// The live hosts of `actor_type`.
-    pub(super) fn hosts_of(&self, actor_type: &str) -> Vec<String> {
+    /// The live hosts that serve `role`.
+    pub fn hosts_of(&self, role: &str) -> Vec<String> {
         let hosts = self.hosts.read().expect("members lock");
         hosts
             .iter()
-            .filter(|(_, s)| s.at.elapsed() < LIVENESS && s.types.iter().any(|t| t == actor_type))
+            .filter(|(_, s)| s.at.elapsed() < LIVENESS && s.roles.iter().any(|t| t == role))
             .map(|(h, _)| h.clone())
             .collect()
     }
 }
 
-/// Which of `hosts` (the live hosts of `actor_type`) should own `partition`:
+/// Which of `hosts` (the live hosts of `role`) should own `partition` of it:
 /// the one with the highest rendezvous score, so a host joining or leaving
 /// moves only its own share of partitions.
-pub(super) fn owner<'a>(hosts: &'a [String], actor_type: &str, partition: u32) -> Option<&'a str> {
+pub fn owner<'a>(hosts: &'a [String], role: &str, partition: u32) -> Option<&'a str> {
     hosts
         .iter()
-        .max_by_key(|host| score(host, actor_type, partition))
+        .max_by_key(|host| score(host, role, partition))
         .map(String::as_str)
 }
 
-/// FNV-1a (64 bits) of the host, type and partition, with a final mix so the
+/// FNV-1a (64 bits) of the host, role and partition, with a final mix so the
 /// last bytes (the partition) move every bit.
-fn score(host: &str, actor_type: &str, partition: u32) -> u64 {
-    let key = format!("{host}\u{0}{actor_type}\u{0}{partition}");
+fn score(host: &str, role: &str, partition: u32) -> u64 {
+    let key = format!("{host}\u{0}{role}\u{0}{partition}");
     let mut h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });

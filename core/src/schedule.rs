@@ -10,25 +10,25 @@ use crate::duration;
 
 /// A repeat interval: calendar months, then a fixed span.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) struct Period {
+pub struct Period {
     months: u32,
     span: Duration,
 }
 
 /// A parsed schedule.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Schedule {
+pub struct Schedule {
     /// The first fire.
-    pub(super) due: i64,
-    pub(super) period: Option<Period>,
+    pub due: i64,
+    pub period: Option<Period>,
     /// Fires in all, for `R<n>/` periods.
-    pub(super) repeats: Option<u32>,
+    pub repeats: Option<u32>,
     /// No fire after this time.
-    pub(super) expires: Option<i64>,
+    pub expires: Option<i64>,
 }
 
 /// Parses a registration's `dueTime`, `period` and `ttl` at time `now`.
-pub(super) fn parse(due: &str, period: &str, ttl: &str, now: i64) -> Result<Schedule, String> {
+pub fn parse(due: &str, period: &str, ttl: &str, now: i64) -> Result<Schedule, String> {
     let due = match due.trim() {
         "" | "0" => now,
         text => instant(text, now).map_err(|e| format!("invalid dueTime '{text}': {e}"))?,
@@ -62,7 +62,7 @@ impl Schedule {
     /// The fire that follows one due at `fired`, seen at `now`: the first period
     /// boundary after `now`, so periods missed while nothing ran are skipped, not
     /// replayed. `None` when the schedule is done. `fires` counts fires so far.
-    pub(super) fn after(&self, fired: i64, fires: u32, now: i64) -> Option<i64> {
+    pub fn after(&self, fired: i64, fires: u32, now: i64) -> Option<i64> {
         let period = self.period?;
         if self.repeats.is_some_and(|r| fires >= r) {
             return None;
