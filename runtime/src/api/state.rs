@@ -62,7 +62,7 @@ pub fn store<'a>(node: &'a Node, name: &str) -> Result<&'a StateComponent, Error
 }
 
 /// What a store was asked to do, for its error's code.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Op {
     Get,
     Save,
@@ -262,4 +262,90 @@ pub async fn transact(
             "error while executing state transaction".into(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of store error, for every operation, as daprd answers it.
+    #[test]
+    fn store_errors_map_to_daprd_s_codes() {
+        use ErrorCode as C;
+        use state::Error as E;
+        let kinds = || {
+            [
+                E::EtagMismatch("stale".into()),
+                E::InvalidEtag("x".into()),
+                E::IllegalKey("a||b".into()),
+                E::Invalid("bad".into()),
+                E::Backend("down".into()),
+            ]
+        };
+        let expected = [
+            (
+                Op::Get,
+                [
+                    C::StateGet,
+                    C::StateGet,
+                    C::MalformedRequest,
+                    C::MalformedRequest,
+                    C::StateGet,
+                ],
+            ),
+            (
+                Op::Save,
+                [
+                    C::StateSaveEtagMismatch,
+                    C::StateSaveInvalidEtag,
+                    C::MalformedRequest,
+                    C::MalformedRequest,
+                    C::StateSave,
+                ],
+            ),
+            (
+                Op::Delete,
+                [
+                    C::StateDeleteEtagMismatch,
+                    C::StateDeleteInvalidEtag,
+                    C::MalformedRequest,
+                    C::MalformedRequest,
+                    C::StateDelete,
+                ],
+            ),
+            (Op::Transaction, [C::StateTransaction; 5]),
+        ];
+        for (op, codes) in expected {
+            for (kind, code) in kinds().into_iter().zip(codes) {
+                let shown = format!("{kind:?}");
+                assert_eq!(store_error(kind, op, "what".into()).code(), code, "{shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_illegal_key_names_the_key_and_the_store() {
+        let store = StateComponent {
+            name: "statestore".into(),
+            kind: "state.in-memory".into(),
+            store: std::sync::Arc::new(state::MemoryStore::default()),
+            prefix: Some("app".into()),
+            actor_store: false,
+        };
+        assert_eq!(stored_key(&store, "k").unwrap(), "app||k");
+        let e = stored_key(&store, "a||b").unwrap_err().0;
+        assert_eq!(e.code, ErrorCode::StateIllegalKey);
+        let details = e.details.unwrap();
+        assert_eq!(details.violations[0].field, "a||b");
+        assert_eq!(details.violations[0].description, e.message);
+        let resource = details.resource.unwrap();
+        assert_eq!(
+            (resource.kind, resource.name.as_str()),
+            ("state", "statestore")
+        );
+        assert_eq!(
+            stored_key(&store, "").unwrap_err().code(),
+            ErrorCode::MalformedRequest
+        );
+    }
 }
