@@ -36,6 +36,16 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         self.0.code
     }
+
+    /// The same error, about component `name` of `kind` (`ResourceInfo`).
+    pub fn about(self, kind: &'static str, name: &str) -> Error {
+        Error(self.0.about(kind, name))
+    }
+
+    /// The same error with `ErrorInfo` metadata.
+    pub fn with_metadata(self, key: &str, value: impl Into<String>) -> Error {
+        Error(self.0.with_metadata(key, value))
+    }
 }
 
 impl From<jetway_core::Error> for Error {

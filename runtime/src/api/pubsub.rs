@@ -39,7 +39,7 @@ pub fn component<'a>(node: &'a Node, name: &str) -> Result<&'a PubSubComponent, 
         ));
     }
     if name.is_empty() {
-        return Err(Error::new(ErrorCode::PubsubEmpty, "pubsub name is empty"));
+        return Err(Error::new(ErrorCode::PubsubEmpty, "pubsub name is empty").about("pubsub", ""));
     }
     node.registry.pubsub.get(name).ok_or_else(|| {
         Error::new(
@@ -56,7 +56,8 @@ pub fn topic<'a>(pubsub: &str, topic: &'a str) -> Result<&'a str, Error> {
         return Err(Error::new(
             ErrorCode::TopicNameEmpty,
             format!("topic is empty in pubsub {pubsub}"),
-        ));
+        )
+        .about("pubsub", pubsub));
     }
     Ok(topic)
 }
@@ -74,6 +75,9 @@ pub async fn publish(node: &Node, p: Publish<'_>) -> Result<(), Error> {
                 p.pubsub
             ),
         )
+        .about("pubsub", p.pubsub)
+        .with_metadata("topic", topic)
+        .with_metadata("error", e.to_string())
     })
 }
 
@@ -96,7 +100,8 @@ pub async fn bulk_publish(
                 format!(
                     "error marshaling events to bytes for topic {topic} pubsub {pubsub}. error: entryId is duplicated or not present for entry"
                 ),
-            ));
+            )
+            .about("pubsub", pubsub));
         }
         let mut metadata = request_metadata.clone();
         metadata.extend(e.metadata.clone());
@@ -138,6 +143,7 @@ fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
                         ErrorCode::PubsubRequestMetadata,
                         format!("invalid ttlInSeconds '{v}'"),
                     )
+                    .about("pubsub", p.pubsub)
                 })?,
         ),
         None => None,
@@ -177,8 +183,12 @@ fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
         .content_type
         .is_some_and(|c| cloudevent::essence(c) == cloudevent::CONTENT_TYPE);
     let (data, id) = if is_cloudevent {
-        cloudevent::complete(&publish)
-            .map_err(|m| Error::new(ErrorCode::PubsubCloudEventsSer, m))?
+        cloudevent::complete(&publish).map_err(|m| {
+            Error::new(ErrorCode::PubsubCloudEventsSer, m.clone())
+                .about("pubsub", p.pubsub)
+                .with_metadata("appID", node.settings.app_id.as_str())
+                .with_metadata("error", m)
+        })?
     } else {
         let (data, id) = cloudevent::wrap(&publish);
         (data, Some(id))

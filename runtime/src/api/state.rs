@@ -238,7 +238,10 @@ pub async fn transact(
                 "the transaction contains {} operations, which is more than what the state store supports: {max}",
                 ops.len()
             ),
-        ));
+        )
+        .about("state", name)
+        .with_metadata("currentOpsTransaction", ops.len().to_string())
+        .with_metadata("maxOpsPerTransaction", max.to_string()));
     }
     let ops = ops
         .into_iter()

@@ -433,6 +433,27 @@ async fn bulk_publish_and_publish_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // A rich error of daprd's: its details, in order, in the body.
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorCode"], "ERR_PUBSUB_REQUEST_METADATA");
+    assert_eq!(
+        body["details"],
+        json!([
+            {
+                "@type": "type.googleapis.com/google.rpc.ResourceInfo",
+                "resource_type": "pubsub",
+                "resource_name": "pubsub",
+                "owner": "",
+                "description": "",
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "DAPR_PUBSUB_METADATA_DESERIALIZATION",
+                "domain": "dapr.io",
+                "metadata": null,
+            },
+        ])
+    );
     let r = client()
         .post(format!("{}/v1.0/publish/pubsub/t", s.url()))
         .header("content-type", "application/cloudevents+json")
