@@ -1,7 +1,7 @@
 //! The Jetway node: a Dapr-compatible sidecar whose only infrastructure is NATS
 //! JetStream. Command line and settings, resource loading, the component
-//! registry, the building blocks (state, pub/sub, service invocation), the Dapr
-//! HTTP API and the app channel.
+//! factory, the blocks not yet in `jetway-blocks` (pub/sub, invocation,
+//! actors), the Dapr HTTP and gRPC APIs and the app channel.
 
 pub mod actors;
 pub mod api;
@@ -16,6 +16,6 @@ pub mod node;
 pub mod pubsub;
 pub mod resources;
 pub mod run;
-pub mod secrets;
 pub mod settings;
-pub mod state;
+
+pub use jetway_blocks::{secrets, state};

@@ -1,0 +1,7 @@
+//! Jetway's building blocks: for each, the trait its components implement
+//! (with the guarantees every implementation gives), its error kinds and its
+//! components. No block knows an API framework: the API edge translates
+//! requests into calls on these and their errors into Dapr's codes.
+
+pub mod secrets;
+pub mod state;
