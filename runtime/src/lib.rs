@@ -1,7 +1,7 @@
 //! The Jetway node: a Dapr-compatible sidecar whose only infrastructure is NATS
 //! JetStream. Command line and settings, resource loading, the component
-//! factory, the blocks not yet in `jetway-blocks` (pub/sub, invocation,
-//! actors), the Dapr HTTP and gRPC APIs and the app channel.
+//! factory, the blocks not yet in `jetway-blocks` (invocation, actors), the
+//! Dapr HTTP and gRPC APIs and the app channel.
 
 pub mod actors;
 pub mod api;
@@ -13,9 +13,8 @@ pub mod embedded;
 pub mod invoke;
 pub mod metrics;
 pub mod node;
-pub mod pubsub;
 pub mod resources;
 pub mod run;
 pub mod settings;
 
-pub use jetway_blocks::{secrets, state};
+pub use jetway_blocks::{pubsub, secrets, state};

@@ -14,13 +14,7 @@ pub struct Metrics {
     deliveries: [AtomicU64; 3],
 }
 
-/// How a delivery to the app ended.
-#[derive(Clone, Copy, Debug)]
-pub enum Delivery {
-    Acked = 0,
-    Retried = 1,
-    Dropped = 2,
-}
+pub use jetway_blocks::pubsub::Delivery;
 
 /// The API family of a request path, for a bounded label set.
 pub fn api_of(path: &str) -> &'static str {
@@ -37,6 +31,12 @@ pub fn api_of(path: &str) -> &'static str {
     }
 }
 
+impl jetway_blocks::pubsub::Deliveries for Metrics {
+    fn delivered(&self, outcome: Delivery) {
+        self.deliveries[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
     pub fn http_request(&self, api: &'static str, status: u16) {
         *self
@@ -49,10 +49,6 @@ impl Metrics {
 
     pub fn invocation_served(&self) {
         self.invocations_served.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn delivery(&self, outcome: Delivery) {
-        self.deliveries[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every counter.
@@ -104,7 +100,7 @@ mod tests {
         let m = Metrics::default();
         m.http_request("state", 204);
         m.http_request("state", 204);
-        m.delivery(Delivery::Retried);
+        jetway_blocks::pubsub::Deliveries::delivered(&m, Delivery::Retried);
         let text = m.render();
         assert!(
             text.contains("jetway_http_server_requests_total{api=\"state\",status=\"204\"} 2"),

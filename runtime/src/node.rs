@@ -445,7 +445,7 @@ pub(crate) fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
         backoff: subscriber::backoff_from(&component.metadata)?,
         concurrency,
         bulk: spec.bulk.clone(),
-        metrics: node.metrics.clone(),
+        deliveries: node.metrics.clone(),
     })
 }
 

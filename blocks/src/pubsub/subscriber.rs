@@ -10,9 +10,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::cloudevent;
+use super::{Deliveries, Delivery, Rule};
 use super::{Incoming, Message, PubSub};
-use crate::metrics::{Delivery, Metrics};
-use crate::resources::Rule;
 
 /// A subscription as it runs: where events come from and where they go.
 pub struct Route {
@@ -32,8 +31,8 @@ pub struct Route {
     /// Events (or batches) handled at once.
     pub concurrency: usize,
     /// Deliver in batches.
-    pub bulk: Option<crate::resources::Bulk>,
-    pub metrics: Arc<Metrics>,
+    pub bulk: Option<super::Bulk>,
+    pub deliveries: Arc<dyn Deliveries>,
 }
 
 /// A routing rule with its CEL program compiled once.
@@ -260,13 +259,13 @@ async fn settle(route: &Route, incoming: Incoming, outcome: Outcome) {
     let exhausted = route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts;
     match outcome {
         Outcome::Ack => {
-            route.metrics.delivery(Delivery::Acked);
+            route.deliveries.delivered(Delivery::Acked);
             incoming.settle.ack().await;
         }
         Outcome::Drop => dead_letter_and_ack(route, incoming).await,
         Outcome::Retry if exhausted => dead_letter_and_ack(route, incoming).await,
         Outcome::Retry => {
-            route.metrics.delivery(Delivery::Retried);
+            route.deliveries.delivered(Delivery::Retried);
             let i = (incoming.delivered as usize)
                 .saturating_sub(1)
                 .min(route.backoff.len().saturating_sub(1));
@@ -291,12 +290,12 @@ async fn dead_letter_and_ack(route: &Route, incoming: Incoming) {
         };
         if let Err(error) = route.pubsub.publish(topic, msg).await {
             tracing::error!(%error, topic = %topic, "Publishing to the dead-letter topic failed; will retry.");
-            route.metrics.delivery(Delivery::Retried);
+            route.deliveries.delivered(Delivery::Retried);
             incoming.settle.retry(Duration::from_secs(1)).await;
             return;
         }
     }
-    route.metrics.delivery(Delivery::Dropped);
+    route.deliveries.delivered(Delivery::Dropped);
     incoming.settle.ack().await;
 }
 

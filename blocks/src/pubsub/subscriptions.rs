@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::resources::{BulkSpec, Rule, Subscription};
+use super::{BulkSpec, Rule, Subscription};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,6 +5,7 @@ pub mod cloudevent;
 mod jetstream;
 mod memory;
 pub mod subscriber;
+mod subscription;
 pub mod subscriptions;
 
 use std::time::Duration;
@@ -14,6 +15,20 @@ use futures::stream::BoxStream;
 
 pub use jetstream::{JetStreamOptions, JetStreamPubSub};
 pub use memory::MemoryPubSub;
+pub use subscription::{Bulk, BulkSpec, Rule, Subscription};
+
+/// How a delivery to the app ended.
+#[derive(Clone, Copy, Debug)]
+pub enum Delivery {
+    Acked = 0,
+    Retried = 1,
+    Dropped = 2,
+}
+
+/// Counts deliveries as they end (the node's metrics).
+pub trait Deliveries: Send + Sync {
+    fn delivered(&self, outcome: Delivery);
+}
 
 /// A message to publish.
 pub struct Message {
