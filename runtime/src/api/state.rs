@@ -77,7 +77,7 @@ fn store_error(e: state::Error, op: Op, what: String) -> Error {
     let code = match (op, &e) {
         // A transaction fails as a whole, whatever the cause.
         (Op::Transaction, _) => C::StateTransaction,
-        (_, E::Invalid(m) | E::IllegalKey(m)) => return Error::malformed(m.clone()),
+        (_, E::Invalid(_) | E::IllegalKey(_)) => return Error::malformed(e.to_string()),
         (Op::Save, E::EtagMismatch(_)) => C::StateSaveEtagMismatch,
         (Op::Save, E::InvalidEtag(_)) => C::StateSaveInvalidEtag,
         (Op::Save, E::Backend(_)) => C::StateSave,

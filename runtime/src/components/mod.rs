@@ -201,11 +201,10 @@ pub fn validate(components: &[Component]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Builds every component: secret stores, then the others with their
-/// `secretKeyRef` values read. A failure stops the node unless the component
-/// has `ignoreErrors`.
+/// Builds every component, once [`validate`] has passed them: secret stores,
+/// then the others with their `secretKeyRef` values read. A failure stops the
+/// node unless the component has `ignoreErrors`.
 pub async fn build(components: &[Component], ctx: &Context<'_>) -> Result<Registry, Error> {
-    validate(components)?;
     let builder = Builder {
         ctx,
         connections: Mutex::default(),
@@ -217,7 +216,8 @@ pub async fn build(components: &[Component], ctx: &Context<'_>) -> Result<Regist
         let built = async {
             let resolved = resolve_secrets(c, &registry).await?;
             let c = resolved.as_ref().unwrap_or(c);
-            let factory = factory(&c.kind).expect("validate() knows the type");
+            let factory = factory(&c.kind)
+                .ok_or_else(|| Error::new(c, Some("spec.type"), "unknown component type"))?;
             (factory.construct)(c, &builder).await
         };
         let built = built.await;
