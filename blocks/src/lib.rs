@@ -3,6 +3,8 @@
 //! components. No block knows an API framework: the API edge translates
 //! requests into calls on these and their errors into Dapr's codes.
 
+pub mod actors;
+pub mod invoke;
 pub mod pubsub;
 pub mod secrets;
 pub mod state;

@@ -5,9 +5,6 @@ use async_nats::jetstream;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::kv::{Bucket, BucketConfig};
-use crate::lease::{Leases, LeasesConfig};
-use crate::stream::{Stream, StreamConfig};
 
 /// How to reach NATS and who to be there.
 #[derive(Clone, Debug, Default)]
@@ -132,21 +129,6 @@ impl Broker {
     /// Version string of the server we are connected to.
     pub fn server_version(&self) -> String {
         self.client.server_info().version
-    }
-
-    /// Opens (creating or updating as needed) a KV bucket.
-    pub async fn bucket(&self, config: BucketConfig) -> Result<Bucket> {
-        Bucket::open(self, config).await
-    }
-
-    /// Opens (creating or updating as needed) a stream.
-    pub async fn stream(&self, config: StreamConfig) -> Result<Stream> {
-        Stream::open(self, config).await
-    }
-
-    /// Opens (creating as needed) a family of leases.
-    pub async fn leases(&self, config: LeasesConfig) -> Result<Leases> {
-        Leases::open(self, config).await
     }
 
     /// Sends a request and waits up to `timeout` for the reply.

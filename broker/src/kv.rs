@@ -106,6 +106,13 @@ pub struct Bucket {
     leader_reads: bool,
 }
 
+impl Broker {
+    /// Opens (creating or updating as needed) a KV bucket.
+    pub async fn bucket(&self, config: BucketConfig) -> Result<Bucket> {
+        Bucket::open(self, config).await
+    }
+}
+
 impl Bucket {
     pub(crate) async fn open(broker: &Broker, config: BucketConfig) -> Result<Bucket> {
         if !is_valid_resource_name(&config.name) {

@@ -44,6 +44,13 @@ pub struct Leases {
     ttl: Duration,
 }
 
+impl Broker {
+    /// Opens (creating as needed) a family of leases.
+    pub async fn leases(&self, config: LeasesConfig) -> Result<Leases> {
+        Leases::open(self, config).await
+    }
+}
+
 impl Leases {
     pub(crate) async fn open(broker: &Broker, config: LeasesConfig) -> Result<Leases> {
         let js = broker.jetstream();

@@ -50,6 +50,13 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
 }
 
+impl Broker {
+    /// Opens (creating or updating as needed) a stream.
+    pub async fn stream(&self, config: StreamConfig) -> Result<Stream> {
+        Stream::open(self, config).await
+    }
+}
+
 impl Stream {
     pub(crate) async fn open(broker: &Broker, config: StreamConfig) -> Result<Stream> {
         if !is_valid_resource_name(&config.name) {

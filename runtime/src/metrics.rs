@@ -37,6 +37,12 @@ impl jetway_blocks::pubsub::Deliveries for Metrics {
     }
 }
 
+impl jetway_blocks::invoke::Invocations for Metrics {
+    fn served(&self) {
+        self.invocations_served.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
     pub fn http_request(&self, api: &'static str, status: u16) {
         *self
@@ -45,10 +51,6 @@ impl Metrics {
             .expect("metrics lock")
             .entry((api, status))
             .or_default() += 1;
-    }
-
-    pub fn invocation_served(&self) {
-        self.invocations_served.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every counter.

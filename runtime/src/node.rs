@@ -17,7 +17,8 @@ use crate::metrics::Metrics;
 use crate::pubsub::subscriber::{self, CompiledRule, Route};
 use crate::resources::{self, Subscription};
 use crate::settings::Settings;
-use crate::{api, embedded, invoke};
+use crate::{api, embedded};
+use jetway_blocks::invoke::{Invoker, Serving};
 
 /// Kinds of subscription, as metadata reports them.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -42,6 +43,7 @@ pub struct Node {
     pub broker: Broker,
     pub registry: Registry,
     pub app: Option<AppChannel>,
+    pub invoker: Arc<Invoker>,
     /// The actor runtime, when a state store is marked `actorStateStore`.
     pub actors: Option<Actors>,
     /// Actor streams of a gRPC app (`SubscribeActorEventsAlpha1`).
@@ -165,29 +167,34 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             settings.app_token.as_deref(),
         )
     });
-    let actor_stores: Vec<&str> = registry
-        .state
-        .values()
-        .filter(|s| s.actor_store)
-        .map(|s| s.name.as_str())
-        .collect();
+    let actor_stores: Vec<_> = registry.state.values().filter(|s| s.actor_store).collect();
     if actor_stores.len() > 1 {
+        let names: Vec<&str> = actor_stores.iter().map(|s| s.name.as_str()).collect();
         return Err(StartError::Config(format!(
             "state stores {} are all marked actorStateStore: only one may be",
-            actor_stores.join(", ")
+            names.join(", ")
         )));
     }
-    let actors = (!actor_stores.is_empty()).then(|| {
+    let actors = actor_stores.first().map(|store| {
         Actors::new(
             broker.clone(),
+            store.store.clone(),
             settings.app_id.clone(),
             settings.invoke_timeout,
         )
     });
+    let invoker = Arc::new(Invoker::new(
+        broker.clone(),
+        settings.app_id.clone(),
+        app.clone()
+            .map(|a| Arc::new(a) as Arc<dyn jetway_core::App>),
+        settings.invoke_timeout,
+    ));
     let node = Arc::new(Node {
         broker,
         registry,
         app,
+        invoker,
         actors,
         actor_streams: Arc::default(),
         declarative,
@@ -312,12 +319,18 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
             }
         }
     }
-    let serving = node.clone();
+    let serving = Serving {
+        max_concurrency: node.settings.app_max_concurrency,
+        grace: node.settings.graceful_shutdown,
+    };
+    let invoker = node.invoker.clone();
+    let counter = node.metrics.clone();
     let stop = work.clone();
+    let shutdown = node.shutdown.clone();
     tasks.spawn(async move {
-        if let Err(error) = invoke::serve(serving.clone(), stop).await {
+        if let Err(error) = invoker.serve(serving, counter, stop).await {
             tracing::error!(%error, "Serving invocations failed.");
-            serving.shutdown.cancel();
+            shutdown.cancel();
         }
     });
     let programmatic = app.subscriptions(&node.settings.app_id).await;
@@ -389,7 +402,7 @@ async fn host_actors(
         return;
     }
     let actors = node.actors.as_ref().expect("checked above");
-    let app = Arc::new(crate::actors::HttpActors(app.clone()));
+    let app = Arc::new(crate::app::HttpActors(app.clone()));
     match actors.start_hosting(app, config).await {
         Ok(host) => {
             let (node, stop) = (node.clone(), work.clone());

@@ -21,7 +21,7 @@ use super::protos::{
     request, response,
 };
 use crate::actors::{ActorApp, AppConfig, Callback, REMINDER_CANCEL};
-use crate::app::AppResponse;
+use crate::app::{AppError, AppResponse};
 use crate::node::Node;
 
 /// What the sidecar sends the app.
@@ -38,12 +38,12 @@ pub struct Streams {
 }
 
 impl Streams {
-    fn newest(&self) -> Result<Arc<Session>, String> {
+    fn newest(&self) -> Result<Arc<Session>, AppError> {
         let sessions = self.sessions.lock().expect("sessions lock");
         sessions
             .last()
             .cloned()
-            .ok_or_else(|| "the app has no actor stream open".into())
+            .ok_or_else(|| AppError::Unreachable("the app has no actor stream open".into()))
     }
 
     /// Adds `session`; true when it is the only one.
@@ -193,7 +193,7 @@ impl Session {
     async fn ask(
         &self,
         callback: impl FnOnce(String) -> response::Type,
-    ) -> Result<request::Type, String> {
+    ) -> Result<request::Type, AppError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = oneshot::channel();
         self.pending
@@ -203,11 +203,11 @@ impl Session {
         let message = ToApp {
             response_type: Some(callback(id.clone())),
         };
-        let closed = || "the app's actor stream is closed".to_string();
+        let closed = || AppError::Unreachable("the app's actor stream is closed".into());
         let answer = match self.tx.send(Ok(message)).await {
             Ok(()) => match tokio::time::timeout(self.timeout, rx).await {
                 Ok(answer) => answer.map_err(|_| closed()),
-                Err(_) => Err(format!("the app did not answer within {:?}", self.timeout)),
+                Err(_) => Err(AppError::Timeout(self.timeout)),
             },
             Err(_) => Err(closed()),
         };
@@ -263,8 +263,10 @@ fn failed(f: request::Failed) -> AppResponse {
     AppResponse::new(status, HeaderMap::new(), Bytes::from(body.to_string()))
 }
 
-fn unexpected(answer: request::Type) -> String {
-    format!("the app answered a callback with the wrong kind of message: {answer:?}")
+fn unexpected(answer: request::Type) -> AppError {
+    AppError::Protocol(format!(
+        "the app answered a callback with the wrong kind of message: {answer:?}"
+    ))
 }
 
 #[async_trait::async_trait]
@@ -274,12 +276,12 @@ impl ActorApp for Streams {
         actor_type: &str,
         actor_id: &str,
         callback: Callback<'_>,
-    ) -> Result<AppResponse, String> {
+    ) -> Result<AppResponse, AppError> {
         let session = self.newest()?;
         session.call(actor_type, actor_id, callback).await
     }
 
-    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String> {
+    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), AppError> {
         let session = self.newest()?;
         session.deactivate(actor_type, actor_id).await
     }
@@ -292,7 +294,7 @@ impl ActorApp for Session {
         actor_type: &str,
         actor_id: &str,
         callback: Callback<'_>,
-    ) -> Result<AppResponse, String> {
+    ) -> Result<AppResponse, AppError> {
         let (actor_type, actor_id) = (actor_type.to_owned(), actor_id.to_owned());
         let answer = match callback {
             Callback::Method {
@@ -384,7 +386,7 @@ impl ActorApp for Session {
         })
     }
 
-    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String> {
+    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), AppError> {
         let (actor_type, actor_id) = (actor_type.to_owned(), actor_id.to_owned());
         let answer = self
             .ask(|id| {
@@ -397,7 +399,7 @@ impl ActorApp for Session {
             .await?;
         match answer {
             request::Type::DeactivateResponse(_) => Ok(()),
-            request::Type::RequestFailed(f) => Err(f.message),
+            request::Type::RequestFailed(f) => Err(AppError::Protocol(f.message)),
             other => Err(unexpected(other)),
         }
     }

@@ -1,144 +1,136 @@
-//! The actor API, shared by HTTP and gRPC: method calls, and actor state in the
-//! store marked `actorStateStore`.
+//! The actor API's errors in Dapr's terms, and the node's actor runtime.
 
-use bytes::Bytes;
+use jetway_blocks::actors::{ActorError, Actors};
 
 use super::{Error, ErrorCode};
-use crate::actors::{ActorCall, Actors};
-use crate::app::AppResponse;
-use crate::components::StateComponent;
 use crate::node::Node;
-use crate::state::{self, DeleteRequest, Operation, SetRequest};
 
-/// One operation of an actor state transaction.
-pub enum ActorOp {
-    Upsert {
-        key: String,
-        value: Bytes,
-        ttl_seconds: Option<String>,
-    },
-    Delete {
-        key: String,
-    },
+/// The node's actor runtime, which exists when a state store is marked
+/// `actorStateStore`.
+pub fn runtime(node: &Node) -> Result<&Actors, Error> {
+    node.actors.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorCode::ActorRuntimeNotFound,
+            "the actor runtime is not configured: it needs a state store with metadata actorStateStore: \"true\"",
+        )
+    })
 }
 
-impl ActorOp {
-    /// Reads Dapr's operation names (`upsert`, `delete`), the same over both APIs.
-    pub fn new(
-        kind: &str,
-        key: String,
-        value: Bytes,
-        ttl_seconds: Option<String>,
-    ) -> Result<ActorOp, Error> {
-        match kind {
-            "upsert" => Ok(ActorOp::Upsert {
-                key,
-                value,
-                ttl_seconds,
-            }),
-            "delete" => Ok(ActorOp::Delete { key }),
-            other => Err(Error::new(
-                ErrorCode::StateOperationNotSupported,
-                format!("operation type {other} not supported"),
-            )),
+fn code(e: &ActorError) -> Option<ErrorCode> {
+    use ActorError as E;
+    use ErrorCode as C;
+    Some(match e {
+        E::Unavailable(_) => C::ActorRuntimeNotFound,
+        E::MissingInstance => C::ActorInstanceMissing,
+        E::NotHosted { .. } => C::ActorReminderNonHosted,
+        E::StackDepth => C::ActorStackDepth,
+        E::Invoke(_) => C::ActorInvokeMethod,
+        E::Invalid(_) => return None,
+        E::UnsupportedOperation(_) => C::StateOperationNotSupported,
+        E::StateGet(_) => C::ActorStateGet,
+        E::StateTransaction(_) => C::ActorStateTransactionSave,
+        E::ReminderCreate(_) => C::ActorReminderCreate,
+        E::ReminderExists { .. } => C::ActorReminderAlreadyExists,
+        E::ReminderGet(_) => C::ActorReminderGet,
+        E::ReminderNotFound { .. } => C::ActorReminderNotFound,
+        E::ReminderDelete(_) => C::ActorReminderDelete,
+        E::TimerCreate(_) => C::ActorTimerCreate,
+        E::TimerNotFound { .. } => C::ActorTimerNotFound,
+    })
+}
+
+impl From<ActorError> for Error {
+    fn from(e: ActorError) -> Error {
+        match code(&e) {
+            Some(code) => Error::new(code, e.to_string()),
+            None => Error::malformed(e.to_string()),
         }
     }
 }
 
-fn not_configured() -> Error {
-    Error::new(
-        ErrorCode::ActorRuntimeNotFound,
-        "the actor runtime is not configured: it needs a state store with metadata actorStateStore: \"true\"",
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The node's actor runtime.
-pub fn runtime(node: &Node) -> Result<&Actors, Error> {
-    node.actors.as_ref().ok_or_else(not_configured)
-}
-
-fn store(node: &Node) -> Result<&StateComponent, Error> {
-    node.registry
-        .state
-        .values()
-        .find(|s| s.actor_store)
-        .ok_or_else(not_configured)
-}
-
-/// daprd's actor state key: `<app id>||<type>||<id>||<key>`.
-fn state_key(node: &Node, actor_type: &str, actor_id: &str, key: &str) -> Result<String, Error> {
-    if actor_type.is_empty() || actor_id.is_empty() {
-        return Err(Error::new(
-            ErrorCode::ActorInstanceMissing,
-            "actor type and id must not be empty",
-        ));
+    #[test]
+    fn every_kind_has_daprd_code() {
+        let s = || "x".to_owned();
+        let cases = [
+            (
+                ActorError::Unavailable(s()),
+                "ERR_ACTOR_RUNTIME_NOT_FOUND",
+                500,
+            ),
+            (
+                ActorError::MissingInstance,
+                "ERR_ACTOR_INSTANCE_MISSING",
+                400,
+            ),
+            (
+                ActorError::NotHosted {
+                    actor_type: s(),
+                    app_id: s(),
+                },
+                "ERR_ACTOR_REMINDER_NON_HOSTED",
+                403,
+            ),
+            (ActorError::StackDepth, "ERR_ACTOR_STACK_DEPTH", 500),
+            (ActorError::Invoke(s()), "ERR_ACTOR_INVOKE_METHOD", 500),
+            (ActorError::Invalid(s()), "ERR_MALFORMED_REQUEST", 400),
+            (
+                ActorError::UnsupportedOperation(s()),
+                "ERR_NOT_SUPPORTED_STATE_OPERATION",
+                400,
+            ),
+            (ActorError::StateGet(s()), "ERR_ACTOR_STATE_GET", 500),
+            (
+                ActorError::StateTransaction(s()),
+                "ERR_ACTOR_STATE_TRANSACTION_SAVE",
+                500,
+            ),
+            (
+                ActorError::ReminderCreate(s()),
+                "ERR_ACTOR_REMINDER_CREATE",
+                500,
+            ),
+            (
+                ActorError::ReminderExists {
+                    name: s(),
+                    actor: s(),
+                },
+                "ERR_ACTOR_REMINDER_ALREADY_EXISTS",
+                409,
+            ),
+            (ActorError::ReminderGet(s()), "ERR_ACTOR_REMINDER_GET", 500),
+            (
+                ActorError::ReminderNotFound {
+                    name: s(),
+                    actor: s(),
+                },
+                "ERR_ACTOR_REMINDER_NOT_FOUND",
+                404,
+            ),
+            (
+                ActorError::ReminderDelete(s()),
+                "ERR_ACTOR_REMINDER_DELETE",
+                500,
+            ),
+            (ActorError::TimerCreate(s()), "ERR_ACTOR_TIMER_CREATE", 500),
+            (
+                ActorError::TimerNotFound {
+                    name: s(),
+                    actor: s(),
+                },
+                "ERR_ACTOR_TIMER_NOT_FOUND",
+                404,
+            ),
+        ];
+        for (kind, code, status) in cases {
+            let message = kind.to_string();
+            let e = Error::from(kind);
+            assert_eq!(e.code().code(), code, "{message}");
+            assert_eq!(e.code().http_status().as_u16(), status, "{message}");
+            assert_eq!(e.0.message, message);
+        }
     }
-    if key.is_empty() {
-        return Err(Error::malformed("an actor state key must not be empty"));
-    }
-    Ok(format!(
-        "{}||{actor_type}||{actor_id}||{key}",
-        node.settings.app_id
-    ))
-}
-
-pub async fn invoke(node: &Node, call: ActorCall) -> Result<AppResponse, Error> {
-    runtime(node)?.invoke(call).await
-}
-
-/// The stored bytes of one key of an actor's state.
-pub async fn get_state(
-    node: &Node,
-    actor_type: &str,
-    actor_id: &str,
-    key: &str,
-) -> Result<Option<Bytes>, Error> {
-    runtime(node)?;
-    let store = store(node)?;
-    let key = state_key(node, actor_type, actor_id, key)?;
-    let item = store.store.get(&key).await.map_err(|e| {
-        Error::new(
-            ErrorCode::ActorStateGet,
-            format!("error getting actor state: {e}"),
-        )
-    })?;
-    Ok(item.map(|i| i.value))
-}
-
-/// Applies all `ops` to an actor's state, or none.
-pub async fn transact_state(
-    node: &Node,
-    actor_type: &str,
-    actor_id: &str,
-    ops: Vec<ActorOp>,
-) -> Result<(), Error> {
-    runtime(node)?;
-    let store = store(node)?;
-    let mut operations = Vec::with_capacity(ops.len());
-    for op in ops {
-        operations.push(match op {
-            ActorOp::Upsert {
-                key,
-                value,
-                ttl_seconds,
-            } => Operation::Upsert(SetRequest {
-                key: state_key(node, actor_type, actor_id, &key)?,
-                value,
-                etag: None,
-                first_write: false,
-                ttl: state::parse_ttl(ttl_seconds.as_deref())
-                    .map_err(|e| Error::malformed(e.to_string()))?,
-            }),
-            ActorOp::Delete { key } => Operation::Delete(DeleteRequest {
-                key: state_key(node, actor_type, actor_id, &key)?,
-                etag: None,
-            }),
-        });
-    }
-    store.store.transact(operations).await.map_err(|e| {
-        Error::new(
-            ErrorCode::ActorStateTransactionSave,
-            format!("error saving actor transaction state: {e}"),
-        )
-    })
 }

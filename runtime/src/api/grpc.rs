@@ -15,16 +15,16 @@ use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use jetway_core::{AppRequest, Context};
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{Error, ErrorCode, actors, metadata, protos, pubsub, state};
-use crate::actors::{ActorCall, ReminderSpec, TimerSpec};
+use crate::actors::{ActorCall, ActorOp, ReminderSpec, TimerSpec};
 use crate::app::API_TOKEN_HEADER;
 use crate::app::AppResponse;
-use crate::invoke::{self, Call};
 use crate::node::Node;
 
 #[allow(unreachable_pub)]
@@ -310,7 +310,11 @@ fn invoke_reply(answer: AppResponse) -> Reply<common::InvokeResponse> {
                 .headers
                 .get("grpc-message")
                 .and_then(|v| v.to_str().ok())
-                .map(crate::app::grpc::percent_decode)
+                .map(|m| {
+                    percent_encoding::percent_decode_str(m)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
                 .unwrap_or_default();
             Some(Status::new(Code::from_i32(code), message))
         }
@@ -419,7 +423,8 @@ impl Dapr for Api {
         {
             headers.insert(http::header::CONTENT_TYPE, ct);
         }
-        let call = Call {
+        let ctx = Context::from_headers(&headers);
+        let call = AppRequest {
             verb: verb(message.http_extension.as_ref()),
             path_and_query,
             headers,
@@ -428,7 +433,12 @@ impl Dapr for Api {
                 .map(|d| Bytes::from(d.value))
                 .unwrap_or_default(),
         };
-        let answer = invoke::invoke(&self.node, &req.id, call).await?;
+        let answer = self
+            .node
+            .invoker
+            .invoke(&ctx, &req.id, call)
+            .await
+            .map_err(Error::from)?;
         invoke_reply(answer)
     }
 
@@ -729,6 +739,7 @@ impl Dapr for Api {
                 HeaderValue::from_static("application/json"),
             );
         }
+        let ctx = Context::from_headers(&headers);
         let call = ActorCall {
             actor_type: req.actor_type,
             actor_id: req.actor_id,
@@ -736,7 +747,10 @@ impl Dapr for Api {
             headers,
             body: req.data.into(),
         };
-        let answer = actors::invoke(&self.node, call).await?;
+        let answer = actors::runtime(&self.node)?
+            .invoke(&ctx, call)
+            .await
+            .map_err(Error::from)?;
         if !answer.status.is_success() {
             return Err(Status::internal(format!(
                 "error invoke actor method: error from actor service: ({}) {}",
@@ -754,7 +768,10 @@ impl Dapr for Api {
         request: tonic::Request<pb::GetActorStateRequest>,
     ) -> Reply<pb::GetActorStateResponse> {
         let req = request.into_inner();
-        let data = actors::get_state(&self.node, &req.actor_type, &req.actor_id, &req.key).await?;
+        let data = actors::runtime(&self.node)?
+            .get_state(&req.actor_type, &req.actor_id, &req.key)
+            .await
+            .map_err(Error::from)?;
         Ok(tonic::Response::new(pb::GetActorStateResponse {
             data: data.map(Vec::from).unwrap_or_default(),
             metadata: Default::default(),
@@ -772,10 +789,14 @@ impl Dapr for Api {
             .map(|mut op| {
                 let value = op.value.map(|v| Bytes::from(v.value)).unwrap_or_default();
                 let ttl = op.metadata.remove("ttlInSeconds");
-                actors::ActorOp::new(&op.operation_type, op.key, value, ttl)
+                ActorOp::new(&op.operation_type, op.key, value, ttl)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        actors::transact_state(&self.node, &req.actor_type, &req.actor_id, ops).await?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::from)?;
+        actors::runtime(&self.node)?
+            .transact_state(&req.actor_type, &req.actor_id, ops)
+            .await
+            .map_err(Error::from)?;
         Ok(tonic::Response::new(()))
     }
 
@@ -791,12 +812,9 @@ impl Dapr for Api {
             callback: req.callback,
             data: json_data(req.data),
         };
-        actors::runtime(&self.node)?.register_timer(
-            &req.actor_type,
-            &req.actor_id,
-            &req.name,
-            spec,
-        )?;
+        actors::runtime(&self.node)?
+            .register_timer(&req.actor_type, &req.actor_id, &req.name, spec)
+            .map_err(Error::from)?;
         Ok(tonic::Response::new(()))
     }
 
@@ -805,7 +823,9 @@ impl Dapr for Api {
         request: tonic::Request<pb::UnregisterActorTimerRequest>,
     ) -> Reply<Empty> {
         let req = request.into_inner();
-        actors::runtime(&self.node)?.delete_timer(&req.actor_type, &req.actor_id, &req.name)?;
+        actors::runtime(&self.node)?
+            .delete_timer(&req.actor_type, &req.actor_id, &req.name)
+            .map_err(Error::from)?;
         Ok(tonic::Response::new(()))
     }
 
@@ -823,7 +843,8 @@ impl Dapr for Api {
         };
         actors::runtime(&self.node)?
             .register_reminder(&req.actor_type, &req.actor_id, &req.name, spec)
-            .await?;
+            .await
+            .map_err(Error::from)?;
         Ok(tonic::Response::new(()))
     }
 
@@ -834,7 +855,8 @@ impl Dapr for Api {
         let req = request.into_inner();
         actors::runtime(&self.node)?
             .delete_reminder(&req.actor_type, &req.actor_id, &req.name)
-            .await?;
+            .await
+            .map_err(Error::from)?;
         Ok(tonic::Response::new(()))
     }
 
@@ -843,8 +865,9 @@ impl Dapr for Api {
         request: tonic::Request<protos::GetActorTimerRequest>,
     ) -> Reply<protos::GetActorTimerResponse> {
         let req = request.into_inner();
-        let timer =
-            actors::runtime(&self.node)?.get_timer(&req.actor_type, &req.actor_id, &req.name)?;
+        let timer = actors::runtime(&self.node)?
+            .get_timer(&req.actor_type, &req.actor_id, &req.name)
+            .map_err(Error::from)?;
         let text = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
         Ok(tonic::Response::new(protos::GetActorTimerResponse {
             actor_type: req.actor_type,
@@ -867,7 +890,8 @@ impl Dapr for Api {
         let req = request.into_inner();
         let info = actors::runtime(&self.node)?
             .get_reminder(&req.actor_type, &req.actor_id, &req.name)
-            .await?;
+            .await
+            .map_err(Error::from)?;
         let text = |s: String| Some(s).filter(|s| !s.is_empty());
         Ok(tonic::Response::new(pb::GetActorReminderResponse {
             actor_type: info.actor_type,

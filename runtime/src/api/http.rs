@@ -11,13 +11,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{Error, ErrorCode, actors, pubsub, state};
-use crate::actors::ActorCall;
+use crate::actors::{ActorCall, ActorOp};
 use crate::app::API_TOKEN_HEADER;
-use crate::invoke::{self, Call};
 use crate::node::Node;
 use crate::pubsub::cloudevent;
 
@@ -227,17 +227,14 @@ async fn forward(
         Some(q) => format!("/{method}?{q}"),
         None => format!("/{method}"),
     };
-    let answer = invoke::invoke(
-        node,
-        app_id,
-        Call {
-            verb,
-            path_and_query,
-            headers,
-            body,
-        },
-    )
-    .await?;
+    let ctx = Context::from_headers(&headers);
+    let request = AppRequest {
+        verb,
+        path_and_query,
+        headers,
+        body,
+    };
+    let answer = node.invoker.invoke(&ctx, app_id, request).await?;
     let mut response = (answer.status, answer.body).into_response();
     *response.headers_mut() = answer.headers;
     // A gRPC app's typed protobuf answer is protobuf to an HTTP caller, as in daprd.
@@ -258,6 +255,7 @@ async fn invoke_actor(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
+    let ctx = Context::from_headers(&headers);
     let call = ActorCall {
         actor_type,
         actor_id,
@@ -265,7 +263,7 @@ async fn invoke_actor(
         headers,
         body,
     };
-    let answer = actors::invoke(&node, call).await?;
+    let answer = actors::runtime(&node)?.invoke(&ctx, call).await?;
     let mut response = (answer.status, answer.body).into_response();
     *response.headers_mut() = answer.headers;
     Ok(response)
@@ -276,7 +274,10 @@ async fn get_actor_state(
     Path((actor_type, actor_id, key)): Path<(String, String, String)>,
 ) -> Result<Response, Error> {
     Ok(
-        match actors::get_state(&node, &actor_type, &actor_id, &key).await? {
+        match actors::runtime(&node)?
+            .get_state(&actor_type, &actor_id, &key)
+            .await?
+        {
             Some(value) => ([(header::CONTENT_TYPE, "application/json")], value).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },
@@ -311,10 +312,12 @@ async fn transact_actor_state(
                 .request
                 .metadata
                 .and_then(|mut m| m.remove("ttlInSeconds"));
-            actors::ActorOp::new(&o.operation, o.request.key, value.unwrap_or_default(), ttl)
+            ActorOp::new(&o.operation, o.request.key, value.unwrap_or_default(), ttl)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    actors::transact_state(&node, &actor_type, &actor_id, ops).await?;
+    actors::runtime(&node)?
+        .transact_state(&actor_type, &actor_id, ops)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,6 +6,7 @@ pub mod actor_stream;
 pub mod actors;
 pub mod grpc;
 pub mod http;
+mod invoke;
 pub mod metadata;
 pub mod protos;
 pub mod pubsub;

@@ -13,11 +13,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pb::app_callback_alpha_client::AppCallbackAlphaClient;
 use pb::app_callback_client::AppCallbackClient;
 use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::value::RawValue;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::{Code, Status};
 
-use super::{API_TOKEN_HEADER, AppResponse, Error};
+use super::{API_TOKEN_HEADER, AppError, AppResponse};
 use crate::pubsub::cloudevent;
 use crate::pubsub::subscriber::{Batch, Event, Outcome};
 use crate::resources::{Bulk, Rule, Subscription};
@@ -159,7 +160,7 @@ impl GrpcApp {
         path_and_query: &str,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<AppResponse, Error> {
+    ) -> Result<AppResponse, AppError> {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -525,40 +526,13 @@ fn to_prost(v: serde_json::Value) -> prost_types::Value {
     prost_types::Value { kind: Some(kind) }
 }
 
-/// Percent-encodes a `grpc-message` value, as the gRPC wire spec asks.
-pub fn percent_encode(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for b in message.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What a `grpc-message` value escapes, as the gRPC wire spec asks: controls
+/// and `%` (every byte beyond ASCII is escaped as well).
+const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
 
-pub fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Percent-encodes a `grpc-message` value.
+pub fn percent_encode(message: &str) -> String {
+    utf8_percent_encode(message, GRPC_MESSAGE).to_string()
 }
 
 #[cfg(test)]
@@ -568,8 +542,12 @@ mod tests {
     #[test]
     fn grpc_messages_round_trip() {
         let m = "bad: 100% «wrong»\nline";
-        assert_eq!(percent_decode(&percent_encode(m)), m);
-        assert!(percent_encode(m).is_ascii());
+        let encoded = percent_encode(m);
+        assert_eq!(encoded, "bad: 100%25 %C2%ABwrong%C2%BB%0Aline");
+        assert_eq!(
+            percent_encoding::percent_decode_str(&encoded).decode_utf8_lossy(),
+            m
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 
-use super::{API_TOKEN_HEADER, AppResponse, Error};
+use super::{API_TOKEN_HEADER, AppError, AppResponse};
 use crate::pubsub::cloudevent;
 use crate::pubsub::subscriber::{Batch, Event, Outcome};
 use crate::pubsub::subscriptions;
@@ -59,7 +59,7 @@ impl HttpApp {
         path_and_query: &str,
         mut headers: HeaderMap,
         body: Bytes,
-    ) -> Result<AppResponse, Error> {
+    ) -> Result<AppResponse, AppError> {
         let uri = format!("{}{}", self.base, path_and_query);
         if let Some(token) = &self.token {
             headers.insert(API_TOKEN_HEADER, token.clone());
@@ -68,18 +68,21 @@ impl HttpApp {
             .method(method)
             .uri(uri)
             .body(Full::new(body))
-            .map_err(|e| Error(e.to_string()))?;
+            .map_err(|e| AppError::Protocol(e.to_string()))?;
         *request.headers_mut() = headers;
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| Error(format!("{e:?}")))?;
+            .map_err(|e| match e.is_connect() {
+                true => AppError::Unreachable(format!("{e:?}")),
+                false => AppError::Protocol(format!("{e:?}")),
+            })?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
             .await
-            .map_err(|e| Error(e.to_string()))?
+            .map_err(|e| AppError::Unreachable(e.to_string()))?
             .to_bytes();
         Ok(AppResponse::new(parts.status, parts.headers, body))
     }

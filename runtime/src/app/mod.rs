@@ -1,6 +1,7 @@
 //! The app channel: how the sidecar calls its app, over HTTP or gRPC
 //! (`--app-protocol`), with the same meaning either way.
 
+mod actors;
 pub mod grpc;
 mod http;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use ::http::{HeaderMap, Method};
 use bytes::Bytes;
 
+pub use self::actors::HttpActors;
 pub use self::grpc::GrpcApp;
 pub use self::http::HttpApp;
 use crate::pubsub::subscriber::{Batch, Event, Outcome, Target};
@@ -19,11 +21,8 @@ use crate::settings::AppHealth;
 /// The header (and gRPC metadata key) that carries API tokens.
 pub const API_TOKEN_HEADER: &str = "dapr-api-token";
 
-pub use jetway_core::AppResponse;
-
-#[derive(Debug, thiserror::Error)]
-#[error("calling the app: {0}")]
-pub struct Error(pub String);
+use jetway_core::{App, AppRequest, Context};
+pub use jetway_core::{AppError, AppResponse};
 
 /// The protocols an app may speak.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -85,7 +84,7 @@ impl AppChannel {
         path_and_query: &str,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<AppResponse, Error> {
+    ) -> Result<AppResponse, AppError> {
         match self {
             AppChannel::Http(a) => a.call(verb, path_and_query, headers, body).await,
             AppChannel::Grpc(a) => a.invoke(verb, path_and_query, headers, body).await,
@@ -122,6 +121,27 @@ impl AppChannel {
         tokio::time::timeout(health.timeout, probe)
             .await
             .unwrap_or(false)
+    }
+}
+
+#[async_trait::async_trait]
+impl App for AppChannel {
+    /// Calls the app, giving up at the context's deadline.
+    async fn call(&self, ctx: &Context, request: AppRequest) -> Result<AppResponse, AppError> {
+        let call = AppChannel::call(
+            self,
+            request.verb,
+            &request.path_and_query,
+            request.headers,
+            request.body,
+        );
+        let Some(deadline) = ctx.deadline else {
+            return call.await;
+        };
+        let timeout = deadline.saturating_duration_since(std::time::Instant::now());
+        tokio::time::timeout(timeout, call)
+            .await
+            .unwrap_or(Err(AppError::Timeout(timeout)))
     }
 }
 

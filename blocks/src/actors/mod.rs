@@ -9,8 +9,10 @@
 
 mod app;
 mod config;
+mod error;
 mod host;
 mod reminders;
+mod state;
 mod turn;
 mod wire;
 
@@ -21,18 +23,22 @@ use bytes::Bytes;
 use http::HeaderMap;
 use jetway_broker::lease::LeasesConfig;
 use jetway_broker::{self as broker, Broker, naming};
+use jetway_core::Context;
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 
-pub use app::{ActorApp, Callback, HttpActors, REMINDER_CANCEL};
+pub use app::{ActorApp, Callback, REMINDER_CANCEL};
 pub use config::{AppConfig, TypeConfig};
+pub use error::ActorError;
 pub use host::{Host, TimerSpec};
 use jetway_broker::placement::Members;
 use reminders::{RegisterError, Reminders};
+pub use state::ActorOp;
 
-use crate::api::{Error, ErrorCode};
-use crate::app::AppResponse;
+use jetway_core::AppResponse;
+
+use crate::state::Store;
 
 /// Partitions per actor type: enough to spread a type over many hosts, few
 /// enough that each is one lease and one subscription.
@@ -55,7 +61,7 @@ pub struct ActorCall {
 pub enum CallError {
     /// The actor's partition is not (or no longer) served here: ask again.
     Moved,
-    Failed(Error),
+    Failed(ActorError),
 }
 
 pub fn partition_of(actor_id: &str) -> u32 {
@@ -66,6 +72,8 @@ pub fn partition_of(actor_id: &str) -> u32 {
 /// app's actor types once the app has told which.
 pub struct Actors {
     broker: Broker,
+    /// The state store marked `actorStateStore`.
+    store: Arc<dyn Store>,
     app_id: String,
     timeout: Duration,
     changed: Arc<Notify>,
@@ -100,9 +108,10 @@ pub struct ReminderInfo {
 }
 
 impl Actors {
-    pub fn new(broker: Broker, app_id: String, timeout: Duration) -> Actors {
+    pub fn new(broker: Broker, store: Arc<dyn Store>, app_id: String, timeout: Duration) -> Actors {
         Actors {
             broker,
+            store,
             app_id,
             timeout,
             changed: Arc::new(Notify::new()),
@@ -112,7 +121,7 @@ impl Actors {
         }
     }
 
-    async fn members(&self) -> Result<&Arc<Members>, Error> {
+    async fn members(&self) -> Result<&Arc<Members>, ActorError> {
         self.members
             .get_or_try_init(|| {
                 Members::start(
@@ -123,24 +132,14 @@ impl Actors {
                 )
             })
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::ActorRuntimeNotFound,
-                    format!("the actor runtime cannot reach NATS: {e}"),
-                )
-            })
+            .map_err(|e| ActorError::Unavailable(e.to_string()))
     }
 
-    async fn reminders(&self) -> Result<&Arc<Reminders>, Error> {
+    async fn reminders(&self) -> Result<&Arc<Reminders>, ActorError> {
         self.reminders
             .get_or_try_init(|| async { Reminders::open(&self.broker).await.map(Arc::new) })
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::ActorRuntimeNotFound,
-                    format!("the actor runtime cannot reach NATS: {e}"),
-                )
-            })
+            .map_err(|e| ActorError::Unavailable(e.to_string()))
     }
 
     /// The host of this node's actor types, while the app hosts actors.
@@ -155,8 +154,8 @@ impl Actors {
         app: Arc<dyn ActorApp>,
         config: AppConfig,
     ) -> Result<Arc<Host>, String> {
-        let members = self.members().await.map_err(|e| e.0.message)?.clone();
-        let reminders = self.reminders().await.map_err(|e| e.0.message)?.clone();
+        let members = self.members().await.map_err(|e| e.to_string())?.clone();
+        let reminders = self.reminders().await.map_err(|e| e.to_string())?.clone();
         let leases = self
             .broker
             .leases(LeasesConfig {
@@ -202,17 +201,14 @@ impl Actors {
 
     /// Calls an actor method wherever the actor is active, waiting while its
     /// partition moves between hosts.
-    pub async fn invoke(&self, call: ActorCall) -> Result<AppResponse, Error> {
+    pub async fn invoke(&self, ctx: &Context, call: ActorCall) -> Result<AppResponse, ActorError> {
         if call.actor_type.is_empty() || call.actor_id.is_empty() {
-            return Err(Error::new(
-                ErrorCode::ActorInstanceMissing,
-                "actor type and id must not be empty",
-            ));
+            return Err(ActorError::MissingInstance);
         }
         let members = self.members().await?;
         let partition = partition_of(&call.actor_id);
         let subject = naming::actor_subject(&call.actor_type, partition);
-        let deadline = Instant::now() + self.timeout;
+        let deadline = Instant::now() + ctx.remaining(self.timeout).min(self.timeout);
         let mut backoff = Duration::from_millis(5);
         loop {
             let local = self.host().filter(|h| h.owns(&call.actor_type, partition));
@@ -231,7 +227,7 @@ impl Actors {
                     match reply {
                         Ok(msg) => wire::decode_result(msg),
                         Err(broker::Error::NoResponders) => Err(CallError::Moved),
-                        Err(e) => Err(CallError::Failed(invoke_failed(&call, e.to_string()))),
+                        Err(e) => Err(CallError::Failed(invoke_failed(&call, e))),
                     }
                 }
             };
@@ -245,13 +241,13 @@ impl Actors {
             {
                 return Err(invoke_failed(
                     &call,
-                    format!("no host serves actor type {}", call.actor_type),
+                    format_args!("no host serves actor type {}", call.actor_type),
                 ));
             }
             if Instant::now() + backoff >= deadline {
                 return Err(invoke_failed(
                     &call,
-                    "timed out waiting for the actor's host".into(),
+                    "timed out waiting for the actor's host",
                 ));
             }
             tokio::time::sleep(backoff).await;
@@ -263,12 +259,13 @@ impl Actors {
 impl Actors {
     /// The host of `actor_type` on this node: reminders and timers are set
     /// through the sidecar of an app that hosts the type.
-    fn hosting(&self, actor_type: &str) -> Result<Arc<Host>, Error> {
-        self.host().filter(|h| h.hosts(actor_type)).ok_or_else(|| {
-            Error::new(ErrorCode::ActorReminderNonHosted,
-                format!("operations on actor reminders and timers are only possible on hosted actor types; {actor_type} is not hosted by app {}", self.app_id),
-            )
-        })
+    fn hosting(&self, actor_type: &str) -> Result<Arc<Host>, ActorError> {
+        self.host()
+            .filter(|h| h.hosts(actor_type))
+            .ok_or_else(|| ActorError::NotHosted {
+                actor_type: actor_type.to_owned(),
+                app_id: self.app_id.clone(),
+            })
     }
 
     pub async fn register_reminder(
@@ -277,14 +274,9 @@ impl Actors {
         actor_id: &str,
         name: &str,
         spec: ReminderSpec,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ActorError> {
         self.hosting(actor_type)?;
-        let failed = |message: String| {
-            Error::new(
-                ErrorCode::ActorReminderCreate,
-                format!("error creating actor reminder: {message}"),
-            )
-        };
+        let failed = ActorError::ReminderCreate;
         if actor_id.is_empty() || name.is_empty() {
             return Err(failed(
                 "actor id and reminder name must not be empty".into(),
@@ -308,10 +300,10 @@ impl Actors {
             .await
         {
             Ok(()) => Ok(()),
-            Err(RegisterError::Exists) => Err(Error::new(
-                ErrorCode::ActorReminderAlreadyExists,
-                format!("reminder {name} already exists for actor {actor_type}/{actor_id}"),
-            )),
+            Err(RegisterError::Exists) => Err(ActorError::ReminderExists {
+                name: name.to_owned(),
+                actor: format!("{actor_type}/{actor_id}"),
+            }),
             Err(RegisterError::Broker(e)) => Err(failed(e.to_string())),
         }
     }
@@ -321,24 +313,17 @@ impl Actors {
         actor_type: &str,
         actor_id: &str,
         name: &str,
-    ) -> Result<ReminderInfo, Error> {
+    ) -> Result<ReminderInfo, ActorError> {
         self.hosting(actor_type)?;
         let record = self
             .reminders()
             .await?
             .get(actor_type, actor_id, name)
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::ActorReminderGet,
-                    format!("error getting actor reminder: {e}"),
-                )
-            })?
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::ActorReminderNotFound,
-                    format!("reminder {name} not found for actor {actor_type}/{actor_id}"),
-                )
+            .map_err(|e| ActorError::ReminderGet(e.to_string()))?
+            .ok_or_else(|| ActorError::ReminderNotFound {
+                name: name.to_owned(),
+                actor: format!("{actor_type}/{actor_id}"),
             })?;
         Ok(ReminderInfo {
             actor_id: record.actor_id,
@@ -355,18 +340,13 @@ impl Actors {
         actor_type: &str,
         actor_id: &str,
         name: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ActorError> {
         self.hosting(actor_type)?;
         self.reminders()
             .await?
             .delete(actor_type, actor_id, name)
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::ActorReminderDelete,
-                    format!("error deleting actor reminder: {e}"),
-                )
-            })
+            .map_err(|e| ActorError::ReminderDelete(e.to_string()))
     }
 
     pub fn register_timer(
@@ -375,7 +355,7 @@ impl Actors {
         actor_id: &str,
         name: &str,
         spec: TimerSpec,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ActorError> {
         self.hosting(actor_type)?
             .register_timer(actor_type, actor_id, name, spec)
     }
@@ -386,30 +366,28 @@ impl Actors {
         actor_type: &str,
         actor_id: &str,
         name: &str,
-    ) -> Result<Arc<TimerSpec>, Error> {
+    ) -> Result<Arc<TimerSpec>, ActorError> {
         self.hosting(actor_type)?
             .timer(actor_type, actor_id, name)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::ActorTimerNotFound,
-                    format!("timer {name} not found for actor {actor_type}/{actor_id}"),
-                )
+            .ok_or_else(|| ActorError::TimerNotFound {
+                name: name.to_owned(),
+                actor: format!("{actor_type}/{actor_id}"),
             })
     }
 
-    pub fn delete_timer(&self, actor_type: &str, actor_id: &str, name: &str) -> Result<(), Error> {
+    pub fn delete_timer(
+        &self,
+        actor_type: &str,
+        actor_id: &str,
+        name: &str,
+    ) -> Result<(), ActorError> {
         self.hosting(actor_type)?
             .unregister_timer(actor_type, actor_id, name);
         Ok(())
     }
 }
 
-fn invoke_failed(call: &ActorCall, message: String) -> Error {
-    Error::new(
-        ErrorCode::ActorInvokeMethod,
-        format!(
-            "error invoke actor method {} on {}/{}: {message}",
-            call.method, call.actor_type, call.actor_id
-        ),
-    )
+fn invoke_failed(call: &ActorCall, why: impl std::fmt::Display) -> ActorError {
+    let detail = format!(" {} on {}/{}", call.method, call.actor_type, call.actor_id);
+    ActorError::invoke(&detail, why)
 }

@@ -25,11 +25,9 @@ use super::app::{ActorApp, Callback, REMINDER_CANCEL};
 use super::config::{AppConfig, TypeConfig};
 use super::reminders::{Due, Reminders};
 use super::turn::{TooDeep, Turn};
-use super::{ActorCall, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
-use crate::api::{Error, ErrorCode};
-use crate::app::AppResponse;
+use super::{ActorCall, ActorError, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
 use jetway_broker::placement::{self, HEARTBEAT, Members};
-use jetway_core::schedule;
+use jetway_core::{AppResponse, schedule};
 
 /// How often the host looks at its partitions when nothing wakes it earlier.
 const TICK: Duration = Duration::from_millis(250);
@@ -382,12 +380,7 @@ impl Host {
                 .turn
                 .enter(work.chain, config.reentrancy.unwrap_or(1))
                 .await
-                .map_err(|TooDeep| {
-                    CallError::Failed(Error::new(
-                        ErrorCode::ActorStackDepth,
-                        "maximum stack depth exceeded",
-                    ))
-                })?;
+                .map_err(|TooDeep| CallError::Failed(ActorError::StackDepth))?;
             if actor.retired.load(Ordering::Acquire) {
                 continue;
             }
@@ -397,16 +390,19 @@ impl Host {
                 .call(work.actor_type, work.actor_id, work.callback.clone())
                 .await;
             actor.touch();
-            return answer.map_err(|e| CallError::Failed(invoke_error(e)));
+            return answer.map_err(|e| CallError::Failed(ActorError::invoke("", e)));
         }
     }
 
     fn type_config(&self, actor_type: &str) -> Result<&TypeConfig, CallError> {
         self.config.types.get(actor_type).ok_or_else(|| {
-            CallError::Failed(invoke_error(format!(
-                "actor type {actor_type} is not hosted by app {}",
-                self.app_id
-            )))
+            CallError::Failed(ActorError::invoke(
+                "",
+                format_args!(
+                    "actor type {actor_type} is not hosted by app {}",
+                    self.app_id
+                ),
+            ))
         })
     }
 
@@ -574,7 +570,7 @@ impl Host {
                     tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, status = %answer.status, attempt, "A reminder callback failed.")
                 }
                 Err(CallError::Failed(e)) => {
-                    tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, error = %e.0.message, attempt, "A reminder callback failed.")
+                    tracing::warn!(reminder = %record.name, actor_id = %record.actor_id, error = %e, attempt, "A reminder callback failed.")
                 }
             }
             if attempt < FIRE_ATTEMPTS {
@@ -591,13 +587,8 @@ impl Host {
         actor_id: &str,
         name: &str,
         spec: TimerSpec,
-    ) -> Result<(), Error> {
-        let failed = |message: String| {
-            Error::new(
-                ErrorCode::ActorTimerCreate,
-                format!("error creating actor timer: {message}"),
-            )
-        };
+    ) -> Result<(), ActorError> {
+        let failed = ActorError::TimerCreate;
         let partition = super::partition_of(actor_id);
         if !self.owns(actor_type, partition) {
             return Err(failed(format!(
@@ -688,11 +679,4 @@ impl Host {
 /// Milliseconds since the Unix epoch.
 pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn invoke_error(message: String) -> Error {
-    Error::new(
-        ErrorCode::ActorInvokeMethod,
-        format!("error invoke actor method: {message}"),
-    )
 }

@@ -1,56 +1,14 @@
-//! What a host asks of the app that hosts its actors: method calls, timer
-//! and reminder callbacks, deactivations. An HTTP app gets daprd's
-//! `/actors/...` requests; a gRPC app gets them over the stream it opened
-//! (`SubscribeActorEventsAlpha1`, in `api/actor_stream`).
+//! Actors hosted by an HTTP app: daprd's `/actors/...` requests.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
+use jetway_blocks::actors::{ActorApp, Callback};
+use jetway_core::{AppError, AppResponse};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::app::AppChannel;
-use crate::app::AppResponse;
-
-/// One callback into an actor.
-#[derive(Clone)]
-pub enum Callback<'a> {
-    Method {
-        name: &'a str,
-        headers: HeaderMap,
-        body: Bytes,
-    },
-    Timer {
-        name: &'a str,
-        callback: &'a str,
-        due_time: &'a str,
-        period: &'a str,
-        data: Option<&'a RawValue>,
-    },
-    Reminder {
-        name: &'a str,
-        due_time: &'a str,
-        period: &'a str,
-        data: Option<&'a RawValue>,
-    },
-}
-
-/// The app's answer header (or, over the stream, flag) that ends the reminder
-/// that fired.
-pub const REMINDER_CANCEL: &str = "x-daprremindercancel";
-
-/// The app side of actor hosting.
-#[async_trait::async_trait]
-pub trait ActorApp: Send + Sync {
-    /// Runs `callback` on an actor; the app's answer, in HTTP terms.
-    async fn call(
-        &self,
-        actor_type: &str,
-        actor_id: &str,
-        callback: Callback<'_>,
-    ) -> Result<AppResponse, String>;
-
-    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String>;
-}
+use super::AppChannel;
 
 /// Actors hosted by an HTTP app.
 pub struct HttpActors(pub AppChannel);
@@ -80,7 +38,7 @@ impl ActorApp for HttpActors {
         actor_type: &str,
         actor_id: &str,
         callback: Callback<'_>,
-    ) -> Result<AppResponse, String> {
+    ) -> Result<AppResponse, AppError> {
         let base = format!(
             "/actors/{}/{}/method",
             segment(actor_type),
@@ -131,39 +89,31 @@ impl ActorApp for HttpActors {
                 (format!("{base}/remind/{}", segment(name)), json(body))
             }
         };
-        let r = self
-            .0
-            .call(Method::PUT, &path, headers, body)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(r)
+        self.0.call(Method::PUT, &path, headers, body).await
     }
 
-    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), String> {
+    async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), AppError> {
         let path = format!("/actors/{}/{}", segment(actor_type), segment(actor_id));
         let r = self
             .0
             .call(Method::DELETE, &path, HeaderMap::new(), Bytes::new())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         match r.status.is_success() {
             true => Ok(()),
-            false => Err(format!("the app answered {}", r.status)),
+            false => Err(AppError::Protocol(format!("the app answered {}", r.status))),
         }
     }
 }
 
-/// Percent-encodes one URL path segment.
+/// What a URL path segment escapes: all but RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 #[cfg(test)]

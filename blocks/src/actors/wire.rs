@@ -5,20 +5,31 @@
 //! the app's status, an error, or word that the partition has moved.
 
 use bytes::Bytes;
-use http::StatusCode;
 use jetway_broker::{self as broker, HeaderMap};
+use jetway_core::AppResponse;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use super::{ActorCall, CallError};
-use crate::api::{Error, ErrorCode};
-use crate::app::AppResponse;
-use crate::app::grpc::{percent_decode, percent_encode};
-use crate::invoke;
+use super::{ActorCall, ActorError, CallError};
+use crate::invoke::wire as invoke;
 
 const TYPE: &str = "Jetway-Actor-Type";
 const ID: &str = "Jetway-Actor-Id";
 const METHOD: &str = "Jetway-Actor-Method";
 const MOVED: &str = "Jetway-Actor-Moved";
 const ERROR_CODE: &str = "Jetway-Error-Code";
+/// The one failure kind a caller tells apart from others.
+const STACK_DEPTH: &str = "ERR_ACTOR_STACK_DEPTH";
+
+/// What a header value escapes (besides every byte beyond ASCII).
+const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b'%');
+
+fn percent_encode(text: &str) -> String {
+    utf8_percent_encode(text, HEADER_VALUE).to_string()
+}
+
+fn percent_decode(value: &str) -> String {
+    percent_decode_str(value).decode_utf8_lossy().into_owned()
+}
 
 pub(super) fn encode_call(call: &ActorCall) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -29,13 +40,13 @@ pub(super) fn encode_call(call: &ActorCall) -> HeaderMap {
     headers
 }
 
-pub(super) fn decode_call(msg: broker::Message) -> Result<ActorCall, Error> {
+pub(super) fn decode_call(msg: broker::Message) -> Result<ActorCall, ActorError> {
     let headers = msg.headers.unwrap_or_default();
     let field = |name: &str| {
         headers
             .get(name)
             .map(|v| percent_decode(v.as_str()))
-            .ok_or_else(|| Error::malformed(format!("an actor call without {name}")))
+            .ok_or_else(|| ActorError::Invalid(format!("an actor call without {name}")))
     };
     Ok(ActorCall {
         actor_type: field(TYPE)?,
@@ -59,11 +70,10 @@ pub(super) fn encode_result(result: Result<AppResponse, CallError>) -> (HeaderMa
             (headers, Bytes::new())
         }
         Err(CallError::Failed(e)) => {
-            headers.insert(
-                invoke::FAILURE,
-                e.0.message.replace(['\r', '\n'], " ").as_str(),
-            );
-            headers.insert(ERROR_CODE, e.code().code());
+            headers.insert(invoke::FAILURE, invoke::one_line(&e.to_string()).as_str());
+            if let ActorError::StackDepth = e {
+                headers.insert(ERROR_CODE, STACK_DEPTH);
+            }
             (headers, Bytes::new())
         }
     }
@@ -76,20 +86,13 @@ pub(super) fn decode_result(msg: broker::Message) -> Result<AppResponse, CallErr
     }
     if let Some(message) = headers.get(invoke::FAILURE) {
         let error = match headers.get(ERROR_CODE).map(|c| c.as_str()) {
-            Some("ERR_ACTOR_STACK_DEPTH") => {
-                Error::new(ErrorCode::ActorStackDepth, message.as_str())
-            }
-            _ => Error::new(ErrorCode::ActorInvokeMethod, message.as_str()),
+            Some(STACK_DEPTH) => ActorError::StackDepth,
+            _ => ActorError::Invoke(message.to_string()),
         };
         return Err(CallError::Failed(error));
     }
-    let status = headers
-        .get(invoke::STATUS)
-        .and_then(|s| s.as_str().parse::<u16>().ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
     Ok(AppResponse::new(
-        status,
+        invoke::status(&headers),
         invoke::http_headers(&headers),
         msg.payload,
     ))
