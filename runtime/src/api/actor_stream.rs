@@ -16,13 +16,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-use super::protos::{
-    SubscribeActorEventsRequestAlpha1 as FromApp, SubscribeActorEventsResponseAlpha1 as ToApp,
-    request, response,
-};
 use crate::actors::{ActorApp, AppConfig, Callback, REMINDER_CANCEL};
 use crate::app::{AppError, AppResponse};
 use crate::node::Node;
+use jetway_protos::actors::{
+    SubscribeActorEventsRequestAlpha1 as FromApp, SubscribeActorEventsResponseAlpha1 as ToApp,
+    subscribe_actor_events_request_alpha1 as request,
+    subscribe_actor_events_response_alpha1 as response,
+};
 
 /// What the sidecar sends the app.
 pub type Events = tokio_stream::wrappers::ReceiverStream<Result<ToApp, Status>>;
@@ -75,7 +76,7 @@ pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<E
     let first = incoming.message().await?.ok_or_else(|| {
         Status::invalid_argument("the actor stream closed before its first message")
     })?;
-    let Some(request::Type::InitialRequest(initial)) = first.request_type else {
+    let Some(request::RequestType::InitialRequest(initial)) = first.request_type else {
         return Err(Status::invalid_argument(
             "the first message on the actor stream must be initial_request",
         ));
@@ -84,7 +85,9 @@ pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<E
         .map_err(Status::invalid_argument)?;
     let (tx, rx) = mpsc::channel(256);
     let initial_response = ToApp {
-        response_type: Some(response::Type::InitialResponse(response::Initial {})),
+        response_type: Some(response::ResponseType::InitialResponse(
+            response::Initial {},
+        )),
     };
     let session = Arc::new(Session {
         tx: tx.clone(),
@@ -183,7 +186,7 @@ fn config_json(initial: &request::Initial) -> Value {
 /// The sidecar's end of one app's actor stream.
 struct Session {
     tx: mpsc::Sender<Result<ToApp, Status>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<request::Type>>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<request::RequestType>>>,
     next_id: AtomicU64,
     timeout: Duration,
 }
@@ -192,8 +195,8 @@ impl Session {
     /// Sends the app a callback (built around a fresh id) and waits for its answer.
     async fn ask(
         &self,
-        callback: impl FnOnce(String) -> response::Type,
-    ) -> Result<request::Type, AppError> {
+        callback: impl FnOnce(String) -> response::ResponseType,
+    ) -> Result<request::RequestType, AppError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
         let (tx, rx) = oneshot::channel();
         self.pending
@@ -216,13 +219,15 @@ impl Session {
     }
 
     /// Hands an answer of the app to the callback waiting for it.
-    fn answer(&self, answer: request::Type) {
+    fn answer(&self, answer: request::RequestType) {
         let id = match &answer {
-            request::Type::InvokeResponse(r) => &r.id,
-            request::Type::ReminderResponse(r) | request::Type::TimerResponse(r) => &r.id,
-            request::Type::DeactivateResponse(r) => &r.id,
-            request::Type::RequestFailed(r) => &r.id,
-            request::Type::InitialRequest(_) => return,
+            request::RequestType::InvokeResponse(r) => &r.id,
+            request::RequestType::ReminderResponse(r) | request::RequestType::TimerResponse(r) => {
+                &r.id
+            }
+            request::RequestType::DeactivateResponse(r) => &r.id,
+            request::RequestType::RequestFailed(r) => &r.id,
+            request::RequestType::InitialRequest(_) => return,
         };
         let waiting = self.pending.lock().expect("pending lock").remove(id);
         if let Some(waiting) = waiting {
@@ -263,7 +268,7 @@ fn failed(f: request::Failed) -> AppResponse {
     AppResponse::new(status, HeaderMap::new(), Bytes::from(body.to_string()))
 }
 
-fn unexpected(answer: request::Type) -> AppError {
+fn unexpected(answer: request::RequestType) -> AppError {
     AppError::Protocol(format!(
         "the app answered a callback with the wrong kind of message: {answer:?}"
     ))
@@ -304,7 +309,7 @@ impl ActorApp for Session {
             } => {
                 let method = name.to_owned();
                 self.ask(|id| {
-                    response::Type::InvokeRequest(response::Invoke {
+                    response::ResponseType::InvokeRequest(response::Invoke {
                         id,
                         actor_type,
                         actor_id,
@@ -333,7 +338,7 @@ impl ActorApp for Session {
                     data: json_any(data),
                     metadata: HashMap::new(),
                 };
-                self.ask(|id| response::Type::TimerRequest(response::Timer { id, ..timer }))
+                self.ask(|id| response::ResponseType::TimerRequest(response::Timer { id, ..timer }))
                     .await?
             }
             Callback::Reminder {
@@ -353,13 +358,13 @@ impl ActorApp for Session {
                     metadata: HashMap::new(),
                 };
                 self.ask(|id| {
-                    response::Type::ReminderRequest(response::Reminder { id, ..reminder })
+                    response::ResponseType::ReminderRequest(response::Reminder { id, ..reminder })
                 })
                 .await?
             }
         };
         Ok(match answer {
-            request::Type::InvokeResponse(r) => {
+            request::RequestType::InvokeResponse(r) => {
                 let mut headers = HeaderMap::new();
                 for (k, v) in &r.metadata {
                     if let (Ok(k), Ok(v)) =
@@ -374,14 +379,14 @@ impl ActorApp for Session {
                 };
                 AppResponse::new(status, headers, r.data.into())
             }
-            request::Type::ReminderResponse(r) | request::Type::TimerResponse(r) => {
+            request::RequestType::ReminderResponse(r) | request::RequestType::TimerResponse(r) => {
                 let mut headers = HeaderMap::new();
                 if r.cancel {
                     headers.insert(REMINDER_CANCEL, HeaderValue::from_static("true"));
                 }
                 AppResponse::new(StatusCode::OK, headers, Bytes::new())
             }
-            request::Type::RequestFailed(f) => failed(f),
+            request::RequestType::RequestFailed(f) => failed(f),
             other => return Err(unexpected(other)),
         })
     }
@@ -390,7 +395,7 @@ impl ActorApp for Session {
         let (actor_type, actor_id) = (actor_type.to_owned(), actor_id.to_owned());
         let answer = self
             .ask(|id| {
-                response::Type::DeactivateRequest(response::Deactivate {
+                response::ResponseType::DeactivateRequest(response::Deactivate {
                     id,
                     actor_type,
                     actor_id,
@@ -398,8 +403,8 @@ impl ActorApp for Session {
             })
             .await?;
         match answer {
-            request::Type::DeactivateResponse(_) => Ok(()),
-            request::Type::RequestFailed(f) => Err(AppError::Protocol(f.message)),
+            request::RequestType::DeactivateResponse(_) => Ok(()),
+            request::RequestType::RequestFailed(f) => Err(AppError::Protocol(f.message)),
             other => Err(unexpected(other)),
         }
     }

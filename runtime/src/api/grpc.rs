@@ -10,33 +10,25 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
-use dapr::dapr::proto::common::v1 as common;
-use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jetway_core::{AppRequest, Context};
+use jetway_protos::dapr_service::{
+    self,
+    dapr_server::{Dapr, DaprServer},
+};
+use jetway_protos::{Empty, actors as protos, common, runtime as pb};
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, ErrorCode, actors, metadata, protos, pubsub, state};
+use super::{Error, ErrorCode, actors, metadata, pubsub, state};
 use crate::actors::{ActorCall, ActorOp, ReminderSpec, TimerSpec};
 use crate::app::API_TOKEN_HEADER;
 use crate::app::AppResponse;
 use crate::node::Node;
-
-#[allow(unreachable_pub)]
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/dapr.proto.runtime.v1.Dapr.rs"));
-    include!(concat!(env!("OUT_DIR"), "/dapr_paths.rs"));
-}
-
-use generated::dapr_server::{Dapr, DaprServer};
-
-/// `google.protobuf.Empty`, as the `dapr` crate spells it.
-pub type Empty = ();
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
 
@@ -48,7 +40,7 @@ fn router(api: Arc<Api>) -> axum::Router {
         .max_decoding_message_size(super::http::MAX_BODY)
         .max_encoding_message_size(usize::MAX);
     let mut router = axum::Router::new();
-    for path in generated::SERVED {
+    for path in dapr_service::SERVED {
         router = router.route_service(path, service.clone());
     }
     router = router.fallback(|| async {
@@ -614,7 +606,7 @@ impl Dapr for Api {
 
     async fn subscribe_actor_events_alpha1(
         &self,
-        request: tonic::Request<tonic::Streaming<super::protos::SubscribeActorEventsRequestAlpha1>>,
+        request: tonic::Request<tonic::Streaming<protos::SubscribeActorEventsRequestAlpha1>>,
     ) -> Reply<Self::SubscribeActorEventsAlpha1Stream> {
         let events = super::actor_stream::open(self.node.clone(), request.into_inner()).await?;
         Ok(tonic::Response::new(events))

@@ -8,7 +8,6 @@ pub mod grpc;
 pub mod http;
 mod invoke;
 pub mod metadata;
-pub mod protos;
 pub mod pubsub;
 pub mod serve;
 pub mod state;

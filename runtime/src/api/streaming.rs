@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use dapr::dapr::proto::runtime::v1 as pb;
 use futures::Stream;
+use jetway_protos::runtime as pb;
 use pb::subscribe_topic_events_request_alpha1::SubscribeTopicEventsRequestType as Request;
 use pb::subscribe_topic_events_response_alpha1::SubscribeTopicEventsResponseType as Response;
 use tokio::sync::{mpsc, oneshot};

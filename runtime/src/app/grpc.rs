@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use dapr::dapr::proto::common::v1 as common;
-use dapr::dapr::proto::runtime::v1 as pb;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use jetway_protos::common;
+use jetway_protos::runtime as pb;
 use pb::app_callback_alpha_client::AppCallbackAlphaClient;
 use pb::app_callback_client::AppCallbackClient;
 use pb::app_callback_health_check_client::AppCallbackHealthCheckClient;

@@ -1,6 +1,11 @@
-//! Generates the gRPC server trait for the part of `dapr.proto.runtime.v1.Dapr`
-//! that Jetway serves. The messages come from the `dapr` crate; only the rpcs
-//! listed here are routed, every other path answers UNIMPLEMENTED.
+//! Generates Jetway's gRPC code, all of it here:
+//!
+//! - the server trait for the part of `dapr.proto.runtime.v1.Dapr` that Jetway
+//!   serves. The messages come from the `dapr` crate, whose own generated
+//!   server trait has no default methods, so it cannot serve a subset: the rpcs
+//!   are listed below, and every other path answers UNIMPLEMENTED;
+//! - the messages newer than the `dapr` crate's, from `proto/` (compiled by
+//!   protox, so no `protoc` is needed).
 
 use tonic_build::manual::{Builder, Method, Service};
 
@@ -170,17 +175,23 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
 fn type_path(name: &str) -> String {
     match name {
         // `()` is not a path: the API module names it `Empty`.
-        "()" => "crate::api::grpc::Empty".into(),
+        "()" => "crate::Empty".into(),
         _ => match name.split_once(':') {
             Some(("common", common)) => format!("{COMMON}::{common}"),
-            // Messages newer than the `dapr` crate's, written in the project.
-            Some(("local", message)) => format!("crate::api::protos::{message}"),
+            // Messages newer than the `dapr` crate's, from `proto/`.
+            Some(("local", message)) => format!("crate::actors::{message}"),
             _ => format!("{RUNTIME}::{name}"),
         },
     }
 }
 
 fn main() {
+    println!("cargo:rerun-if-changed=proto");
+    let newer = protox::compile(["actors_alpha.proto"], ["proto"]).expect("compile proto/");
+    prost_build::Config::new()
+        .compile_fds(newer)
+        .expect("generate the messages of proto/");
+
     let mut dapr = Service::builder()
         .name("Dapr")
         .package("dapr.proto.runtime.v1");
