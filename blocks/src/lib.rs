@@ -6,5 +6,8 @@
 pub mod actors;
 pub mod invoke;
 pub mod pubsub;
+pub mod registry;
 pub mod secrets;
 pub mod state;
+
+pub use registry::Registry;

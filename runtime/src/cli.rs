@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use jetway_broker::Credentials;
 
-use crate::settings::{AppHealth, Settings};
+use jetway_api::settings::{AppHealth, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,7 +27,7 @@ pub enum Command {
     /// Start a sidecar and an app together, like `dapr run`.
     Run(RunArgs),
     /// Measure Jetway against raw NATS and direct HTTP (starts its own nats-server).
-    Bench(crate::bench::BenchArgs),
+    Bench(jetway_bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -202,12 +202,13 @@ impl SidecarArgs {
         if let Some(url) = &nats_url {
             jetway_broker::check_urls(url).map_err(|e| Invalid(format!("--nats-url: {e}")))?;
         }
-        let app_protocol = crate::app::Protocol::parse(&self.app_protocol).ok_or_else(|| {
-            Invalid(format!(
-                "--app-protocol {} is not supported (use http or grpc)",
-                self.app_protocol
-            ))
-        })?;
+        let app_protocol =
+            jetway_api::app::Protocol::parse(&self.app_protocol).ok_or_else(|| {
+                Invalid(format!(
+                    "--app-protocol {} is not supported (use http or grpc)",
+                    self.app_protocol
+                ))
+            })?;
         let credentials = match (
             &self.nats_user,
             &self.nats_password,
@@ -258,7 +259,7 @@ impl SidecarArgs {
                 .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect())
                 .unwrap_or_default(),
             graceful_shutdown: Duration::from_secs(self.dapr_graceful_shutdown_seconds),
-            invoke_timeout: crate::invoke::DEFAULT_TIMEOUT,
+            invoke_timeout: jetway_blocks::invoke::DEFAULT_TIMEOUT,
             app_max_concurrency: usize::try_from(self.app_max_concurrency)
                 .ok()
                 .filter(|n| *n > 0),

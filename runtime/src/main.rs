@@ -44,7 +44,7 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn sidecar(settings: jetway_runtime::settings::Settings) -> i32 {
+async fn sidecar(settings: jetway_api::settings::Settings) -> i32 {
     let shutdown = CancellationToken::new();
     let running = match node::start(settings, shutdown.clone()).await {
         Ok(r) => r,
@@ -96,7 +96,7 @@ fn runtime() -> tokio::runtime::Runtime {
     runtime
 }
 
-fn bench(args: jetway_runtime::bench::BenchArgs) -> i32 {
+fn bench(args: jetway_bench::BenchArgs) -> i32 {
     tracing_subscriber::fmt()
         .with_env_filter("warn")
         .with_writer(std::io::stderr)
@@ -105,7 +105,7 @@ fn bench(args: jetway_runtime::bench::BenchArgs) -> i32 {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(jetway_runtime::bench::run(args)) {
+    match runtime.block_on(jetway_bench::run(args)) {
         Ok(()) => 0,
         Err(e) => fail(1, &format!("{e:#}")),
     }

@@ -2,61 +2,22 @@
 //! invocation server and subscriptions, and their orderly shutdown.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use jetway_api::app::{AppChannel, AppHealth, HttpActors};
+use jetway_api::metrics::Metrics;
+use jetway_api::node::{ActiveSubscription, Node, Readiness, SubscriptionKind, route};
+use jetway_api::settings::Settings;
+use jetway_blocks::actors::{Actors, AppConfig};
+use jetway_blocks::invoke::{Invoker, Serving};
+use jetway_blocks::pubsub::Subscription;
+use jetway_blocks::pubsub::subscriber::{self, CompiledRule};
 use jetway_broker::{Broker, ConnectOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::actors::{Actors, AppConfig};
-use crate::app::AppChannel;
-use crate::components::{self, Registry};
-use crate::metrics::Metrics;
-use crate::pubsub::subscriber::{self, CompiledRule, Route};
-use crate::resources::{self, Subscription};
-use crate::settings::Settings;
-use crate::{api, embedded};
-use jetway_blocks::invoke::{Invoker, Serving};
-
-/// Kinds of subscription, as metadata reports them.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SubscriptionKind {
-    Declarative,
-    Programmatic,
-    /// Opened by the app over the gRPC API's streaming subscription.
-    Streaming,
-}
-
-/// A subscription as reported by the metadata API.
-#[derive(Clone, Debug)]
-pub struct ActiveSubscription {
-    pub spec: Subscription,
-    pub kind: SubscriptionKind,
-}
-
-/// Shared state of a running node. Cheap to share behind an `Arc`.
-pub struct Node {
-    pub settings: Settings,
-    pub broker: Broker,
-    pub registry: Registry,
-    pub app: Option<AppChannel>,
-    pub invoker: Arc<Invoker>,
-    /// The actor runtime, when a state store is marked `actorStateStore`.
-    pub actors: Option<Actors>,
-    /// Actor streams of a gRPC app (`SubscribeActorEventsAlpha1`).
-    pub actor_streams: Arc<api::actor_stream::Streams>,
-    declarative: Vec<Subscription>,
-    outbound_ready: AtomicBool,
-    ready: AtomicBool,
-    pub subscriptions: RwLock<Vec<ActiveSubscription>>,
-    pub extended: RwLock<BTreeMap<String, String>>,
-    pub metrics: Arc<Metrics>,
-    /// Fires when the node should stop (signal or `/v1.0/shutdown`).
-    pub shutdown: CancellationToken,
-}
+use crate::{components, embedded, resources};
 
 /// Why a node could not start; `Config` errors get their own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -67,25 +28,6 @@ pub enum StartError {
     Nats(String),
     #[error("{0}")]
     Io(String),
-}
-
-impl Node {
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    pub fn is_outbound_ready(&self) -> bool {
-        self.outbound_ready.load(Ordering::Acquire)
-    }
-
-    /// Stops the node after the current request has been answered.
-    pub fn stop_soon(&self) {
-        let token = self.shutdown.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            token.cancel();
-        });
-    }
 }
 
 /// Loads resources, connects, builds components and binds the API port, in that
@@ -176,12 +118,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         )));
     }
     let actors = actor_stores.first().map(|store| {
-        Actors::new(
+        Arc::new(Actors::new(
             broker.clone(),
             store.store.clone(),
             settings.app_id.clone(),
             settings.invoke_timeout,
-        )
+        ))
     });
     let invoker = Arc::new(Invoker::new(
         broker.clone(),
@@ -197,9 +139,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         invoker,
         actors,
         actor_streams: Arc::default(),
-        declarative,
-        outbound_ready: AtomicBool::new(false),
-        ready: AtomicBool::new(false),
+        readiness: Readiness::default(),
         subscriptions: RwLock::new(Vec::new()),
         extended: RwLock::new(BTreeMap::new()),
         metrics: Arc::new(Metrics::default()),
@@ -224,16 +164,21 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let work = CancellationToken::new();
     for (api, listener) in listeners {
         let stop = node.shutdown.clone();
-        let limits = api::serve::Limits::default();
+        let limits = jetway_api::serve::Limits::default();
         if api == "gRPC" {
-            tasks.spawn(api::grpc::serve(listener, node.clone(), limits, stop));
+            tasks.spawn(jetway_api::grpc::serve(
+                listener,
+                node.clone(),
+                limits,
+                stop,
+            ));
             continue;
         }
-        let router = api::http::router(node.clone());
-        tasks.spawn(api::serve::serve(
+        let router = jetway_api::http::router(node.clone());
+        tasks.spawn(jetway_api::serve::serve(
             listener,
             router,
-            api::serve::Protocol::Auto,
+            jetway_api::serve::Protocol::Auto,
             limits,
             stop,
         ));
@@ -261,10 +206,15 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
                 .await;
         });
     }
-    node.outbound_ready.store(true, Ordering::Release);
+    node.readiness.set_outbound_ready();
     tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, grpc_port = node.settings.grpc_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
 
-    tasks.spawn(connect_app(node.clone(), work.clone(), tasks.clone()));
+    tasks.spawn(connect_app(
+        node.clone(),
+        declarative,
+        work.clone(),
+        tasks.clone(),
+    ));
     Ok(Running { node, tasks, work })
 }
 
@@ -282,7 +232,7 @@ impl Running {
     pub async fn wait(self) {
         self.node.shutdown.cancelled().await;
         tracing::info!("Shutting down.");
-        self.node.ready.store(false, Ordering::Release);
+        self.node.readiness.set_ready(false);
         self.work.cancel();
         self.tasks.close();
         if tokio::time::timeout(self.node.settings.graceful_shutdown, self.tasks.wait())
@@ -296,9 +246,14 @@ impl Running {
 }
 
 /// Waits for the app, then serves invocations and starts subscriptions.
-async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracker) {
+async fn connect_app(
+    node: Arc<Node>,
+    declarative: Vec<Subscription>,
+    work: CancellationToken,
+    tasks: TaskTracker,
+) {
     let Some(app) = node.app.clone() else {
-        node.ready.store(true, Ordering::Release);
+        node.readiness.set_ready(true);
         return;
     };
     tracing::info!(port = app.port(), "Waiting for the app to listen.");
@@ -335,7 +290,7 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
     });
     let programmatic = app.subscriptions(&node.settings.app_id).await;
     let mut active = Vec::new();
-    for spec in node.declarative.iter().cloned() {
+    for spec in declarative {
         active.push(ActiveSubscription {
             spec,
             kind: SubscriptionKind::Declarative,
@@ -369,7 +324,7 @@ async fn connect_app(node: Arc<Node>, work: CancellationToken, tasks: TaskTracke
     }
     *node.subscriptions.write().expect("subscriptions lock") = active;
     host_actors(&node, &app, &work, &tasks).await;
-    node.ready.store(true, Ordering::Release);
+    node.readiness.set_ready(true);
     tracing::info!("App connected; sidecar ready.");
     if let Some(health) = node.settings.app_health.clone() {
         tasks.spawn(watch_health(node.clone(), app, health, work));
@@ -402,7 +357,7 @@ async fn host_actors(
         return;
     }
     let actors = node.actors.as_ref().expect("checked above");
-    let app = Arc::new(crate::app::HttpActors(app.clone()));
+    let app = Arc::new(HttpActors(app.clone()));
     match actors.start_hosting(app, config).await {
         Ok(host) => {
             let (node, stop) = (node.clone(), work.clone());
@@ -415,58 +370,11 @@ async fn host_actors(
     }
 }
 
-/// How `spec` runs on this node: its component, compiled rules and settings.
-pub(crate) fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
-    let component = node
-        .registry
-        .pubsub
-        .get(&spec.pubsub)
-        .ok_or_else(|| format!("unknown pub/sub '{}'", spec.pubsub))?;
-    let rules = spec
-        .rules
-        .iter()
-        .map(CompiledRule::compile)
-        .collect::<Result<Vec<_>, _>>()?;
-    let setting = |k: &str| {
-        spec.metadata
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-            .or_else(|| component.metadata.value(k))
-    };
-    let max_attempts = match setting("maxDeliver") {
-        Some(v) => v
-            .parse::<i64>()
-            .map_err(|_| format!("maxDeliver '{v}' is not a number"))?
-            .max(1) as u32,
-        None => 3,
-    };
-    let concurrency = if setting("concurrency").is_some_and(|c| c == "single") {
-        1
-    } else {
-        node.settings.app_max_concurrency.unwrap_or(256)
-    };
-    Ok(Route {
-        pubsub_name: spec.pubsub.clone(),
-        pubsub: component.pubsub.clone(),
-        topic: spec.topic.clone(),
-        group: component.group.clone(),
-        rules,
-        dead_letter_topic: spec.dead_letter_topic.clone(),
-        raw_payload: setting("rawPayload").is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        max_attempts,
-        backoff: subscriber::backoff_from(&component.metadata)?,
-        concurrency,
-        bulk: spec.bulk.clone(),
-        deliveries: node.metrics.clone(),
-    })
-}
-
 /// Marks the node unready while the app fails its health checks.
 async fn watch_health(
     node: Arc<Node>,
     app: AppChannel,
-    health: crate::settings::AppHealth,
+    health: AppHealth,
     work: CancellationToken,
 ) {
     let mut failures = 0;
@@ -477,11 +385,11 @@ async fn watch_health(
         }
         if app.is_healthy(&health).await {
             failures = 0;
-            node.ready.store(true, Ordering::Release);
+            node.readiness.set_ready(true);
         } else {
             failures += 1;
             if failures >= health.threshold {
-                node.ready.store(false, Ordering::Release);
+                node.readiness.set_ready(false);
             }
         }
     }

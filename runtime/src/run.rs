@@ -7,7 +7,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::node;
-use crate::settings::Settings;
+use jetway_api::settings::Settings;
 
 /// Starts the sidecar, then the app with `DAPR_HTTP_PORT`, `DAPR_GRPC_PORT`,
 /// `APP_ID` and `APP_PORT` set; forwards SIGINT/SIGTERM to the app; stops the

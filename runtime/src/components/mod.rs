@@ -20,10 +20,12 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use jetway_broker::Broker;
 
-use crate::pubsub::PubSub;
+use jetway_blocks::pubsub::PubSub;
+pub use jetway_blocks::registry::{PubSubComponent, Registry, StateComponent};
+use jetway_blocks::secrets::SecretStore;
+use jetway_blocks::state::Store;
+
 use crate::resources::Component;
-use crate::secrets::SecretStore;
-use crate::state::Store;
 
 /// A component that could not be built, naming where it was declared.
 #[derive(Debug, thiserror::Error)]
@@ -47,36 +49,6 @@ impl Error {
             unreachable: false,
         }
     }
-}
-
-/// A state store and how this app's keys are prefixed in it.
-pub struct StateComponent {
-    pub name: String,
-    pub kind: String,
-    pub store: Arc<dyn Store>,
-    /// Resolved key prefix (without `||`).
-    pub prefix: Option<String>,
-    pub actor_store: bool,
-}
-
-/// A pub/sub broker and the delivery settings from its metadata.
-pub struct PubSubComponent {
-    pub name: String,
-    pub kind: String,
-    pub pubsub: Arc<dyn PubSub>,
-    /// Consumer group: `consumerID`, else the app id.
-    pub group: String,
-    pub metadata: jetway_core::Metadata,
-}
-
-/// The running components, by name.
-#[derive(Default)]
-pub struct Registry {
-    pub state: HashMap<String, StateComponent>,
-    pub pubsub: HashMap<String, PubSubComponent>,
-    pub secrets: HashMap<String, Arc<dyn SecretStore>>,
-    /// (name, type, features) of every component, in load order, for metadata.
-    pub listed: Vec<(String, String, &'static [&'static str])>,
 }
 
 /// What building a component needs from the node.
@@ -222,7 +194,7 @@ pub async fn build(components: &[Component], ctx: &Context<'_>) -> Result<Regist
         };
         let built = built.await;
         match built {
-            Ok(built) => registry.add(c, built),
+            Ok(built) => add(&mut registry, c, built),
             Err(e) if c.ignore_errors => {
                 tracing::warn!(error = %e, "Component failed to initialise; ignored (ignoreErrors).")
             }
@@ -267,25 +239,25 @@ async fn resolve_secrets(c: &Component, registry: &Registry) -> Result<Option<Co
     Ok(Some(resolved))
 }
 
-impl Registry {
-    fn add(&mut self, c: &Component, built: Built) {
-        let features = match built {
-            Built::State(s) => {
-                self.state.insert(c.name.clone(), s);
-                crate::state::FEATURES
-            }
-            Built::PubSub(p) => {
-                let features = p.pubsub.features();
-                self.pubsub.insert(c.name.clone(), p);
-                features
-            }
-            Built::Secrets(s) => {
-                self.secrets.insert(c.name.clone(), s);
-                &[]
-            }
-        };
-        self.listed.push((c.name.clone(), c.kind.clone(), features));
-    }
+fn add(registry: &mut Registry, c: &Component, built: Built) {
+    let features = match built {
+        Built::State(s) => {
+            registry.state.insert(c.name.clone(), s);
+            jetway_blocks::state::FEATURES
+        }
+        Built::PubSub(p) => {
+            let features = p.pubsub.features();
+            registry.pubsub.insert(c.name.clone(), p);
+            features
+        }
+        Built::Secrets(s) => {
+            registry.secrets.insert(c.name.clone(), s);
+            &[]
+        }
+    };
+    registry
+        .listed
+        .push((c.name.clone(), c.kind.clone(), features));
 }
 
 /// What every state store reads.
@@ -321,7 +293,7 @@ const PUBSUB_KEYS: &[&str] = &[
 
 /// A state store with the key prefix (`keyPrefix`) of this app.
 fn state(c: &Component, b: &Builder<'_>, store: Arc<dyn Store>) -> Result<Built, Error> {
-    use crate::state::KeyPrefix;
+    use jetway_blocks::state::KeyPrefix;
     let prefix = KeyPrefix::parse(c.metadata.value("keyPrefix"));
     if let KeyPrefix::Literal(p) = &prefix
         && p.contains("||")

@@ -11,8 +11,8 @@ use jetway_broker::stream::{DeliverPolicy, StreamConfig};
 
 use super::nats::{self, Storage};
 use super::{Builder, Built, Error, Factory};
-use crate::pubsub::{JetStreamOptions, JetStreamPubSub};
 use crate::resources::Component;
+use jetway_blocks::pubsub::{JetStreamOptions, JetStreamPubSub};
 
 pub(super) const FACTORY: Factory = Factory {
     kind: "pubsub.jetstream",
@@ -80,7 +80,7 @@ fn options(c: &Component) -> Result<JetStreamOptions, (&'static str, String)> {
         Some(v) => jetway_core::duration::parse(v).map_err(|e| ("ackWait", e))?,
         None => Duration::from_secs(30),
     };
-    crate::pubsub::subscriber::backoff_from(&c.metadata).map_err(|e| ("backOff", e))?;
+    jetway_blocks::pubsub::subscriber::backoff_from(&c.metadata).map_err(|e| ("backOff", e))?;
     let subject_prefix = match c.metadata.get("subjectPrefix") {
         Some(p) => p.to_owned(),
         None => naming::pubsub_subject_prefix(&c.name),

@@ -6,8 +6,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{Builder, Built, Error, Factory};
-use crate::pubsub::MemoryPubSub;
 use crate::resources::Component;
+use jetway_blocks::pubsub::MemoryPubSub;
 
 pub(super) const FACTORY: Factory = Factory {
     kind: "pubsub.in-memory",

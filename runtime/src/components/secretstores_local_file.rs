@@ -8,7 +8,7 @@ use futures::FutureExt;
 
 use super::{Built, Error, Factory};
 use crate::resources::Component;
-use crate::secrets::LocalFileStore;
+use jetway_blocks::secrets::LocalFileStore;
 
 /// A secrets file larger than this is refused rather than read whole.
 const MAX_FILE: u64 = 4 << 20;

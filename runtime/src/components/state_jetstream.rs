@@ -10,7 +10,7 @@ use jetway_broker::naming;
 use super::nats::{self, Storage};
 use super::{Builder, Built, Error, Factory};
 use crate::resources::Component;
-use crate::state::JetStreamStore;
+use jetway_blocks::state::JetStreamStore;
 
 pub(super) const FACTORY: Factory = Factory {
     kind: "state.jetstream",

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use super::{Builder, Built, Error, Factory};
 use crate::resources::Component;
-use crate::state::MemoryStore;
+use jetway_blocks::state::MemoryStore;
 
 pub(super) const FACTORY: Factory = Factory {
     kind: "state.in-memory",

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-use crate::actors::{ActorApp, AppConfig, Callback, REMINDER_CANCEL};
-use crate::app::{AppError, AppResponse};
-use crate::node::Node;
+use jetway_blocks::actors::{ActorApp, Actors, AppConfig, Callback, REMINDER_CANCEL};
+
+use super::{AppError, AppResponse};
 use jetway_protos::actors::{
     SubscribeActorEventsRequestAlpha1 as FromApp, SubscribeActorEventsResponseAlpha1 as ToApp,
     subscribe_actor_events_request_alpha1 as request,
@@ -71,8 +71,13 @@ impl Streams {
 /// streams already does, starts hosting them, until the app's last stream
 /// closes or the node stops. A stream that names no types (an SDK probing
 /// for support) is acknowledged and changes nothing.
-pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<Events, Status> {
-    let actors = super::actors::runtime(&node)?;
+pub async fn open(
+    streams: Arc<Streams>,
+    actors: Arc<Actors>,
+    timeout: Duration,
+    shutdown: CancellationToken,
+    mut incoming: Streaming<FromApp>,
+) -> Result<Events, Status> {
     let first = incoming.message().await?.ok_or_else(|| {
         Status::invalid_argument("the actor stream closed before its first message")
     })?;
@@ -93,9 +98,8 @@ pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<E
         tx: tx.clone(),
         pending: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
-        timeout: node.settings.invoke_timeout,
+        timeout,
     });
-    let streams = node.actor_streams.clone();
     let hosts = !config.types.is_empty();
     if hosts && streams.add(session.clone()) {
         let app: Arc<dyn ActorApp> = streams.clone();
@@ -108,15 +112,9 @@ pub async fn open(node: Arc<Node>, mut incoming: Streaming<FromApp>) -> Result<E
         };
         let stop = CancellationToken::new();
         *streams.hosting.lock().expect("hosting lock") = Some(stop.clone());
-        let node = node.clone();
-        tokio::spawn(async move {
-            if let Some(actors) = &node.actors {
-                actors.run_host(host, stop).await;
-            }
-        });
+        tokio::spawn(async move { actors.run_host(host, stop).await });
     }
     let _ = tx.send(Ok(initial_response)).await;
-    let shutdown = node.shutdown.clone();
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {

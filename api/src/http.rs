@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{Error, ErrorCode, actors, pubsub, state};
-use crate::actors::{ActorCall, ActorOp};
 use crate::app::API_TOKEN_HEADER;
 use crate::node::Node;
-use crate::pubsub::cloudevent;
+use jetway_blocks::actors::{ActorCall, ActorOp};
+use jetway_blocks::pubsub::cloudevent;
 
 type AppState = State<Arc<Node>>;
 type Params = Query<BTreeMap<String, String>>;
@@ -348,7 +348,7 @@ async fn register_reminder(
     body: Bytes,
 ) -> Result<StatusCode, Error> {
     let r = registration(&body)?;
-    let spec = crate::actors::ReminderSpec {
+    let spec = jetway_blocks::actors::ReminderSpec {
         due_time: r.due_time.unwrap_or_default(),
         period: r.period.unwrap_or_default(),
         ttl: r.ttl.unwrap_or_default(),
@@ -387,7 +387,7 @@ async fn register_timer(
     body: Bytes,
 ) -> Result<StatusCode, Error> {
     let r = registration(&body)?;
-    let spec = crate::actors::TimerSpec {
+    let spec = jetway_blocks::actors::TimerSpec {
         due_time: r.due_time.unwrap_or_default(),
         period: r.period.unwrap_or_default(),
         ttl: r.ttl.unwrap_or_default(),

@@ -19,9 +19,9 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::{Code, Status};
 
 use super::{API_TOKEN_HEADER, AppError, AppResponse};
-use crate::pubsub::cloudevent;
-use crate::pubsub::subscriber::{Batch, Event, Outcome};
-use crate::resources::{Bulk, Rule, Subscription};
+use jetway_blocks::pubsub::cloudevent;
+use jetway_blocks::pubsub::subscriber::{Batch, Event, Outcome};
+use jetway_blocks::pubsub::{Bulk, Rule, Subscription};
 
 /// How long opening a connection to a gRPC server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -375,7 +375,7 @@ fn failed_invocation(status: &Status) -> AppResponse {
         "details": [],
     });
     AppResponse::new(
-        crate::api::http_status(status.code()),
+        crate::http_status(status.code()),
         headers,
         body.to_string().into(),
     )

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use futures::future::join_all;
 
 use super::{Error, ErrorCode};
-use crate::components::PubSubComponent;
 use crate::node::Node;
-use crate::pubsub::{Message, cloudevent};
+use jetway_blocks::pubsub::{Message, cloudevent};
+use jetway_blocks::registry::PubSubComponent;
 
 /// One publish, as either transport delivers it.
 pub struct Publish<'a> {

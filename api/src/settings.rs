@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use jetway_broker::Credentials;
 
+pub use crate::app::{AppHealth, Protocol};
+
 /// Everything a node needs to start.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub app_id: String,
     /// The app's port; `None` means no app channel (no deliveries, no invocations served).
     pub app_port: Option<u16>,
-    pub app_protocol: crate::app::Protocol,
+    pub app_protocol: Protocol,
     /// The app's host as it goes into a URI (IPv6 in brackets).
     pub app_channel_address: String,
     pub http_port: u16,
@@ -39,13 +41,4 @@ pub struct Settings {
     pub invoke_timeout: Duration,
     /// In-flight calls to the app at most (`--app-max-concurrency`); `None` for no limit.
     pub app_max_concurrency: Option<usize>,
-}
-
-/// App health probing (`--enable-app-health-check`).
-#[derive(Clone, Debug)]
-pub struct AppHealth {
-    pub path: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub threshold: u32,
 }

@@ -17,8 +17,8 @@ use tonic::{Status, Streaming};
 
 use crate::app::grpc::topic_event;
 use crate::node::{ActiveSubscription, Node, SubscriptionKind};
-use crate::pubsub::subscriber::{self, Event, Outcome, Target};
-use crate::resources::{Rule, Subscription};
+use jetway_blocks::pubsub::subscriber::{self, Event, Outcome, Target};
+use jetway_blocks::pubsub::{Rule, Subscription};
 
 /// Events for the app, as the rpc's response stream.
 pub(super) type Events =

@@ -1,6 +1,7 @@
 //! The app channel: how the sidecar calls its app, over HTTP or gRPC
 //! (`--app-protocol`), with the same meaning either way.
 
+pub mod actor_stream;
 mod actors;
 pub mod grpc;
 mod http;
@@ -14,15 +15,23 @@ use bytes::Bytes;
 pub use self::actors::HttpActors;
 pub use self::grpc::GrpcApp;
 pub use self::http::HttpApp;
-use crate::pubsub::subscriber::{Batch, Event, Outcome, Target};
-use crate::resources::Subscription;
-use crate::settings::AppHealth;
+use jetway_blocks::pubsub::Subscription;
+use jetway_blocks::pubsub::subscriber::{Batch, Event, Outcome, Target};
 
 /// The header (and gRPC metadata key) that carries API tokens.
 pub const API_TOKEN_HEADER: &str = "dapr-api-token";
 
 use jetway_core::{App, AppRequest, Context};
 pub use jetway_core::{AppError, AppResponse};
+
+/// App health probing (`--enable-app-health-check`).
+#[derive(Clone, Debug)]
+pub struct AppHealth {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub threshold: u32,
+}
 
 /// The protocols an app may speak.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -11,10 +11,10 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::value::RawValue;
 
 use super::{API_TOKEN_HEADER, AppError, AppResponse};
-use crate::pubsub::cloudevent;
-use crate::pubsub::subscriber::{Batch, Event, Outcome};
-use crate::pubsub::subscriptions;
-use crate::resources::Subscription;
+use jetway_blocks::pubsub::Subscription;
+use jetway_blocks::pubsub::cloudevent;
+use jetway_blocks::pubsub::subscriber::{Batch, Event, Outcome};
+use jetway_blocks::pubsub::subscriptions;
 
 /// An HTTP client for the app, pooled and cheap to clone.
 #[derive(Clone)]

@@ -1,15 +1,20 @@
-//! The Dapr API the app talks to. Transports (HTTP, gRPC) translate requests
-//! and call the building blocks' shared handlers; errors become Dapr's error
-//! bodies or gRPC statuses in one place.
+//! Jetway's API edge: the Dapr API the app talks to, and the app channel the
+//! sidecar calls the app through. Transports (HTTP, gRPC) translate requests
+//! into calls on the building blocks; each block's errors map to Dapr's codes
+//! once (`actors`, `invoke`, `pubsub`, `state`), and become Dapr's error
+//! bodies or gRPC statuses here.
 
-pub mod actor_stream;
 pub mod actors;
+pub mod app;
 pub mod grpc;
 pub mod http;
 mod invoke;
 pub mod metadata;
+pub mod metrics;
+pub mod node;
 pub mod pubsub;
 pub mod serve;
+pub mod settings;
 pub mod state;
 mod streaming;
 

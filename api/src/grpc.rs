@@ -25,10 +25,10 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{Error, ErrorCode, actors, metadata, pubsub, state};
-use crate::actors::{ActorCall, ActorOp, ReminderSpec, TimerSpec};
 use crate::app::API_TOKEN_HEADER;
 use crate::app::AppResponse;
 use crate::node::Node;
+use jetway_blocks::actors::{ActorCall, ActorOp, ReminderSpec, TimerSpec};
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
 
@@ -377,7 +377,7 @@ fn save_item(item: common::StateItem) -> state::SaveItem {
     }
 }
 
-fn ttl_metadata(item: &crate::state::Item) -> std::collections::HashMap<String, String> {
+fn ttl_metadata(item: &jetway_blocks::state::Item) -> std::collections::HashMap<String, String> {
     item.expires_at
         .map(|at| {
             let at: chrono::DateTime<chrono::Utc> = at.into();
@@ -602,13 +602,21 @@ impl Dapr for Api {
         Ok(tonic::Response::new(events))
     }
 
-    type SubscribeActorEventsAlpha1Stream = super::actor_stream::Events;
+    type SubscribeActorEventsAlpha1Stream = crate::app::actor_stream::Events;
 
     async fn subscribe_actor_events_alpha1(
         &self,
         request: tonic::Request<tonic::Streaming<protos::SubscribeActorEventsRequestAlpha1>>,
     ) -> Reply<Self::SubscribeActorEventsAlpha1Stream> {
-        let events = super::actor_stream::open(self.node.clone(), request.into_inner()).await?;
+        let node = &self.node;
+        let events = crate::app::actor_stream::open(
+            node.actor_streams.clone(),
+            actors::runtime(node)?.clone(),
+            node.settings.invoke_timeout,
+            node.shutdown.clone(),
+            request.into_inner(),
+        )
+        .await?;
         Ok(tonic::Response::new(events))
     }
 

@@ -8,9 +8,9 @@ use futures::StreamExt;
 use futures::future::join_all;
 
 use super::{Error, ErrorCode};
-use crate::components::StateComponent;
 use crate::node::Node;
-use crate::state::{self, DeleteRequest, Item, Operation, SetRequest};
+use jetway_blocks::registry::StateComponent;
+use jetway_blocks::state::{self, DeleteRequest, Item, Operation, SetRequest};
 
 /// One item to save, as either transport delivers it.
 pub struct SaveItem {

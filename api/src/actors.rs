@@ -1,5 +1,7 @@
 //! The actor API's errors in Dapr's terms, and the node's actor runtime.
 
+use std::sync::Arc;
+
 use jetway_blocks::actors::{ActorError, Actors};
 
 use super::{Error, ErrorCode};
@@ -7,7 +9,7 @@ use crate::node::Node;
 
 /// The node's actor runtime, which exists when a state store is marked
 /// `actorStateStore`.
-pub fn runtime(node: &Node) -> Result<&Actors, Error> {
+pub fn runtime(node: &Node) -> Result<&Arc<Actors>, Error> {
     node.actors.as_ref().ok_or_else(|| {
         Error::new(
             ErrorCode::ActorRuntimeNotFound,

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::app::grpc::{GrpcChannel, grpc_channel};
 use anyhow::{Context as _, bail};
 use axum::Router;
 use axum::body::Bytes;
@@ -21,6 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use jetway_api::app::grpc::{GrpcChannel, grpc_channel};
 use jetway_broker::server;
 use jetway_protos::common;
 use jetway_protos::runtime as pb;
