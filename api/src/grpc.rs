@@ -227,6 +227,16 @@ fn to_btree(m: std::collections::HashMap<String, String>) -> BTreeMap<String, St
 }
 
 /// The W3C `traceparent` of a call: its own header, or `grpc-trace-bin`.
+/// The request's [`Context`]: its W3C trace context, or the binary one.
+fn context(metadata: &MetadataMap) -> Context {
+    let tracestate = metadata.get("tracestate").and_then(|v| v.to_str().ok());
+    Context {
+        traceparent: traceparent(metadata),
+        tracestate: tracestate.filter(|t| !t.is_empty()).map(str::to_owned),
+        ..Context::default()
+    }
+}
+
 fn traceparent(metadata: &MetadataMap) -> Option<String> {
     if let Some(t) = metadata.get("traceparent").and_then(|v| v.to_str().ok()) {
         return Some(t.to_owned());
@@ -438,8 +448,9 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::GetStateRequest>,
     ) -> Reply<pb::GetStateResponse> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
-        let item = state::get(&self.node, &req.store_name, &req.key).await?;
+        let item = state::get(&self.node, &ctx, &req.store_name, &req.key).await?;
         Ok(tonic::Response::new(match item {
             None => pb::GetStateResponse::default(),
             Some(item) => pb::GetStateResponse {
@@ -454,9 +465,11 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::GetBulkStateRequest>,
     ) -> Reply<pb::GetBulkStateResponse> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let parallelism = req.parallelism.max(0) as usize;
-        let results = state::bulk_get(&self.node, &req.store_name, &req.keys, parallelism).await?;
+        let results =
+            state::bulk_get(&self.node, &ctx, &req.store_name, &req.keys, parallelism).await?;
         let items = results
             .into_iter()
             .zip(req.keys)
@@ -483,16 +496,18 @@ impl Dapr for Api {
     }
 
     async fn save_state(&self, request: tonic::Request<pb::SaveStateRequest>) -> Reply<Empty> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let items = req.states.into_iter().map(save_item).collect();
-        state::save(&self.node, &req.store_name, items, &BTreeMap::new()).await?;
+        state::save(&self.node, &ctx, &req.store_name, items, &BTreeMap::new()).await?;
         Ok(tonic::Response::new(()))
     }
 
     async fn delete_state(&self, request: tonic::Request<pb::DeleteStateRequest>) -> Reply<Empty> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let etag = req.etag.map(|e| e.value);
-        state::delete(&self.node, &req.store_name, &req.key, etag).await?;
+        state::delete(&self.node, &ctx, &req.store_name, &req.key, etag).await?;
         Ok(tonic::Response::new(()))
     }
 
@@ -500,11 +515,13 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::DeleteBulkStateRequest>,
     ) -> Reply<Empty> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
+        let ctx = &ctx;
         let deletes = req.states.into_iter().map(|item| {
             let etag = item.etag.map(|e| e.value);
             let (node, store) = (&self.node, &req.store_name);
-            async move { state::delete(node, store, &item.key, etag).await }
+            async move { state::delete(node, ctx, store, &item.key, etag).await }
         });
         futures::future::try_join_all(deletes).await?;
         Ok(tonic::Response::new(()))
@@ -514,6 +531,7 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::ExecuteStateTransactionRequest>,
     ) -> Reply<Empty> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let ops =
             req.operations
@@ -525,7 +543,14 @@ impl Dapr for Api {
                     state::TxOp::new(&op.operation_type, item)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-        state::transact(&self.node, &req.store_name, ops, &to_btree(req.metadata)).await?;
+        state::transact(
+            &self.node,
+            &ctx,
+            &req.store_name,
+            ops,
+            &to_btree(req.metadata),
+        )
+        .await?;
         Ok(tonic::Response::new(()))
     }
 
@@ -533,7 +558,7 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::PublishEventRequest>,
     ) -> Reply<Empty> {
-        let traceparent = traceparent(request.metadata());
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let publish = pubsub::Publish {
             pubsub: &req.pubsub_name,
@@ -541,9 +566,8 @@ impl Dapr for Api {
             data: &req.data,
             content_type: Some(req.data_content_type.as_str()).filter(|c| !c.is_empty()),
             metadata: &to_btree(req.metadata),
-            traceparent: traceparent.as_deref(),
         };
-        pubsub::publish(&self.node, publish).await?;
+        pubsub::publish(&self.node, &ctx, publish).await?;
         Ok(tonic::Response::new(()))
     }
 
@@ -551,6 +575,7 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::BulkPublishRequest>,
     ) -> Reply<pb::BulkPublishResponse> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let entries: Vec<_> = req
             .entries
@@ -565,6 +590,7 @@ impl Dapr for Api {
         let metadata = to_btree(req.metadata);
         let failed = pubsub::bulk_publish(
             &self.node,
+            &ctx,
             &req.pubsub_name,
             &req.topic,
             &entries,
@@ -767,9 +793,10 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::GetActorStateRequest>,
     ) -> Reply<pb::GetActorStateResponse> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let data = actors::runtime(&self.node)?
-            .get_state(&req.actor_type, &req.actor_id, &req.key)
+            .get_state(&ctx, &req.actor_type, &req.actor_id, &req.key)
             .await
             .map_err(Error::from)?;
         Ok(tonic::Response::new(pb::GetActorStateResponse {
@@ -782,6 +809,7 @@ impl Dapr for Api {
         &self,
         request: tonic::Request<pb::ExecuteActorStateTransactionRequest>,
     ) -> Reply<Empty> {
+        let ctx = context(request.metadata());
         let req = request.into_inner();
         let ops = req
             .operations
@@ -794,7 +822,7 @@ impl Dapr for Api {
             .collect::<Result<Vec<_>, _>>()
             .map_err(Error::from)?;
         actors::runtime(&self.node)?
-            .transact_state(&req.actor_type, &req.actor_id, ops)
+            .transact_state(&ctx, &req.actor_type, &req.actor_id, ops)
             .await
             .map_err(Error::from)?;
         Ok(tonic::Response::new(()))

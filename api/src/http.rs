@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
@@ -179,6 +180,17 @@ async fn shutdown(State(node): AppState) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// The request's [`Context`], read from its headers.
+struct Ctx(Context);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Ctx, Self::Rejection> {
+        Ok(Ctx(Context::from_headers(&parts.headers)))
+    }
+}
+
 // === service invocation ===
 
 async fn invoke_method(
@@ -271,11 +283,12 @@ async fn invoke_actor(
 
 async fn get_actor_state(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path((actor_type, actor_id, key)): Path<(String, String, String)>,
 ) -> Result<Response, Error> {
     Ok(
         match actors::runtime(&node)?
-            .get_state(&actor_type, &actor_id, &key)
+            .get_state(&ctx, &actor_type, &actor_id, &key)
             .await?
         {
             Some(value) => ([(header::CONTENT_TYPE, "application/json")], value).into_response(),
@@ -300,6 +313,7 @@ struct ActorOperationRequest {
 
 async fn transact_actor_state(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path((actor_type, actor_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<StatusCode, Error> {
@@ -316,7 +330,7 @@ async fn transact_actor_state(
         })
         .collect::<Result<Vec<_>, _>>()?;
     actors::runtime(&node)?
-        .transact_state(&actor_type, &actor_id, ops)
+        .transact_state(&ctx, &actor_type, &actor_id, ops)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -459,21 +473,23 @@ impl From<StateItem> for state::SaveItem {
 
 async fn save_state(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path(name): Path<String>,
     Query(q): Params,
     body: Bytes,
 ) -> Result<StatusCode, Error> {
     let items: Vec<StateItem> = json_body(&body)?;
     let items = items.into_iter().map(Into::into).collect();
-    state::save(&node, &name, items, &query_metadata(&q)).await?;
+    state::save(&node, &ctx, &name, items, &query_metadata(&q)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_state(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path((name, key)): Path<(String, String)>,
 ) -> Result<Response, Error> {
-    let Some(item) = state::get(&node, &name, &key).await? else {
+    let Some(item) = state::get(&node, &ctx, &name, &key).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let mut response = (StatusCode::OK, item.value).into_response();
@@ -504,7 +520,8 @@ async fn delete_state(
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(|e| e.trim_matches('"').to_owned());
-    state::delete(&node, &name, &key, etag).await?;
+    let ctx = Context::from_headers(&headers);
+    state::delete(&node, &ctx, &name, &key, etag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -518,11 +535,12 @@ struct BulkGet {
 
 async fn bulk_get_state(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, Error> {
     let req: BulkGet = json_body(&body)?;
-    let results = state::bulk_get(&node, &name, &req.keys, req.parallelism).await?;
+    let results = state::bulk_get(&node, &ctx, &name, &req.keys, req.parallelism).await?;
     let items: Vec<serde_json::Value> = results
         .into_iter()
         .zip(&req.keys)
@@ -560,6 +578,7 @@ struct TransactionOp {
 
 async fn transact_state(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path(name): Path<String>,
     Query(q): Params,
     body: Bytes,
@@ -572,7 +591,7 @@ async fn transact_state(
         .into_iter()
         .map(|op| state::TxOp::new(&op.operation, op.request.into()))
         .collect::<Result<Vec<_>, _>>()?;
-    state::transact(&node, &name, ops, &metadata).await?;
+    state::transact(&node, &ctx, &name, ops, &metadata).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -592,9 +611,8 @@ async fn publish(
         data: &body,
         content_type: header(header::CONTENT_TYPE.as_str()),
         metadata: &query_metadata(&q),
-        traceparent: header("traceparent"),
     };
-    pubsub::publish(&node, publish).await?;
+    pubsub::publish(&node, &Context::from_headers(&headers), publish).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -612,6 +630,7 @@ struct BulkEntry {
 
 async fn bulk_publish(
     State(node): AppState,
+    Ctx(ctx): Ctx,
     Path((name, topic)): Path<(String, String)>,
     Query(q): Params,
     body: Bytes,
@@ -634,7 +653,8 @@ async fn bulk_publish(
             }
         })
         .collect();
-    let failed = pubsub::bulk_publish(&node, &name, &topic, &entries, &query_metadata(&q)).await?;
+    let failed =
+        pubsub::bulk_publish(&node, &ctx, &name, &topic, &entries, &query_metadata(&q)).await?;
     if failed.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

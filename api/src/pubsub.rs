@@ -9,8 +9,9 @@ use futures::future::join_all;
 
 use super::{Error, ErrorCode};
 use crate::node::Node;
-use jetway_blocks::pubsub::{Message, cloudevent};
+use jetway_blocks::pubsub::{self, Message, cloudevent};
 use jetway_blocks::registry::PubSubComponent;
+use jetway_core::Context;
 
 /// One publish, as either transport delivers it.
 pub struct Publish<'a> {
@@ -19,7 +20,6 @@ pub struct Publish<'a> {
     pub data: &'a [u8],
     pub content_type: Option<&'a str>,
     pub metadata: &'a BTreeMap<String, String>,
-    pub traceparent: Option<&'a str>,
 }
 
 /// One entry of a bulk publish.
@@ -63,27 +63,35 @@ pub fn topic<'a>(pubsub: &str, topic: &'a str) -> Result<&'a str, Error> {
 }
 
 /// Publishes one event and returns once it is stored.
-pub async fn publish(node: &Node, p: Publish<'_>) -> Result<(), Error> {
+pub async fn publish(node: &Node, ctx: &Context, p: Publish<'_>) -> Result<(), Error> {
     let component = component(node, p.pubsub)?;
     let topic = topic(p.pubsub, p.topic)?;
-    let msg = message(node, &p)?;
-    component.pubsub.publish(topic, msg).await.map_err(|e| {
-        Error::new(
-            ErrorCode::PubsubPublishMessage,
-            format!(
-                "error when publishing to topic {topic} in pubsub {}: {e}",
-                p.pubsub
-            ),
-        )
-        .about("pubsub", p.pubsub)
-        .with_metadata("topic", topic)
-        .with_metadata("error", e.to_string())
-    })
+    let msg = message(node, ctx, &p)?;
+    component
+        .pubsub
+        .publish(ctx, topic, msg)
+        .await
+        .map_err(|e| publish_error(e, p.pubsub, topic))
+}
+
+/// A broker's failure to store an event, as daprd reports it whatever its kind.
+fn publish_error(e: pubsub::Error, pubsub: &str, topic: &str) -> Error {
+    let code = match e {
+        pubsub::Error::Invalid(_) | pubsub::Error::Backend(_) => ErrorCode::PubsubPublishMessage,
+    };
+    Error::new(
+        code,
+        format!("error when publishing to topic {topic} in pubsub {pubsub}: {e}"),
+    )
+    .about("pubsub", pubsub)
+    .with_metadata("topic", topic)
+    .with_metadata("error", e.to_string())
 }
 
 /// Publishes every entry; returns the entries that failed, with their errors.
 pub async fn bulk_publish(
     node: &Node,
+    ctx: &Context,
     pubsub: &str,
     topic_name: &str,
     entries: &[BulkEntry],
@@ -107,20 +115,20 @@ pub async fn bulk_publish(
         metadata.extend(e.metadata.clone());
         messages.push(message(
             node,
+            ctx,
             &Publish {
                 pubsub,
                 topic,
                 data: &e.data,
                 content_type: e.content_type.as_deref().filter(|c| !c.is_empty()),
                 metadata: &metadata,
-                traceparent: None,
             },
         )?);
     }
     let results = join_all(
         messages
             .into_iter()
-            .map(|m| component.pubsub.publish(topic, m)),
+            .map(|m| component.pubsub.publish(ctx, topic, m)),
     )
     .await;
     Ok(results
@@ -131,7 +139,7 @@ pub async fn bulk_publish(
 }
 
 /// Builds the message Dapr stores for one publish.
-fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
+fn message(node: &Node, ctx: &Context, p: &Publish<'_>) -> Result<Message, Error> {
     let ttl = match p.metadata.get("ttlInSeconds") {
         Some(v) => Some(
             v.parse::<u64>()
@@ -175,8 +183,8 @@ fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
         data: p.data,
         content_type: p.content_type,
         overrides: &overrides,
-        traceparent: p.traceparent,
-        tracestate: None,
+        traceparent: ctx.traceparent.as_deref(),
+        tracestate: ctx.tracestate.as_deref(),
         expiration,
     };
     let is_cloudevent = p
@@ -194,4 +202,32 @@ fn message(node: &Node, p: &Publish<'_>) -> Result<Message, Error> {
         (data, Some(id))
     };
     Ok(Message { data, id, ttl })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_broker_error_kind_has_daprd_code() {
+        for kind in [
+            pubsub::Error::Invalid("bad subject".into()),
+            pubsub::Error::Backend("no stream".into()),
+        ] {
+            let e = publish_error(kind, "orders-ps", "orders");
+            assert_eq!(e.code().code(), "ERR_PUBSUB_PUBLISH_MESSAGE");
+            assert_eq!(e.code().http_status().as_u16(), 500);
+            let details = e.0.details.as_deref().expect("details");
+            assert_eq!(
+                details.resource.as_ref().map(|r| r.name.as_str()),
+                Some("orders-ps")
+            );
+            assert!(
+                details
+                    .metadata
+                    .iter()
+                    .any(|(k, v)| k == "topic" && v == "orders")
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@ use super::{Error, ErrorCode};
 use crate::node::Node;
 use jetway_blocks::registry::StateComponent;
 use jetway_blocks::state::{self, DeleteRequest, Item, Operation, SetRequest};
+use jetway_core::Context;
 
 /// One item to save, as either transport delivers it.
 pub struct SaveItem {
@@ -131,6 +132,7 @@ fn set_request(
 /// Saves `items`; `extra` is request-level metadata under each item's own.
 pub async fn save(
     node: &Node,
+    ctx: &Context,
     name: &str,
     items: Vec<SaveItem>,
     extra: &BTreeMap<String, String>,
@@ -147,11 +149,11 @@ pub async fn save(
     let saved = if keys.windows(2).any(|w| w[0] == w[1]) {
         let mut saved = Vec::new();
         for r in requests {
-            saved.push(store.store.set(r).await);
+            saved.push(store.store.set(ctx, r).await);
         }
         saved
     } else {
-        join_all(requests.into_iter().map(|r| store.store.set(r))).await
+        join_all(requests.into_iter().map(|r| store.store.set(ctx, r))).await
     };
     saved.into_iter().try_for_each(|r| {
         r.map_err(|e| {
@@ -164,10 +166,10 @@ pub async fn save(
     })
 }
 
-pub async fn get(node: &Node, name: &str, key: &str) -> Result<Option<Item>, Error> {
+pub async fn get(node: &Node, ctx: &Context, name: &str, key: &str) -> Result<Option<Item>, Error> {
     let store = store(node, name)?;
     let stored = stored_key(store, key)?;
-    store.store.get(&stored).await.map_err(|e| {
+    store.store.get(ctx, &stored).await.map_err(|e| {
         store_error(
             e,
             Op::Get,
@@ -176,13 +178,19 @@ pub async fn get(node: &Node, name: &str, key: &str) -> Result<Option<Item>, Err
     })
 }
 
-pub async fn delete(node: &Node, name: &str, key: &str, etag: Option<String>) -> Result<(), Error> {
+pub async fn delete(
+    node: &Node,
+    ctx: &Context,
+    name: &str,
+    key: &str,
+    etag: Option<String>,
+) -> Result<(), Error> {
     let store = store(node, name)?;
     let request = DeleteRequest {
         key: stored_key(store, key)?,
         etag: etag.filter(|e| !e.is_empty()),
     };
-    store.store.delete(request).await.map_err(|e| {
+    store.store.delete(ctx, request).await.map_err(|e| {
         store_error(
             e,
             Op::Delete,
@@ -195,6 +203,7 @@ pub async fn delete(node: &Node, name: &str, key: &str, etag: Option<String>) ->
 /// each key has its own result.
 pub async fn bulk_get(
     node: &Node,
+    ctx: &Context,
     name: &str,
     keys: &[String],
     parallelism: usize,
@@ -206,7 +215,7 @@ pub async fn bulk_get(
             let (backend, stored) = (store.store.clone(), stored_key(store, key));
             async move {
                 let stored = stored.map_err(|e| e.0.message)?;
-                backend.get(&stored).await.map_err(|e| e.to_string())
+                backend.get(ctx, &stored).await.map_err(|e| e.to_string())
             }
         })
         .collect();
@@ -224,6 +233,7 @@ pub async fn bulk_get(
 /// Applies `ops` all together or not at all.
 pub async fn transact(
     node: &Node,
+    ctx: &Context,
     name: &str,
     ops: Vec<TxOp>,
     metadata: &BTreeMap<String, String>,
@@ -258,7 +268,7 @@ pub async fn transact(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    store.store.transact(ops).await.map_err(|e| {
+    store.store.transact(ctx, ops).await.map_err(|e| {
         store_error(
             e,
             Op::Transaction,

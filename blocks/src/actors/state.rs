@@ -2,6 +2,7 @@
 //! scheme, so a store can move between daprd and Jetway.
 
 use bytes::Bytes;
+use jetway_core::Context;
 
 use super::{ActorError, Actors};
 use crate::state::{self, DeleteRequest, Operation, SetRequest};
@@ -55,6 +56,7 @@ impl Actors {
     /// The stored bytes of one key of an actor's state.
     pub async fn get_state(
         &self,
+        ctx: &Context,
         actor_type: &str,
         actor_id: &str,
         key: &str,
@@ -62,7 +64,7 @@ impl Actors {
         let key = self.state_key(actor_type, actor_id, key)?;
         let item = self
             .store
-            .get(&key)
+            .get(ctx, &key)
             .await
             .map_err(|e| ActorError::StateGet(e.to_string()))?;
         Ok(item.map(|i| i.value))
@@ -71,6 +73,7 @@ impl Actors {
     /// Applies all `ops` to an actor's state, or none.
     pub async fn transact_state(
         &self,
+        ctx: &Context,
         actor_type: &str,
         actor_id: &str,
         ops: Vec<ActorOp>,
@@ -97,7 +100,7 @@ impl Actors {
             });
         }
         self.store
-            .transact(operations)
+            .transact(ctx, operations)
             .await
             .map_err(|e| ActorError::StateTransaction(e.to_string()))
     }

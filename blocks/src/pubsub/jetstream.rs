@@ -7,8 +7,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, Delivery, Stream};
 use jetway_broker::{HeaderMap, naming};
+use jetway_core::Context;
 
 use super::{Error, Incoming, Message, PubSub, Settle};
+use crate::within;
 
 /// Consumer settings from the component's metadata.
 #[derive(Clone, Debug)]
@@ -76,15 +78,15 @@ impl PubSub for JetStreamPubSub {
         Some(self.options.ack_wait)
     }
 
-    async fn publish(&self, topic: &str, msg: Message) -> Result<(), Error> {
-        self.stream
-            .publish(
-                self.subject(topic),
-                HeaderMap::new(),
-                msg.data,
-                msg.id.as_deref(),
-                msg.ttl,
-            )
+    async fn publish(&self, ctx: &Context, topic: &str, msg: Message) -> Result<(), Error> {
+        let publish = self.stream.publish(
+            self.subject(topic),
+            HeaderMap::new(),
+            msg.data,
+            msg.id.as_deref(),
+            msg.ttl,
+        );
+        within(ctx, publish)
             .await
             .map(drop)
             .map_err(|e| Error::Backend(e.to_string()))

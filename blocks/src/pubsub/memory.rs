@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use jetway_core::Context;
 use tokio::sync::mpsc;
 
 use super::{Error, Incoming, Message, PubSub, Settle};
@@ -43,7 +44,7 @@ impl PubSub for MemoryPubSub {
         &[]
     }
 
-    async fn publish(&self, topic: &str, msg: Message) -> Result<(), Error> {
+    async fn publish(&self, _: &Context, topic: &str, msg: Message) -> Result<(), Error> {
         let mut topics = self.topics.lock().expect("pubsub lock");
         if let Some(groups) = topics.get_mut(topic) {
             groups.retain(|(_, tx)| tx.send((msg.data.clone(), 1)).is_ok());

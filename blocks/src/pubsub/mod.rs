@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use jetway_core::Context;
 
 pub use jetstream::{JetStreamOptions, JetStreamPubSub};
 pub use memory::MemoryPubSub;
@@ -75,7 +76,8 @@ pub enum Error {
 pub trait PubSub: Send + Sync {
     /// Capabilities to report in metadata (Dapr feature names).
     fn features(&self) -> &'static [&'static str];
-    async fn publish(&self, topic: &str, msg: Message) -> Result<(), Error>;
+    /// Stores `msg`, giving up at the context's deadline.
+    async fn publish(&self, ctx: &Context, topic: &str, msg: Message) -> Result<(), Error>;
     /// How long a delivery may stay unsettled before the broker redelivers it.
     fn ack_wait(&self) -> Option<Duration> {
         None

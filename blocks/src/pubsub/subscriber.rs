@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use jetway_core::Context;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -288,7 +289,7 @@ async fn dead_letter_and_ack(route: &Route, incoming: Incoming) {
             id: None,
             ttl: None,
         };
-        if let Err(error) = route.pubsub.publish(topic, msg).await {
+        if let Err(error) = route.pubsub.publish(&Context::default(), topic, msg).await {
             tracing::error!(%error, topic = %topic, "Publishing to the dead-letter topic failed; will retry.");
             route.deliveries.delivered(Delivery::Retried);
             incoming.settle.retry(Duration::from_secs(1)).await;

@@ -3,8 +3,10 @@
 
 use jetway_broker::Error as NatsError;
 use jetway_broker::kv::{Bucket, Expect, Op, Write};
+use jetway_core::Context;
 
 use super::{DeleteRequest, Error, Item, Operation, SetRequest, Store};
+use crate::within;
 
 pub struct JetStreamStore {
     bucket: Bucket,
@@ -58,8 +60,8 @@ fn error(e: NatsError) -> Error {
 
 #[async_trait::async_trait]
 impl Store for JetStreamStore {
-    async fn get(&self, key: &str) -> Result<Option<Item>, Error> {
-        let entry = self.bucket.get(key).await.map_err(error)?;
+    async fn get(&self, ctx: &Context, key: &str) -> Result<Option<Item>, Error> {
+        let entry = within(ctx, self.bucket.get(key)).await.map_err(error)?;
         Ok(entry.map(|e| Item {
             value: e.value,
             etag: e.revision.to_string(),
@@ -67,23 +69,21 @@ impl Store for JetStreamStore {
         }))
     }
 
-    async fn set(&self, req: SetRequest) -> Result<(), Error> {
-        self.bucket
-            .write(upsert(req)?)
+    async fn set(&self, ctx: &Context, req: SetRequest) -> Result<(), Error> {
+        within(ctx, self.bucket.write(upsert(req)?))
             .await
             .map(drop)
             .map_err(error)
     }
 
-    async fn delete(&self, req: DeleteRequest) -> Result<(), Error> {
-        self.bucket
-            .write(delete(req)?)
+    async fn delete(&self, ctx: &Context, req: DeleteRequest) -> Result<(), Error> {
+        within(ctx, self.bucket.write(delete(req)?))
             .await
             .map(drop)
             .map_err(error)
     }
 
-    async fn transact(&self, ops: Vec<Operation>) -> Result<(), Error> {
+    async fn transact(&self, ctx: &Context, ops: Vec<Operation>) -> Result<(), Error> {
         let writes = ops
             .into_iter()
             .map(|op| match op {
@@ -91,7 +91,9 @@ impl Store for JetStreamStore {
                 Operation::Delete(r) => delete(r),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.bucket.write_atomic(writes).await.map_err(error)
+        within(ctx, self.bucket.write_atomic(writes))
+            .await
+            .map_err(error)
     }
 
     fn max_transaction_ops(&self) -> Option<usize> {

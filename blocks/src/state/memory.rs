@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use jetway_core::Context;
 
 use super::{DeleteRequest, Error, Item, Operation, SetRequest, Store};
 
@@ -83,7 +84,7 @@ fn precondition(op: &Operation) -> (&str, Option<&str>, bool) {
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<Item>, Error> {
+    async fn get(&self, _: &Context, key: &str) -> Result<Option<Item>, Error> {
         let inner = self.inner.lock().expect("state lock");
         Ok(inner.live(key).map(|v| Item {
             value: v.data.clone(),
@@ -92,15 +93,15 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn set(&self, req: SetRequest) -> Result<(), Error> {
-        self.transact(vec![Operation::Upsert(req)]).await
+    async fn set(&self, ctx: &Context, req: SetRequest) -> Result<(), Error> {
+        self.transact(ctx, vec![Operation::Upsert(req)]).await
     }
 
-    async fn delete(&self, req: DeleteRequest) -> Result<(), Error> {
-        self.transact(vec![Operation::Delete(req)]).await
+    async fn delete(&self, ctx: &Context, req: DeleteRequest) -> Result<(), Error> {
+        self.transact(ctx, vec![Operation::Delete(req)]).await
     }
 
-    async fn transact(&self, ops: Vec<Operation>) -> Result<(), Error> {
+    async fn transact(&self, _: &Context, ops: Vec<Operation>) -> Result<(), Error> {
         let mut inner = self.inner.lock().expect("state lock");
         for op in &ops {
             let (key, etag, first_write) = precondition(op);

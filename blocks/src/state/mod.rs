@@ -7,6 +7,7 @@ mod memory;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use jetway_core::Context;
 
 pub use jetstream::JetStreamStore;
 pub use memory::MemoryStore;
@@ -70,13 +71,13 @@ pub enum Error {
 /// write or delete that carries an ETag applies only if it is the key's current
 /// ETag (else `EtagMismatch`); `first_write` without an ETag applies only if the
 /// key holds no value; an expired key reads as absent; `transact` applies all
-/// operations or none.
+/// operations or none; an operation gives up at the context's deadline.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    async fn get(&self, key: &str) -> Result<Option<Item>, Error>;
-    async fn set(&self, req: SetRequest) -> Result<(), Error>;
-    async fn delete(&self, req: DeleteRequest) -> Result<(), Error>;
-    async fn transact(&self, ops: Vec<Operation>) -> Result<(), Error>;
+    async fn get(&self, ctx: &Context, key: &str) -> Result<Option<Item>, Error>;
+    async fn set(&self, ctx: &Context, req: SetRequest) -> Result<(), Error>;
+    async fn delete(&self, ctx: &Context, req: DeleteRequest) -> Result<(), Error>;
+    async fn transact(&self, ctx: &Context, ops: Vec<Operation>) -> Result<(), Error>;
     /// The most operations one transaction may hold, if there is a limit.
     fn max_transaction_ops(&self) -> Option<usize> {
         None
