@@ -11,7 +11,7 @@ use jetway_blocks::Registry;
 use jetway_blocks::actors::Actors;
 use jetway_blocks::invoke::Invoker;
 use jetway_blocks::pubsub::Subscription;
-use jetway_blocks::pubsub::subscriber::{self, CompiledRule, Route};
+use jetway_blocks::pubsub::subscriber::Route;
 use jetway_broker::Broker;
 use tokio_util::sync::CancellationToken;
 
@@ -93,49 +93,13 @@ impl Node {
     }
 }
 
-/// How `spec` runs on this node: its component, compiled rules and settings.
+/// How `spec` runs on this node.
 pub fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
     let component = node
         .registry
         .pubsub
         .get(&spec.pubsub)
         .ok_or_else(|| format!("unknown pub/sub '{}'", spec.pubsub))?;
-    let rules = spec
-        .rules
-        .iter()
-        .map(CompiledRule::compile)
-        .collect::<Result<Vec<_>, _>>()?;
-    let setting = |k: &str| {
-        spec.metadata
-            .get(k)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-            .or_else(|| component.metadata.value(k))
-    };
-    let max_attempts = match setting("maxDeliver") {
-        Some(v) => v
-            .parse::<i64>()
-            .map_err(|_| format!("maxDeliver '{v}' is not a number"))?
-            .max(1) as u32,
-        None => 3,
-    };
-    let concurrency = if setting("concurrency").is_some_and(|c| c == "single") {
-        1
-    } else {
-        node.settings.app_max_concurrency.unwrap_or(256)
-    };
-    Ok(Route {
-        pubsub_name: spec.pubsub.clone(),
-        pubsub: component.pubsub.clone(),
-        topic: spec.topic.clone(),
-        group: component.group.clone(),
-        rules,
-        dead_letter_topic: spec.dead_letter_topic.clone(),
-        raw_payload: setting("rawPayload").is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        max_attempts,
-        backoff: subscriber::backoff_from(&component.metadata)?,
-        concurrency,
-        bulk: spec.bulk.clone(),
-        deliveries: node.metrics.clone(),
-    })
+    let concurrency = node.settings.app_max_concurrency.unwrap_or(256);
+    Route::new(component, spec, concurrency, node.metrics.clone())
 }

@@ -4,29 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::pubsub::PubSub;
+pub use crate::pubsub::PubSubComponent;
 use crate::secrets::SecretStore;
-use crate::state::Store;
-
-/// A state store and how this app's keys are prefixed in it.
-pub struct StateComponent {
-    pub name: String,
-    pub kind: String,
-    pub store: Arc<dyn Store>,
-    /// Resolved key prefix (without `||`).
-    pub prefix: Option<String>,
-    pub actor_store: bool,
-}
-
-/// A pub/sub broker and the delivery settings from its metadata.
-pub struct PubSubComponent {
-    pub name: String,
-    pub kind: String,
-    pub pubsub: Arc<dyn PubSub>,
-    /// Consumer group: `consumerID`, else the app id.
-    pub group: String,
-    pub metadata: jetway_core::Metadata,
-}
+pub use crate::state::StateComponent;
 
 /// The running components, by name.
 #[derive(Default)]

@@ -8,11 +8,12 @@ pub mod subscriber;
 mod subscription;
 pub mod subscriptions;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use jetway_core::Context;
+use jetway_core::{Context, Metadata};
 
 pub use jetstream::{JetStreamOptions, JetStreamPubSub};
 pub use memory::MemoryPubSub;
@@ -64,6 +65,16 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Backend(String),
+}
+
+/// A pub/sub broker and the delivery settings from its metadata.
+pub struct PubSubComponent {
+    pub name: String,
+    pub kind: String,
+    pub pubsub: Arc<dyn PubSub>,
+    /// Consumer group: `consumerID`, else the app id.
+    pub group: String,
+    pub metadata: Metadata,
 }
 
 /// A message broker.

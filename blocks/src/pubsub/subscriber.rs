@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::cloudevent;
-use super::{Deliveries, Delivery, Rule};
+use super::{Deliveries, Delivery, PubSubComponent, Rule, Subscription};
 use super::{Incoming, Message, PubSub};
 
 /// A subscription as it runs: where events come from and where they go.
@@ -34,6 +34,57 @@ pub struct Route {
     /// Deliver in batches.
     pub bulk: Option<super::Bulk>,
     pub deliveries: Arc<dyn Deliveries>,
+}
+
+impl Route {
+    /// How `spec` runs on `component`: its rules compiled, its delivery
+    /// settings read from the subscription's metadata, else the component's.
+    /// `concurrency` is the node's limit (`concurrency: single` makes it 1).
+    pub fn new(
+        component: &PubSubComponent,
+        spec: &Subscription,
+        concurrency: usize,
+        deliveries: Arc<dyn Deliveries>,
+    ) -> Result<Route, String> {
+        let rules = spec
+            .rules
+            .iter()
+            .map(CompiledRule::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let setting = |k: &str| {
+            spec.metadata
+                .get(k)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+                .or_else(|| component.metadata.value(k))
+        };
+        let max_attempts = match setting("maxDeliver") {
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|_| format!("maxDeliver '{v}' is not a number"))?
+                .max(1) as u32,
+            None => 3,
+        };
+        let concurrency = if setting("concurrency").is_some_and(|c| c == "single") {
+            1
+        } else {
+            concurrency
+        };
+        Ok(Route {
+            pubsub_name: spec.pubsub.clone(),
+            pubsub: component.pubsub.clone(),
+            topic: spec.topic.clone(),
+            group: component.group.clone(),
+            rules,
+            dead_letter_topic: spec.dead_letter_topic.clone(),
+            raw_payload: setting("rawPayload").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            max_attempts,
+            backoff: backoff_from(&component.metadata)?,
+            concurrency,
+            bulk: spec.bulk.clone(),
+            deliveries,
+        })
+    }
 }
 
 /// A routing rule with its CEL program compiled once.
@@ -379,6 +430,46 @@ pub fn backoff_from(metadata: &jetway_core::Metadata) -> Result<Vec<Duration>, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Uncounted;
+    impl Deliveries for Uncounted {
+        fn delivered(&self, _: Delivery) {}
+    }
+
+    #[test]
+    fn a_route_reads_the_subscription_then_the_component() {
+        let mut metadata = jetway_core::Metadata::default();
+        metadata.insert("MAXDELIVER", "7");
+        metadata.insert("rawPayload", "true");
+        let component = PubSubComponent {
+            name: "ps".into(),
+            kind: "pubsub.in-memory".into(),
+            pubsub: Arc::new(super::super::MemoryPubSub::default()),
+            group: "orders-app".into(),
+            metadata,
+        };
+        let spec = |pairs: &[(&str, &str)]| Subscription {
+            name: "s".into(),
+            pubsub: "ps".into(),
+            topic: "orders".into(),
+            rules: vec![],
+            metadata: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            dead_letter_topic: None,
+            scopes: vec![],
+            bulk: None,
+        };
+        let new = |s: &Subscription| Route::new(&component, s, 64, Arc::new(Uncounted));
+        let route = new(&spec(&[])).unwrap();
+        assert_eq!((route.max_attempts, route.concurrency), (7, 64));
+        assert!(route.raw_payload);
+        assert_eq!(route.group, "orders-app");
+        let route = new(&spec(&[("maxDeliver", "2"), ("concurrency", "single")])).unwrap();
+        assert_eq!((route.max_attempts, route.concurrency), (2, 1));
+        assert!(new(&spec(&[("maxDeliver", "many")])).is_err());
+    }
 
     #[test]
     fn rules_route_by_cel() {

@@ -4,6 +4,7 @@
 mod jetstream;
 mod memory;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -63,6 +64,16 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Backend(String),
+}
+
+/// A state store and how this app's keys are prefixed in it.
+pub struct StateComponent {
+    pub name: String,
+    pub kind: String,
+    pub store: Arc<dyn Store>,
+    /// Resolved key prefix (without `||`).
+    pub prefix: Option<String>,
+    pub actor_store: bool,
 }
 
 /// A state store.
