@@ -25,8 +25,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{Error, ErrorCode, actors, metadata, pubsub, state};
-use crate::app::API_TOKEN_HEADER;
 use crate::app::AppResponse;
+use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp, ReminderSpec, TimerSpec};
 
@@ -202,18 +202,17 @@ where
 
 /// Enforces `DAPR_API_TOKEN` on every rpc.
 async fn check_token(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
-    if let Some(token) = &node.settings.api_token {
-        let given = request.headers().get(API_TOKEN_HEADER);
-        if given.map(HeaderValue::as_bytes) != Some(token.as_bytes()) {
-            let reason = "authentication error: api token mismatch";
-            let info = [
-                ("http.code".to_owned(), "401".to_owned()),
-                ("http.error_message".to_owned(), reason.to_owned()),
-            ];
-            let details = ErrorDetails::with_error_info("Unauthorized", "dapr.io", info);
-            let status = Status::with_error_details(Code::Unauthenticated, "Unauthorized", details);
-            return status.into_http();
-        }
+    if let Some(token) = &node.settings.api_token
+        && !token_matches(request.headers(), token)
+    {
+        let reason = "authentication error: api token mismatch";
+        let info = [
+            ("http.code".to_owned(), "401".to_owned()),
+            ("http.error_message".to_owned(), reason.to_owned()),
+        ];
+        let details = ErrorDetails::with_error_info("Unauthorized", "dapr.io", info);
+        let status = Status::with_error_details(Code::Unauthenticated, "Unauthorized", details);
+        return status.into_http();
     }
     next.run(request).await
 }
@@ -469,11 +468,10 @@ impl Dapr for Api {
         let req = request.into_inner();
         let parallelism = req.parallelism.max(0) as usize;
         let results =
-            state::bulk_get(&self.node, &ctx, &req.store_name, &req.keys, parallelism).await?;
+            state::bulk_get(&self.node, &ctx, &req.store_name, req.keys, parallelism).await?;
         let items = results
             .into_iter()
-            .zip(req.keys)
-            .map(|(result, key)| match result {
+            .map(|(key, result)| match result {
                 Ok(None) => pb::BulkStateItem {
                     key,
                     ..Default::default()

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{Error, ErrorCode, actors, pubsub, state};
-use crate::app::API_TOKEN_HEADER;
+use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp};
 use jetway_blocks::pubsub::cloudevent;
@@ -114,11 +114,7 @@ async fn check_token(State(node): AppState, request: Request, next: Next) -> Res
                 request.uri().path(),
                 "/v1.0/healthz" | "/v1.0/healthz/outbound"
             );
-        let given = request
-            .headers()
-            .get(API_TOKEN_HEADER)
-            .map(HeaderValue::as_bytes);
-        if !exempt && given != Some(token.as_bytes()) {
+        if !exempt && !token_matches(request.headers(), token) {
             return (StatusCode::UNAUTHORIZED, "invalid api token").into_response();
         }
     }
@@ -540,11 +536,10 @@ async fn bulk_get_state(
     body: Bytes,
 ) -> Result<Response, Error> {
     let req: BulkGet = json_body(&body)?;
-    let results = state::bulk_get(&node, &ctx, &name, &req.keys, req.parallelism).await?;
+    let results = state::bulk_get(&node, &ctx, &name, req.keys, req.parallelism).await?;
     let items: Vec<serde_json::Value> = results
         .into_iter()
-        .zip(&req.keys)
-        .map(|(result, key)| match result {
+        .map(|(key, result)| match result {
             Ok(None) => serde_json::json!({ "key": key }),
             Ok(Some(item)) => {
                 let data = match serde_json::from_slice::<serde_json::Value>(&item.value) {

@@ -8,6 +8,7 @@ impl From<InvokeError> for Error {
     fn from(e: InvokeError) -> Error {
         let code = match &e {
             InvokeError::NoTarget { .. } => ErrorCode::DirectInvokeNoTarget,
+            InvokeError::Invalid { .. } => ErrorCode::MalformedRequest,
             InvokeError::TooLarge { .. } => ErrorCode::DirectInvokeTooLarge,
             InvokeError::Timeout { .. } | InvokeError::Failed { .. } => ErrorCode::DirectInvoke,
         };
@@ -29,6 +30,14 @@ mod tests {
                 InvokeError::NoTarget { target: target() },
                 "ERR_DIRECT_INVOKE",
                 500,
+            ),
+            (
+                InvokeError::Invalid {
+                    target: target(),
+                    message: "too long".into(),
+                },
+                "ERR_MALFORMED_REQUEST",
+                400,
             ),
             (
                 InvokeError::TooLarge {

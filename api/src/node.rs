@@ -79,8 +79,9 @@ impl Node {
         self.readiness.ready.load(Ordering::Acquire)
     }
 
+    /// Outbound ready once started, while the NATS connection is up.
     pub fn is_outbound_ready(&self) -> bool {
-        self.readiness.outbound.load(Ordering::Acquire)
+        self.readiness.outbound.load(Ordering::Acquire) && self.broker.is_connected()
     }
 
     /// Stops the node after the current request has been answered.

@@ -1,7 +1,7 @@
 //! The publish API shared by HTTP and gRPC: builds the CloudEvent Dapr stores
 //! for each publish and hands it to the component.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -88,6 +88,9 @@ fn publish_error(e: pubsub::Error, pubsub: &str, topic: &str) -> Error {
     .with_metadata("error", e.to_string())
 }
 
+/// The most entries one bulk publish may hold.
+pub const MAX_BULK_ENTRIES: usize = 10_000;
+
 /// Publishes every entry; returns the entries that failed, with their errors.
 pub async fn bulk_publish(
     node: &Node,
@@ -100,9 +103,16 @@ pub async fn bulk_publish(
     let component = component(node, pubsub)?;
     let topic = topic(pubsub, topic_name)?;
     let mut messages = Vec::with_capacity(entries.len());
+    if entries.len() > MAX_BULK_ENTRIES {
+        return Err(Error::malformed(format!(
+            "a bulk publish holds at most {MAX_BULK_ENTRIES} entries, got {}",
+            entries.len()
+        ))
+        .about("pubsub", pubsub));
+    }
+    let mut ids = HashSet::with_capacity(entries.len());
     for e in entries {
-        if e.entry_id.is_empty() || entries.iter().filter(|o| o.entry_id == e.entry_id).count() > 1
-        {
+        if e.entry_id.is_empty() || !ids.insert(e.entry_id.as_str()) {
             return Err(Error::new(
                 ErrorCode::PubsubEventsSer,
                 format!(

@@ -1,7 +1,7 @@
 //! The state API shared by HTTP and gRPC: requests in transport-neutral form,
 //! validated and applied to a store, with Dapr's error codes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -199,23 +199,40 @@ pub async fn delete(
     })
 }
 
+/// The most keys one bulk get may ask for.
+pub const MAX_BULK_KEYS: usize = 10_000;
+
 /// Reads `keys` with at most `parallelism` reads in flight (0: the cap, 100);
-/// each key has its own result.
+/// each distinct key has its own result, in the order first asked.
 pub async fn bulk_get(
     node: &Node,
     ctx: &Context,
     name: &str,
-    keys: &[String],
+    keys: Vec<String>,
     parallelism: usize,
-) -> Result<Vec<Result<Option<Item>, String>>, Error> {
+) -> Result<Vec<(String, Result<Option<Item>, String>)>, Error> {
     let store = store(node, name)?;
+    if keys.len() > MAX_BULK_KEYS {
+        return Err(Error::malformed(format!(
+            "a bulk get asks for at most {MAX_BULK_KEYS} keys, got {}",
+            keys.len()
+        )));
+    }
+    let mut seen = HashSet::with_capacity(keys.len());
+    let keys: Vec<String> = keys
+        .into_iter()
+        .filter(|k| seen.insert(k.clone()))
+        .collect();
     let lookups: Vec<_> = keys
-        .iter()
+        .into_iter()
         .map(|key| {
-            let (backend, stored) = (store.store.clone(), stored_key(store, key));
+            let (backend, stored) = (store.store.clone(), stored_key(store, &key));
             async move {
-                let stored = stored.map_err(|e| e.0.message)?;
-                backend.get(ctx, &stored).await.map_err(|e| e.to_string())
+                let result = match stored {
+                    Ok(stored) => backend.get(ctx, &stored).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.0.message),
+                };
+                (key, result)
             }
         })
         .collect();

@@ -7,6 +7,8 @@
 //! escaped. Decoding is the exact inverse, and two different inputs never share an
 //! encoding because `=` only ever starts an escape.
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+
 const ESCAPE: u8 = b'=';
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
@@ -75,9 +77,34 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
+/// What a NATS header value escapes: line breaks and other controls, which
+/// NATS headers cannot hold, and `%` (and, as always, every byte beyond ASCII).
+const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// `text` as a NATS header value: percent-encoded where it must be, so any
+/// string (an event id from a caller, an actor id) crosses without a panic.
+pub fn header_text(text: &str) -> std::borrow::Cow<'_, str> {
+    utf8_percent_encode(text, HEADER_VALUE).into()
+}
+
+/// The text a [`header_text`] value stands for.
+pub fn from_header_text(value: &str) -> std::borrow::Cow<'_, str> {
+    percent_decode_str(value).decode_utf8_lossy()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_text_holds_no_line_break_and_round_trips() {
+        for text in ["plain-id", "a\nb\r\nc", "100% «sure»", ""] {
+            let value = header_text(text);
+            assert!(!value.contains(['\r', '\n']) && value.is_ascii(), "{value}");
+            assert_eq!(from_header_text(&value), text);
+        }
+        assert_eq!(header_text("plain-id"), "plain-id");
+    }
 
     const SAMPLES: &[&str] = &[
         "",

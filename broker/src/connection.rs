@@ -139,6 +139,7 @@ impl Broker {
         body: Bytes,
         timeout: Duration,
     ) -> Result<async_nats::Message> {
+        crate::naming::check_subject(&subject)?;
         let request = async_nats::Request::new()
             .headers(headers)
             .payload(body)

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use crate::codec::{decode, encode_token};
 use crate::connection::Broker;
 use crate::error::{Error, Result};
-use crate::naming::is_valid_resource_name;
+use crate::naming::{check_subject, is_valid_resource_name};
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 const KV_OPERATION: &str = "KV-Operation";
@@ -180,12 +180,13 @@ impl Bucket {
         &self.name
     }
 
-    fn subject(&self, key: &str) -> String {
-        if self.raw_keys {
+    fn subject(&self, key: &str) -> Result<String> {
+        let subject = if self.raw_keys {
             format!("$KV.{}.{key}", self.name)
         } else {
             format!("$KV.{}.{}", self.name, encode_token(key))
-        }
+        };
+        check_subject(&subject).map(|()| subject)
     }
 
     /// The key a stored KV key stands for.
@@ -199,7 +200,7 @@ impl Bucket {
 
     /// Reads the latest message of `key`, tombstones included.
     async fn last(&self, key: &str) -> Result<Option<jetstream::message::StreamMessage>> {
-        let subject = self.subject(key);
+        let subject = self.subject(key)?;
         if self.leader_reads {
             match self.stream.get_last_raw_message_by_subject(&subject).await {
                 Ok(m) => Ok(Some(m)),
@@ -285,7 +286,7 @@ impl Bucket {
 
     /// Applies one write and returns the new revision.
     pub async fn write(&self, write: Write) -> Result<u64> {
-        let subject = self.subject(&write.key);
+        let subject = self.subject(&write.key)?;
         let (headers, payload) = message(&write.op, write.expect)?;
         match self
             .publish(subject.clone(), headers, payload.clone())
@@ -346,7 +347,7 @@ impl Bucket {
                 },
                 other => other,
             };
-            messages.push((self.subject(&w.key), message(&w.op, expect)?));
+            messages.push((self.subject(&w.key)?, message(&w.op, expect)?));
         }
         let batch_id = nuid::next().to_string();
         let last = messages.len();

@@ -93,9 +93,34 @@ pub fn is_valid_resource_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// The longest subject Jetway sends. The server closes a connection whose
+/// protocol line (verb, subject, reply subject, sizes) passes 4 KiB, which
+/// would cut every other request on it; a longer subject fails alone instead.
+pub const MAX_SUBJECT: usize = 2048;
+
+/// Refuses a subject longer than [`MAX_SUBJECT`] before it reaches the wire.
+pub fn check_subject(subject: &str) -> crate::Result<()> {
+    match subject.len() > MAX_SUBJECT {
+        true => Err(crate::Error::Invalid(format!(
+            "the name is too long: its NATS subject would be {} bytes, at most {MAX_SUBJECT} are allowed",
+            subject.len()
+        ))),
+        false => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_past_the_limit_are_refused() {
+        assert!(check_subject(&"a".repeat(MAX_SUBJECT)).is_ok());
+        assert!(matches!(
+            check_subject(&"a".repeat(MAX_SUBJECT + 1)),
+            Err(crate::Error::Invalid(_))
+        ));
+    }
 
     #[test]
     fn subjects_are_single_tokens_per_name() {

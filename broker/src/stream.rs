@@ -8,9 +8,10 @@ use async_nats::jetstream::{self, AckKind, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::codec::header_text;
 use crate::connection::Broker;
 use crate::error::{Error, Result};
-use crate::naming::is_valid_resource_name;
+use crate::naming::{check_subject, is_valid_resource_name};
 
 pub use async_nats::jetstream::consumer::DeliverPolicy;
 
@@ -123,8 +124,9 @@ impl Stream {
         msg_id: Option<&str>,
         ttl: Option<Duration>,
     ) -> Result<bool> {
+        check_subject(&subject)?;
         if let Some(id) = msg_id {
-            headers.insert(MSG_ID, id);
+            headers.insert(MSG_ID, header_text(id).as_ref());
         }
         let ttl_applied = match ttl {
             Some(ttl) if self.ttl => {

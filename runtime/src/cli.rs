@@ -160,6 +160,14 @@ impl SidecarArgs {
                 self.app_channel_address
             ))
         })?;
+        if self.enable_mtls {
+            return Err(Invalid(
+                "--enable-mtls: Jetway has no sidecar-to-sidecar mTLS yet (sidecars talk through NATS: \
+                 secure that link with --nats-tls-ca and NATS credentials); refusing to start rather \
+                 than run unprotected"
+                    .into(),
+            ));
+        }
         if self.app_port == Some(0) {
             return Err(Invalid(
                 "--app-port 0 is not a port the app can listen on".into(),

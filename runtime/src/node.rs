@@ -86,7 +86,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }
     }
     if let Some(config) = &settings.config {
-        tracing::warn!(path = %config.display(), "Configuration resources are not applied yet; ignored.");
+        // Read for what it must not silently drop (access control, mTLS).
+        resources::load(std::slice::from_ref(config), &scope)
+            .map_err(|e| StartError::Config(e.to_string()))?;
     }
     let ctx = components::Context {
         broker: &broker,

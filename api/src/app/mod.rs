@@ -21,6 +21,15 @@ use jetway_blocks::pubsub::subscriber::{Batch, Event, Outcome, Target};
 /// The header (and gRPC metadata key) that carries API tokens.
 pub const API_TOKEN_HEADER: &str = "dapr-api-token";
 
+/// Whether a request's `dapr-api-token` is `token`, compared in constant
+/// time so the answer's timing does not tell how much of a guess was right.
+pub fn token_matches(headers: &HeaderMap, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    headers
+        .get(API_TOKEN_HEADER)
+        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes())))
+}
+
 use jetway_core::{App, AppRequest, Context};
 pub use jetway_core::{AppError, AppResponse};
 

@@ -5,9 +5,9 @@
 //! the app's status, an error, or word that the partition has moved.
 
 use bytes::Bytes;
+use jetway_broker::codec::{from_header_text, header_text};
 use jetway_broker::{self as broker, HeaderMap};
 use jetway_core::AppResponse;
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use super::{ActorCall, ActorError, CallError};
 use crate::invoke::wire as invoke;
@@ -20,23 +20,12 @@ const ERROR_CODE: &str = "Jetway-Error-Code";
 /// The one failure kind a caller tells apart from others.
 const STACK_DEPTH: &str = "ERR_ACTOR_STACK_DEPTH";
 
-/// What a header value escapes (besides every byte beyond ASCII).
-const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b'%');
-
-fn percent_encode(text: &str) -> String {
-    utf8_percent_encode(text, HEADER_VALUE).to_string()
-}
-
-fn percent_decode(value: &str) -> String {
-    percent_decode_str(value).decode_utf8_lossy().into_owned()
-}
-
 pub(super) fn encode_call(call: &ActorCall) -> HeaderMap {
     let mut headers = HeaderMap::new();
     invoke::copy_to_nats(&call.headers, &mut headers);
-    headers.insert(TYPE, percent_encode(&call.actor_type).as_str());
-    headers.insert(ID, percent_encode(&call.actor_id).as_str());
-    headers.insert(METHOD, percent_encode(&call.method).as_str());
+    headers.insert(TYPE, header_text(&call.actor_type).as_ref());
+    headers.insert(ID, header_text(&call.actor_id).as_ref());
+    headers.insert(METHOD, header_text(&call.method).as_ref());
     headers
 }
 
@@ -45,7 +34,7 @@ pub(super) fn decode_call(msg: broker::Message) -> Result<ActorCall, ActorError>
     let field = |name: &str| {
         headers
             .get(name)
-            .map(|v| percent_decode(v.as_str()))
+            .map(|v| from_header_text(v.as_str()).into_owned())
             .ok_or_else(|| ActorError::Invalid(format!("an actor call without {name}")))
     };
     Ok(ActorCall {

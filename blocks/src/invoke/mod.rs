@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::Method;
+use jetway_broker::codec::{from_header_text, header_text};
 use jetway_broker::{self as broker, Broker, naming};
 use jetway_core::{App, AppError, AppRequest, AppResponse, Context};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,9 @@ pub enum InvokeError {
         "failed to invoke, id: {target}, err: app id {target} is not found (no running sidecar serves it)"
     )]
     NoTarget { target: String },
+    /// The call cannot be sent as asked (an app id too long for a subject).
+    #[error("failed to invoke, id: {target}, err: {message}")]
+    Invalid { target: String, message: String },
     #[error("failed to invoke, id: {target}, err: request too large: {message}")]
     TooLarge { target: String, message: String },
     #[error("failed to invoke, id: {target}, err: no answer within {after:?}")]
@@ -84,6 +88,12 @@ impl Invoker {
             target: target.to_owned(),
             message,
         };
+        if request.path_and_query.chars().any(char::is_control) {
+            return Err(InvokeError::Invalid {
+                target: target.to_owned(),
+                message: "the method holds a control character (a line break, say)".into(),
+            });
+        }
         if target == self.app_id
             && let Some(app) = &self.app
         {
@@ -108,7 +118,7 @@ impl Invoker {
         let mut headers = broker::HeaderMap::new();
         wire::copy_to_nats(&request.headers, &mut headers);
         headers.insert(wire::VERB, request.verb.as_str());
-        headers.insert(wire::PATH, request.path_and_query.as_str());
+        headers.insert(wire::PATH, header_text(&request.path_and_query).as_ref());
         headers.insert(wire::CALLER, self.app_id.as_str());
         headers.insert(wire::DEADLINE, timeout.as_millis().to_string().as_str());
         let subject = naming::invoke_subject(target);
@@ -121,6 +131,10 @@ impl Invoker {
                     target: target.to_owned(),
                 },
                 broker::Error::PayloadTooLarge(message) => InvokeError::TooLarge {
+                    target: target.to_owned(),
+                    message,
+                },
+                broker::Error::Invalid(message) => InvokeError::Invalid {
                     target: target.to_owned(),
                     message,
                 },
@@ -138,7 +152,9 @@ impl Invoker {
             status: wire::status(&headers),
             headers: wire::http_headers(&headers),
             body: reply.payload,
-            type_url: headers.get(wire::TYPE_URL).map(|t| t.as_str().to_owned()),
+            type_url: headers
+                .get(wire::TYPE_URL)
+                .map(|t| from_header_text(t.as_str()).into_owned()),
         })
     }
 
@@ -200,7 +216,9 @@ impl Invoker {
         }
         let request = AppRequest {
             verb,
-            path_and_query: header(wire::PATH).unwrap_or_else(|| "/".into()),
+            path_and_query: header(wire::PATH)
+                .map(|p| from_header_text(&p).into_owned())
+                .unwrap_or_else(|| "/".into()),
             headers: wire::callee_headers(wire::http_headers(&headers), &caller, &self.app_id),
             body: msg.payload,
         };
@@ -214,7 +232,7 @@ impl Invoker {
                 Ok(r) => {
                     out.insert(wire::STATUS, r.status.as_str());
                     if let Some(t) = &r.type_url {
-                        out.insert(wire::TYPE_URL, t.as_str());
+                        out.insert(wire::TYPE_URL, header_text(t).as_ref());
                     }
                     wire::copy_to_nats(&r.headers, &mut out);
                     r.body

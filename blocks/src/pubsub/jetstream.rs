@@ -79,11 +79,15 @@ impl PubSub for JetStreamPubSub {
     }
 
     async fn publish(&self, ctx: &Context, topic: &str, msg: Message) -> Result<(), Error> {
+        // JetStream drops duplicates per stream, and a stream holds every
+        // topic of the component: scope the id to its topic (length-prefixed,
+        // so no two (topic, id) pairs share one).
+        let dedup_id = msg.id.map(|id| format!("{}:{topic}:{id}", topic.len()));
         let publish = self.stream.publish(
             self.subject(topic),
             HeaderMap::new(),
             msg.data,
-            msg.id.as_deref(),
+            dedup_id.as_deref(),
             msg.ttl,
         );
         within(ctx, publish)

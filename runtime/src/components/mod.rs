@@ -143,6 +143,17 @@ pub fn validate(components: &[Component]) -> Result<(), Error> {
                 tracing::warn!(file = %c.file, component = %c.name, key = %key, "Unknown metadata key; ignored.");
             }
         }
+        // Dapr's topic scoping restricts who may publish and subscribe; it is
+        // not enforced yet, and whoever writes it expects it to be.
+        if c.kind.starts_with("pubsub.")
+            && let Some(key) = SCOPING_KEYS.iter().find(|k| c.metadata.value(k).is_some())
+        {
+            return Err(Error::new(
+                c,
+                Some(&format!("spec.metadata.{key}")),
+                "topic scoping is not enforced yet: refusing to start rather than leave the topics open to every app",
+            ));
+        }
         if let Some(r) = c.secret_refs.first() {
             if is_secret_store(c) {
                 return Err(Error::new(
@@ -263,14 +274,18 @@ fn add(registry: &mut Registry, c: &Component, built: Built) {
 /// What every state store reads.
 const STATE_KEYS: &[&str] = &["keyPrefix", "actorStateStore"];
 
-/// What every pub/sub broker reads (a broker of this process ignores the
-/// JetStream ones).
-const PUBSUB_KEYS: &[&str] = &[
-    "consumerID",
+/// Dapr's pub/sub scoping keys, refused until they are enforced.
+const SCOPING_KEYS: &[&str] = &[
     "allowedTopics",
     "publishingScopes",
     "subscriptionScopes",
     "protectedTopics",
+];
+
+/// What every pub/sub broker reads (a broker of this process ignores the
+/// JetStream ones).
+const PUBSUB_KEYS: &[&str] = &[
+    "consumerID",
     "streamName",
     "subjectPrefix",
     "durableName",

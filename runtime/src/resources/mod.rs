@@ -382,7 +382,38 @@ pub fn parse_into(
                     });
                 }
             }
-            "Configuration" | "Resiliency" | "HTTPEndpoint" => {
+            "Configuration" => {
+                // Security settings that are not applied would leave the
+                // app open while its owner believes it protected.
+                let enabled = |path: &[&str]| {
+                    let mut v = &spec;
+                    for p in path {
+                        v = match v.get(p) {
+                            Some(next) => next,
+                            None => return false,
+                        };
+                    }
+                    !v.is_null() && v.as_bool() != Some(false)
+                };
+                if enabled(&["accessControl"]) {
+                    return Err(err(
+                        "spec.accessControl",
+                        "access control is not enforced yet: refusing to start rather than leave service invocation open to every app".into(),
+                    ));
+                }
+                if enabled(&["mtls", "enabled"]) {
+                    return Err(err(
+                        "spec.mtls.enabled",
+                        "Jetway has no sidecar-to-sidecar mTLS yet (secure the NATS connection instead): refusing to start rather than run unprotected".into(),
+                    ));
+                }
+                tracing::warn!(
+                    file,
+                    name,
+                    "Configuration is not applied yet (tracing, metrics, features); ignored."
+                );
+            }
+            "Resiliency" | "HTTPEndpoint" => {
                 tracing::warn!(
                     file,
                     kind,

@@ -54,6 +54,11 @@ impl NatsServer {
     /// and store, as after a crash.
     pub async fn restart(&mut self) {
         self.kill().await;
+        self.start_again().await;
+    }
+
+    /// Starts a killed server again on its port and store.
+    pub async fn start_again(&mut self) {
         let port = self.url.rsplit(':').next().and_then(|p| p.parse().ok());
         let started = server::start(
             &self.binary,
@@ -65,7 +70,8 @@ impl NatsServer {
         self.child = Some(started.child);
     }
 
-    async fn kill(&mut self) {
+    /// Stops the server abruptly (SIGKILL); [`NatsServer::start_again`] brings it back.
+    pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }

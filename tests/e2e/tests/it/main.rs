@@ -4,6 +4,7 @@
 mod actors;
 mod app;
 mod grpc;
+mod hostile;
 mod http2;
 mod invoke;
 mod loss;
