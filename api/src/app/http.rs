@@ -16,6 +16,12 @@ use jetway_blocks::pubsub::cloudevent;
 use jetway_blocks::pubsub::subscriber::{Batch, Event, Outcome};
 use jetway_blocks::pubsub::subscriptions;
 
+/// The largest response body read from the app; a larger one fails the call
+/// instead of growing the sidecar.
+const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
+/// How long connecting to the app may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// An HTTP client for the app, pooled and cheap to clone.
 #[derive(Clone)]
 pub struct HttpApp {
@@ -31,6 +37,7 @@ impl HttpApp {
     pub fn new(address: &str, port: u16, token: Option<&str>) -> HttpApp {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
@@ -79,10 +86,16 @@ impl HttpApp {
                 false => AppError::Protocol(format!("{e:?}")),
             })?;
         let (parts, body) = response.into_parts();
-        let body = body
+        let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY)
             .collect()
             .await
-            .map_err(|e| AppError::Unreachable(e.to_string()))?
+            .map_err(|e| match e.is::<http_body_util::LengthLimitError>() {
+                true => AppError::Protocol(format!(
+                    "the app's response is larger than {} MiB",
+                    MAX_RESPONSE_BODY >> 20
+                )),
+                false => AppError::Unreachable(e.to_string()),
+            })?
             .to_bytes();
         Ok(AppResponse::new(parts.status, parts.headers, body))
     }

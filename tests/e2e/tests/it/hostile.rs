@@ -228,3 +228,31 @@ async fn security_settings_not_enforced_yet_refuse_to_start() {
     assert_eq!(code, Some(EXIT_CONFIG), "{output}");
     assert!(output.contains("--enable-mtls"), "{output}");
 }
+
+#[tokio::test]
+async fn an_app_answer_past_the_limit_fails_the_call() {
+    let nats = NatsServer::start().await;
+    let app = TestApp::start(json!([])).await;
+    app.reply("/big", 200, &"x".repeat(17 << 20));
+    app.reply("/small", 200, "ok");
+    let s = Sidecar::builder("big")
+        .app_port(app.port)
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let call = |method: &str| client().get(format!("{}/v1.0/invoke/big/method/{method}", s.url()));
+    let r = call("big").send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorCode"], "ERR_DIRECT_INVOKE");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 16 MiB"),
+        "{body}"
+    );
+    let r = call("small").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+}
