@@ -39,6 +39,17 @@ async fn bad_resources_stop_the_node_naming_file_resource_and_field() {
             "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: ps}\nspec:\n  type: pubsub.jetstream\n  version: v1\n  metadata:\n  - {name: deliverPolicy, value: sometimes}\n",
             "policy.yaml: Component 'ps': field 'deliverPolicy'",
         ),
+        // Security settings not enforced yet are refused, not ignored.
+        (
+            "scoped.yaml",
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: ps}\nspec:\n  type: pubsub.jetstream\n  version: v1\n  metadata:\n  - {name: publishingScopes, value: \"app=orders\"}\n",
+            "scoped.yaml: Component 'ps': field 'spec.metadata.publishingScopes'",
+        ),
+        (
+            "acl.yaml",
+            crate::hostile::ACCESS_CONTROL,
+            "acl.yaml: Configuration 'config': field 'spec.accessControl'",
+        ),
     ];
     for (file, yaml, expected) in cases {
         let res = Resources::new().with(file, yaml);
