@@ -10,13 +10,25 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, and not given out before by
+/// this process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    // The kernel may hand a released port out again at once: never give one
+    // port to two callers of this process (two sidecars, or an app and a
+    // sidecar, would then race for it).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().expect("ports lock");
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The Python interpreter with the pinned Dapr SDK: `JETWAY_PYTHON`, else the
