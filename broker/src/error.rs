@@ -9,6 +9,10 @@ pub enum Error {
     /// Nobody serves the subject (for invocation: no live replica of the app).
     #[error("no responders")]
     NoResponders,
+    /// No stream holds the subject: it was never made, or the server lost it
+    /// (memory storage after a restart) or someone deleted it.
+    #[error("{0}: no stream holds the subject")]
+    NoStream(&'static str),
     /// No answer within the deadline.
     #[error("timed out after {0:?}")]
     Timeout(Duration),

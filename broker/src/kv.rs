@@ -94,9 +94,14 @@ pub enum Op {
 }
 
 /// A KV bucket. Cheap to clone.
+///
+/// A bucket whose stream disappears (memory storage on a server that
+/// restarted, say) is provisioned again by the next operation that finds it
+/// gone, so callers never need to reopen one.
 #[derive(Clone)]
 pub struct Bucket {
     broker: Broker,
+    config: BucketConfig,
     name: String,
     stream: stream::Stream,
     kv: kv::Store,
@@ -122,58 +127,42 @@ impl Bucket {
             )));
         }
         let js = broker.jetstream();
-        let kv_stream = format!("KV_{}", config.name);
-        if js.get_key_value(&config.name).await.is_err() {
-            let created = js
-                .create_key_value(kv::Config {
-                    bucket: config.name.clone(),
-                    history: 1,
-                    max_age: config.max_age.unwrap_or_default(),
-                    num_replicas: config.replicas.max(1),
-                    storage: if config.memory {
-                        stream::StorageType::Memory
-                    } else {
-                        stream::StorageType::File
-                    },
-                    ..Default::default()
-                })
-                .await;
-            // Another node may have created it in the meantime: that is fine.
-            if let Err(e) = created
-                && js.get_key_value(&config.name).await.is_err()
-            {
-                return Err(Error::nats("creating KV bucket", e));
-            }
-        }
+        let stream = provision(js, &config).await?;
         let kv = js
             .get_key_value(&config.name)
             .await
             .map_err(|e| Error::nats("opening KV bucket", e))?;
-        let mut stream = js
-            .get_stream(&kv_stream)
-            .await
-            .map_err(|e| Error::nats("opening KV stream", e))?;
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| Error::nats("reading KV stream info", e))?
-            .clone();
-        if !info.config.allow_message_ttl || !info.config.allow_atomic_publish {
-            let mut updated = info.config.clone();
-            updated.allow_message_ttl = true;
-            updated.allow_atomic_publish = true;
-            js.update_stream(updated)
-                .await
-                .map_err(|e| Error::nats("enabling TTL and atomic batches on the KV stream", e))?;
-        }
         Ok(Bucket {
             broker: broker.clone(),
-            name: config.name,
-            leader_reads: info.config.num_replicas > 1,
+            name: config.name.clone(),
+            raw_keys: config.raw_keys,
+            config,
+            leader_reads: stream.cached_info().config.num_replicas > 1,
             stream,
             kv,
-            raw_keys: config.raw_keys,
         })
+    }
+
+    /// Runs `op`; if the bucket's stream turned out to be gone, provisions the
+    /// bucket again and runs `op` once more.
+    async fn again_if_gone<T, F>(&self, op: impl Fn() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        match op().await {
+            Err(Error::NoStream(_)) => {
+                self.provision().await?;
+                op().await
+            }
+            other => other,
+        }
+    }
+
+    async fn provision(&self) -> Result<()> {
+        tracing::info!(bucket = %self.name, "Provisioning the KV bucket again.");
+        provision(self.broker.jetstream(), &self.config)
+            .await
+            .map(drop)
     }
 
     pub fn name(&self) -> &str {
@@ -201,17 +190,36 @@ impl Bucket {
     /// Reads the latest message of `key`, tombstones included.
     async fn last(&self, key: &str) -> Result<Option<jetstream::message::StreamMessage>> {
         let subject = self.subject(key)?;
+        self.again_if_gone(|| self.last_of(&subject)).await
+    }
+
+    async fn last_of(&self, subject: &str) -> Result<Option<jetstream::message::StreamMessage>> {
+        use stream::{DirectGetErrorKind as Direct, LastRawMessageErrorKind as Raw};
         if self.leader_reads {
-            match self.stream.get_last_raw_message_by_subject(&subject).await {
+            match self.stream.get_last_raw_message_by_subject(subject).await {
                 Ok(m) => Ok(Some(m)),
-                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-                Err(e) => Err(Error::nats("KV get", e)),
+                Err(e) => match e.kind() {
+                    Raw::NoMessageFound => Ok(None),
+                    Raw::JetStream(js)
+                        if js.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                    {
+                        Err(Error::NoStream("KV get"))
+                    }
+                    _ => Err(Error::nats("KV get", e)),
+                },
             }
         } else {
             match self.stream.direct_get_last_for_subject(subject).await {
                 Ok(m) => Ok(Some(m)),
-                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
-                Err(e) => Err(Error::nats("KV get", e)),
+                Err(e) => match e.kind() {
+                    Direct::NotFound => Ok(None),
+                    Direct::ErrorResponse(status, _)
+                        if status == async_nats::StatusCode::NO_RESPONDERS =>
+                    {
+                        Err(Error::NoStream("KV get"))
+                    }
+                    _ => Err(Error::nats("KV get", e)),
+                },
             }
         }
     }
@@ -238,11 +246,17 @@ impl Bucket {
 
     /// The keys that hold a live value.
     pub async fn keys(&self) -> Result<Vec<String>> {
-        let keys = self
-            .kv
-            .keys()
-            .await
-            .map_err(|e| Error::nats("listing KV keys", e))?;
+        let keys = match self.kv.keys().await {
+            Ok(keys) => keys,
+            // The stream may be gone: provision it again and try once more.
+            Err(_) => {
+                self.provision().await?;
+                self.kv
+                    .keys()
+                    .await
+                    .map_err(|e| Error::nats("listing KV keys", e))?
+            }
+        };
         let keys: Vec<String> = keys
             .filter_map(|k| futures::future::ready(k.ok().and_then(|k| self.key_of(&k))))
             .collect()
@@ -267,11 +281,17 @@ impl Bucket {
         &self,
         filter: &str,
     ) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
-        let watch = self
-            .kv
-            .watch_with_history(filter)
-            .await
-            .map_err(|e| Error::nats("watching a KV bucket", e))?;
+        let watch = match self.kv.watch_with_history(filter).await {
+            Ok(watch) => watch,
+            // The stream may be gone: provision it again and try once more.
+            Err(_) => {
+                self.provision().await?;
+                self.kv
+                    .watch_with_history(filter)
+                    .await
+                    .map_err(|e| Error::nats("watching a KV bucket", e))?
+            }
+        };
         let raw = self.raw_keys;
         Ok(watch.filter_map(move |entry| {
             futures::future::ready(entry.ok().and_then(|entry| {
@@ -309,6 +329,16 @@ impl Bucket {
     }
 
     async fn publish(&self, subject: String, headers: HeaderMap, payload: Bytes) -> Result<u64> {
+        self.again_if_gone(|| self.publish_once(subject.clone(), headers.clone(), payload.clone()))
+            .await
+    }
+
+    async fn publish_once(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<u64> {
         let ack = self
             .broker
             .jetstream()
@@ -335,8 +365,13 @@ impl Bucket {
             )));
         }
         let writes = merge_same_keys(writes);
+        self.again_if_gone(|| self.commit(&writes)).await
+    }
+
+    /// Sends `writes` (one per key) as one atomic batch.
+    async fn commit(&self, writes: &[Write]) -> Result<()> {
         let mut messages = Vec::with_capacity(writes.len());
-        for w in &writes {
+        for w in writes {
             let expect = match w.expect {
                 // A batch cannot retry one message, so resolve "absent" to the
                 // revision it must still have when the batch commits.
@@ -363,7 +398,11 @@ impl Bucket {
                 let reply = self
                     .broker
                     .request(subject, headers, payload, BATCH_TIMEOUT)
-                    .await?;
+                    .await
+                    .map_err(|e| match e {
+                        Error::NoResponders => Error::NoStream("atomic batch"),
+                        other => other,
+                    })?;
                 batch_reply(&reply.payload)?;
             } else {
                 self.broker
@@ -375,6 +414,47 @@ impl Bucket {
         }
         Ok(())
     }
+}
+
+/// Creates the bucket unless it exists (another node may be creating it at the
+/// same moment), with per-key TTLs and atomic batches enabled; returns its
+/// stream.
+async fn provision(js: &jetstream::Context, config: &BucketConfig) -> Result<stream::Stream> {
+    if js.get_key_value(&config.name).await.is_err() {
+        let created = js
+            .create_key_value(kv::Config {
+                bucket: config.name.clone(),
+                history: 1,
+                max_age: config.max_age.unwrap_or_default(),
+                num_replicas: config.replicas.max(1),
+                storage: if config.memory {
+                    stream::StorageType::Memory
+                } else {
+                    stream::StorageType::File
+                },
+                ..Default::default()
+            })
+            .await;
+        if let Err(e) = created
+            && js.get_key_value(&config.name).await.is_err()
+        {
+            return Err(Error::nats("creating KV bucket", e));
+        }
+    }
+    let stream = js
+        .get_stream(format!("KV_{}", config.name))
+        .await
+        .map_err(|e| Error::nats("opening KV stream", e))?;
+    let current = &stream.cached_info().config;
+    if !current.allow_message_ttl || !current.allow_atomic_publish {
+        let mut updated = current.clone();
+        updated.allow_message_ttl = true;
+        updated.allow_atomic_publish = true;
+        js.update_stream(updated)
+            .await
+            .map_err(|e| Error::nats("enabling TTL and atomic batches on the KV stream", e))?;
+    }
+    Ok(stream)
 }
 
 /// Merges several writes of one key into one: a batch may write a subject once.
@@ -444,6 +524,7 @@ fn publish_error(e: jetstream::context::PublishError) -> Error {
     use jetstream::context::PublishErrorKind as K;
     match e.kind() {
         K::WrongLastSequence => Error::WrongRevision,
+        K::StreamNotFound => Error::NoStream("KV write"),
         K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
         _ => Error::nats("KV write", e),
     }

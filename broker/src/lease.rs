@@ -1,13 +1,16 @@
 //! Exclusive leases held through JetStream priority groups.
 //!
 //! A lease is a durable pull consumer with the `pinned_client` priority policy on
-//! its own subject of a small memory stream. Every client that wants the lease
+//! its own subject of a small stream. Every client that wants the lease
 //! pulls from it and publishes a beat to its subject now and then; the server
 //! pins one puller and delivers beats to it alone. The pinned client holds the
 //! lease while beats keep reaching it. The server moves the pin only after its
 //! holder has not pulled for the TTL, and a holder counts itself holding for at
 //! most half the TTL after its last beat, so two clients never both count
 //! themselves holders (as long as neither's clock runs at half speed).
+//!
+//! A holder whose pulls fail provisions the stream and its consumer again,
+//! so leases come back by themselves when a server lost them.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,9 +42,8 @@ pub struct LeasesConfig {
 #[derive(Clone)]
 pub struct Leases {
     broker: Broker,
+    config: Arc<LeasesConfig>,
     stream: stream::Stream,
-    subject_prefix: String,
-    ttl: Duration,
 }
 
 impl Broker {
@@ -53,25 +55,11 @@ impl Broker {
 
 impl Leases {
     pub(crate) async fn open(broker: &Broker, config: LeasesConfig) -> Result<Leases> {
-        let js = broker.jetstream();
-        let wanted = stream::Config {
-            name: config.name.clone(),
-            subjects: vec![format!("{}.>", config.subject_prefix)],
-            num_replicas: config.replicas.max(1),
-            storage: stream::StorageType::Memory,
-            // Beats only move pins; none needs keeping.
-            max_age: config.ttl * 4,
-            ..Default::default()
-        };
-        let stream = js
-            .get_or_create_stream(wanted)
-            .await
-            .map_err(|e| Error::nats("creating the lease stream", e))?;
+        let stream = provision(broker, &config).await?;
         Ok(Leases {
             broker: broker.clone(),
+            config: Arc::new(config),
             stream,
-            subject_prefix: config.subject_prefix,
-            ttl: config.ttl,
         })
     }
 
@@ -79,31 +67,12 @@ impl Leases {
     /// client starts or stops holding it.
     pub async fn contend(&self, name: &str, changed: Arc<Notify>) -> Result<Lease> {
         let consumer_name = encode_name_part(name);
-        let subject = format!("{}.{consumer_name}", self.subject_prefix);
-        let consumer = self
-            .stream
-            .get_or_create_consumer(
-                &consumer_name,
-                consumer::pull::Config {
-                    durable_name: Some(consumer_name.clone()),
-                    filter_subject: subject.clone(),
-                    ack_policy: consumer::AckPolicy::None,
-                    deliver_policy: consumer::DeliverPolicy::New,
-                    memory_storage: true,
-                    priority_policy: consumer::PriorityPolicy::PinnedClient,
-                    priority_groups: vec![GROUP.to_owned()],
-                    priority_timeout: self.ttl,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| Error::nats("creating a lease consumer", e))?;
+        let consumer = self.consumer(&self.stream, &consumer_name).await?;
         let held_until = Arc::new(Mutex::new(None));
         let task = tokio::spawn(hold(
-            self.broker.clone(),
+            self.clone(),
             consumer,
-            subject,
-            self.ttl,
+            consumer_name.clone(),
             held_until.clone(),
             changed,
         ));
@@ -114,6 +83,58 @@ impl Leases {
             task,
         })
     }
+
+    fn subject(&self, consumer_name: &str) -> String {
+        format!("{}.{consumer_name}", self.config.subject_prefix)
+    }
+
+    /// The lease's pinned consumer, created unless it exists.
+    async fn consumer(
+        &self,
+        stream: &stream::Stream,
+        consumer_name: &str,
+    ) -> Result<consumer::PullConsumer> {
+        stream
+            .get_or_create_consumer(
+                consumer_name,
+                consumer::pull::Config {
+                    durable_name: Some(consumer_name.to_owned()),
+                    filter_subject: self.subject(consumer_name),
+                    ack_policy: consumer::AckPolicy::None,
+                    deliver_policy: consumer::DeliverPolicy::New,
+                    priority_policy: consumer::PriorityPolicy::PinnedClient,
+                    priority_groups: vec![GROUP.to_owned()],
+                    priority_timeout: self.config.ttl,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| Error::nats("creating a lease consumer", e))
+    }
+
+    /// The stream and the lease's consumer again, for a holder whose pulls
+    /// fail: the server may have lost them.
+    async fn provision(&self, consumer_name: &str) -> Result<consumer::PullConsumer> {
+        let stream = provision(&self.broker, &self.config).await?;
+        self.consumer(&stream, consumer_name).await
+    }
+}
+
+/// Creates the leases' stream unless it exists. On disk, so a restarted
+/// server still has it.
+async fn provision(broker: &Broker, config: &LeasesConfig) -> Result<stream::Stream> {
+    broker
+        .jetstream()
+        .get_or_create_stream(stream::Config {
+            name: config.name.clone(),
+            subjects: vec![format!("{}.>", config.subject_prefix)],
+            num_replicas: config.replicas.max(1),
+            // Beats only move pins; none needs keeping.
+            max_age: config.ttl * 4,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::nats("creating the lease stream", e))
 }
 
 /// This client's claim on one lease. Dropping it stops contending.
@@ -162,28 +183,35 @@ fn is_held(held_until: &Mutex<Option<Instant>>) -> bool {
 
 /// Pulls and beats until aborted, keeping `held_until` current.
 async fn hold(
-    broker: Broker,
+    leases: Leases,
     consumer: consumer::PullConsumer,
-    subject: String,
-    ttl: Duration,
+    consumer_name: String,
     held_until: Arc<Mutex<Option<Instant>>>,
     changed: Arc<Notify>,
 ) {
+    let ttl = leases.config.ttl;
+    let subject = leases.subject(&consumer_name);
+    let mut consumer = Some(consumer);
     let mut beat = tokio::time::interval(ttl / 6);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let pulled = consumer
-            .stream()
-            .group(GROUP)
-            .expires(ttl / 3)
-            .max_messages_per_batch(16)
-            .messages()
-            .await;
+        let pulled = match &consumer {
+            Some(c) => c
+                .stream()
+                .group(GROUP)
+                .expires(ttl / 3)
+                .max_messages_per_batch(16)
+                .messages()
+                .await
+                .map_err(|e| Error::nats("pulling a lease", e)),
+            None => Err(Error::NoStream("lease")),
+        };
         let mut messages = match pulled {
             Ok(m) => m,
             Err(error) => {
-                tracing::debug!(%error, "Pulling a lease failed; retrying.");
+                tracing::debug!(%error, "Pulling a lease failed; provisioning it and retrying.");
                 tokio::time::sleep(ttl / 6).await;
+                consumer = leases.provision(&consumer_name).await.ok();
                 continue;
             }
         };
@@ -191,14 +219,17 @@ async fn hold(
             let held = is_held(&held_until);
             tokio::select! {
                 _ = beat.tick() => {
-                    let _ = broker.client().publish(subject.clone(), Bytes::new()).await;
+                    let _ = leases.broker.client().publish(subject.clone(), Bytes::new()).await;
                 }
                 m = messages.next() => match m {
                     Some(Ok(_)) => {
                         *held_until.lock().expect("lease lock") = Some(Instant::now() + ttl / 2);
                     }
                     Some(Err(error)) => {
+                        // The consumer may be gone with its server: provision
+                        // it again before the next pull.
                         tracing::debug!(%error, "A lease pull failed; pulling again.");
+                        consumer = leases.provision(&consumer_name).await.ok();
                         break;
                     }
                     None => break,

@@ -53,7 +53,9 @@ impl Members {
             .bucket(BucketConfig {
                 name: bucket.into(),
                 replicas,
-                memory: true,
+                // On disk, so a restarted server still has them (and the
+                // watches' positions still match the stream's sequences).
+                memory: false,
                 // Announcements of hosts that died long ago vanish.
                 max_age: Some(LIVENESS),
                 raw_keys: false,
@@ -72,11 +74,26 @@ impl Members {
         }
         let watching = Arc::downgrade(&members);
         tokio::spawn(async move {
-            while let Some(change) = changes.next().await {
-                let Some(members) = watching.upgrade() else {
-                    return;
+            loop {
+                while let Some(change) = changes.next().await {
+                    let Some(members) = watching.upgrade() else {
+                        return;
+                    };
+                    members.record(change.key, change.value);
+                }
+                // The watch ended (its bucket was lost, say): watch again.
+                changes = loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    let Some(members) = watching.upgrade() else {
+                        return;
+                    };
+                    match members.bucket.watch().await {
+                        Ok(changes) => break changes,
+                        Err(error) => {
+                            tracing::warn!(%error, "Watching actor hosts failed; retrying.")
+                        }
+                    }
                 };
-                members.record(change.key, change.value);
             }
         });
         Ok(members)

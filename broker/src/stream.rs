@@ -26,12 +26,47 @@ pub struct StreamConfig {
     pub subjects: Vec<String>,
     pub replicas: usize,
     pub memory: bool,
+    pub limits: Limits,
+}
+
+/// How much a stream keeps; the oldest messages go first. `None` leaves the
+/// stream as it is (no limit when Jetway creates it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Limits {
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<i64>,
+    pub max_msgs: Option<i64>,
+}
+
+impl Limits {
+    /// Whether `config` already keeps what these limits say.
+    fn hold_in(&self, config: &stream::Config) -> bool {
+        self.max_age.is_none_or(|a| a == config.max_age)
+            && self.max_bytes.is_none_or(|b| b == config.max_bytes)
+            && self.max_msgs.is_none_or(|m| m == config.max_messages)
+    }
+
+    fn apply(&self, config: &mut stream::Config) {
+        if let Some(a) = self.max_age {
+            config.max_age = a;
+        }
+        if let Some(b) = self.max_bytes {
+            config.max_bytes = b;
+        }
+        if let Some(m) = self.max_msgs {
+            config.max_messages = m;
+        }
+    }
 }
 
 /// A stream. Cheap to clone.
+///
+/// A stream that disappears (lost by a server, or deleted) is provisioned
+/// again by the next publish or consumer that finds it gone.
 #[derive(Clone)]
 pub struct Stream {
     broker: Broker,
+    config: StreamConfig,
     inner: stream::Stream,
     /// Whether the stream accepts `Nats-TTL` per message.
     ttl: bool,
@@ -66,45 +101,18 @@ impl Stream {
                 config.name
             )));
         }
-        let js = broker.jetstream();
-        let mut inner = match js.get_stream(&config.name).await {
-            Ok(s) => s,
-            Err(_) => {
-                let created = js
-                    .create_stream(stream::Config {
-                        name: config.name.clone(),
-                        subjects: config.subjects.clone(),
-                        num_replicas: config.replicas.max(1),
-                        storage: if config.memory {
-                            stream::StorageType::Memory
-                        } else {
-                            stream::StorageType::File
-                        },
-                        allow_message_ttl: true,
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(s) => s,
-                    // Another node created it first.
-                    Err(e) => js
-                        .get_stream(&config.name)
-                        .await
-                        .map_err(|_| Error::nats("creating stream", e))?,
-                }
-            }
-        };
-        let ttl = inner
-            .info()
-            .await
-            .map_err(|e| Error::nats("reading stream info", e))?
-            .config
-            .allow_message_ttl;
+        let inner = provision(broker, &config).await?;
         Ok(Stream {
             broker: broker.clone(),
+            ttl: inner.cached_info().config.allow_message_ttl,
+            config,
             inner,
-            ttl,
         })
+    }
+
+    async fn provision(&self) -> Result<()> {
+        tracing::info!(stream = %self.config.name, "Provisioning the stream again.");
+        provision(&self.broker, &self.config).await.map(drop)
     }
 
     pub fn name(&self) -> &str {
@@ -135,15 +143,25 @@ impl Stream {
             }
             _ => false,
         };
-        let pending = self
-            .broker
-            .jetstream()
-            .publish_with_headers(subject, headers, payload)
-            .await;
-        pending
-            .map_err(publish_error)?
-            .await
-            .map_err(publish_error)?;
+        let publish = || async {
+            self.broker
+                .jetstream()
+                .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                .await
+                .map_err(publish_error)?
+                .await
+                .map_err(publish_error)
+        };
+        let ack = match publish().await {
+            Err(Error::NoStream(_)) => {
+                self.provision().await?;
+                publish().await
+            }
+            other => other,
+        }?;
+        if ack.duplicate {
+            tracing::debug!(stream = %self.config.name, subject, "A duplicate was not stored again.");
+        }
         Ok(ttl_applied)
     }
 
@@ -170,21 +188,69 @@ impl Stream {
                 .update_consumer(wanted)
                 .await
                 .map_err(|e| Error::nats("updating consumer", e))?,
-            Err(_) => match self.inner.create_consumer(wanted).await {
+            Err(_) => match self.inner.create_consumer(wanted.clone()).await {
                 Ok(c) => c,
-                Err(e) => self
-                    .inner
-                    .get_consumer(&config.name)
-                    .await
-                    .map_err(|_| Error::nats("creating consumer", e))?,
+                // Another node created it first, or the stream is gone.
+                Err(e) => match self.inner.get_consumer(&config.name).await {
+                    Ok(c) => c,
+                    Err(_) => {
+                        self.provision().await?;
+                        self.inner
+                            .create_consumer(wanted)
+                            .await
+                            .map_err(|_| Error::nats("creating consumer", e))?
+                    }
+                },
             },
         };
         Ok(Consumer { inner })
     }
 }
 
+/// Creates the stream unless it exists (another node may be creating it at
+/// the same moment); an existing one gets the configured limits.
+async fn provision(broker: &Broker, config: &StreamConfig) -> Result<stream::Stream> {
+    let js = broker.jetstream();
+    if let Ok(s) = js.get_stream(&config.name).await {
+        let current = &s.cached_info().config;
+        if config.limits.hold_in(current) {
+            return Ok(s);
+        }
+        let mut updated = current.clone();
+        config.limits.apply(&mut updated);
+        js.update_stream(updated)
+            .await
+            .map_err(|e| Error::nats("updating the stream's limits", e))?;
+        return js
+            .get_stream(&config.name)
+            .await
+            .map_err(|e| Error::nats("opening stream", e));
+    }
+    let mut wanted = stream::Config {
+        name: config.name.clone(),
+        subjects: config.subjects.clone(),
+        num_replicas: config.replicas.max(1),
+        storage: if config.memory {
+            stream::StorageType::Memory
+        } else {
+            stream::StorageType::File
+        },
+        allow_message_ttl: true,
+        ..Default::default()
+    };
+    config.limits.apply(&mut wanted);
+    match js.create_stream(wanted).await {
+        Ok(s) => Ok(s),
+        Err(e) => js
+            .get_stream(&config.name)
+            .await
+            .map_err(|_| Error::nats("creating stream", e)),
+    }
+}
+
 fn publish_error(e: jetstream::context::PublishError) -> Error {
     match e.kind() {
+        jetstream::context::PublishErrorKind::StreamNotFound => Error::NoStream("publish"),
         jetstream::context::PublishErrorKind::TimedOut => Error::Timeout(Duration::from_secs(5)),
         _ => Error::nats("JetStream publish", e),
     }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use jetway_broker::kv::{BucketConfig, Expect, Op, Write};
-use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, StreamConfig};
+use jetway_broker::lease::LeasesConfig;
+use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, Limits, StreamConfig};
 use jetway_broker::{Broker, ConnectOptions, Error, HeaderMap};
 use jetway_testkit::NatsServer;
 
@@ -178,6 +179,7 @@ async fn stream_publish_dedup_and_durable_consumer() {
         subjects: vec!["ps.>".into()],
         replicas: 1,
         memory: false,
+        limits: Default::default(),
     };
     let stream = broker.stream(cfg.clone()).await.unwrap();
     broker.stream(cfg).await.expect("idempotent");
@@ -277,4 +279,134 @@ async fn request_reply_and_no_responders() {
         )
         .await;
     assert!(matches!(err, Err(Error::PayloadTooLarge(_))), "{err:?}");
+}
+
+/// What the server holds of a stream: its limits and message count.
+async fn stream_state(broker: &Broker, name: &str) -> (Duration, i64, u64) {
+    let js = async_nats::jetstream::new(broker.client().clone());
+    let mut stream = js.get_stream(name).await.unwrap();
+    let info = stream.info().await.unwrap();
+    (
+        info.config.max_age,
+        info.config.max_messages,
+        info.state.messages,
+    )
+}
+
+#[tokio::test]
+async fn stream_limits_apply_when_created_and_when_changed() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let mut cfg = StreamConfig {
+        name: "LIM".into(),
+        subjects: vec!["lim.>".into()],
+        replicas: 1,
+        memory: false,
+        limits: Limits {
+            max_age: Some(Duration::from_secs(3600)),
+            max_bytes: None,
+            max_msgs: Some(3),
+        },
+    };
+    let stream = broker.stream(cfg.clone()).await.unwrap();
+    for i in 0..5 {
+        let body = Bytes::from(format!("m{i}"));
+        stream
+            .publish("lim.t".into(), HeaderMap::new(), body, None, None)
+            .await
+            .unwrap();
+    }
+    // The oldest go first.
+    assert_eq!(
+        stream_state(&broker, "LIM").await,
+        (Duration::from_secs(3600), 3, 3)
+    );
+    // Named limits change an existing stream; unnamed ones stay as they are.
+    cfg.limits = Limits {
+        max_msgs: Some(10),
+        ..Default::default()
+    };
+    broker.stream(cfg).await.unwrap();
+    assert_eq!(
+        stream_state(&broker, "LIM").await,
+        (Duration::from_secs(3600), 10, 3)
+    );
+}
+
+#[tokio::test]
+async fn what_the_server_lost_is_provisioned_again() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let js = async_nats::jetstream::new(broker.client().clone());
+
+    // A bucket: reads, single writes and atomic batches bring it back.
+    let kv = bucket(&broker, "lost").await;
+    kv.write(put("a", "1", Expect::Any)).await.unwrap();
+    js.delete_stream("KV_lost").await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap(), None, "the value went with it");
+    js.delete_stream("KV_lost").await.unwrap();
+    kv.write(put("a", "2", Expect::Absent)).await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap().unwrap().value, "2");
+    js.delete_stream("KV_lost").await.unwrap();
+    kv.write_atomic(vec![
+        put("a", "3", Expect::Absent),
+        put("b", "4", Expect::Any),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(kv.keys().await.unwrap().len(), 2);
+
+    // A stream: publishes and consumers bring it back.
+    let cfg = StreamConfig {
+        name: "LOST".into(),
+        subjects: vec!["lost.>".into()],
+        replicas: 1,
+        memory: true,
+        limits: Default::default(),
+    };
+    let stream = broker.stream(cfg).await.unwrap();
+    js.delete_stream("LOST").await.unwrap();
+    stream
+        .publish("lost.t".into(), HeaderMap::new(), "m".into(), None, None)
+        .await
+        .unwrap();
+    js.delete_stream("LOST").await.unwrap();
+    let consumer = stream
+        .consumer(ConsumerConfig {
+            name: "c".into(),
+            filter_subject: "lost.t".into(),
+            deliver_policy: DeliverPolicy::All,
+            max_deliver: -1,
+            max_ack_pending: 10,
+            ack_wait: Duration::from_secs(30),
+        })
+        .await
+        .unwrap();
+    stream
+        .publish("lost.t".into(), HeaderMap::new(), "n".into(), None, None)
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    assert_eq!(messages.next().await.unwrap().unwrap().payload(), "n");
+
+    // A lease: its holder holds it again once pulls work.
+    let leases = broker
+        .leases(LeasesConfig {
+            name: "LEASES".into(),
+            subject_prefix: "lease".into(),
+            replicas: 1,
+            ttl: Duration::from_secs(1),
+        })
+        .await
+        .unwrap();
+    let lease = leases.contend("one", Default::default()).await.unwrap();
+    let held = || async { lease.is_held().then_some(()) };
+    jetway_testkit::eventually(Duration::from_secs(5), held)
+        .await
+        .expect("held");
+    js.delete_stream("LEASES").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    jetway_testkit::eventually(Duration::from_secs(10), held)
+        .await
+        .expect("held again");
 }
