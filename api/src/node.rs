@@ -101,6 +101,10 @@ pub fn route(node: &Node, spec: &Subscription) -> Result<Route, String> {
         .pubsub
         .get(&spec.pubsub)
         .ok_or_else(|| format!("unknown pub/sub '{}'", spec.pubsub))?;
-    let concurrency = node.settings.app_max_concurrency.unwrap_or(256);
-    Route::new(component, spec, concurrency, node.metrics.clone())
+    Route::new(
+        component,
+        spec,
+        node.settings.app_concurrency(),
+        node.metrics.clone(),
+    )
 }

@@ -39,6 +39,18 @@ pub struct Settings {
     pub graceful_shutdown: Duration,
     /// Deadline of a service invocation.
     pub invoke_timeout: Duration,
-    /// In-flight calls to the app at most (`--app-max-concurrency`); `None` for no limit.
+    /// In-flight calls to the app at most (`--app-max-concurrency`); `None`
+    /// when not set ([`DEFAULT_APP_CONCURRENCY`] then).
     pub app_max_concurrency: Option<usize>,
+}
+
+/// Invocations, and events of each subscription, handed to the app at once
+/// when `--app-max-concurrency` is not set: more wait their turn.
+pub const DEFAULT_APP_CONCURRENCY: usize = 256;
+
+impl Settings {
+    /// Calls handed to the app at once.
+    pub fn app_concurrency(&self) -> usize {
+        self.app_max_concurrency.unwrap_or(DEFAULT_APP_CONCURRENCY)
+    }
 }

@@ -277,7 +277,7 @@ async fn connect_app(
         }
     }
     let serving = Serving {
-        max_concurrency: node.settings.app_max_concurrency,
+        max_concurrency: node.settings.app_concurrency(),
         grace: node.settings.graceful_shutdown,
     };
     let invoker = node.invoker.clone();

@@ -47,8 +47,8 @@ pub trait Invocations: Send + Sync {
 /// How this node serves its app's invocations.
 #[derive(Clone, Debug)]
 pub struct Serving {
-    /// Calls handed to the app at once (`--app-max-concurrency`).
-    pub max_concurrency: Option<usize>,
+    /// Calls handed to the app at once; more wait (and NATS holds them).
+    pub max_concurrency: usize,
     /// How long calls in flight may finish after a stop.
     pub grace: Duration,
 }
@@ -172,9 +172,7 @@ impl Invoker {
                 naming::invoke_queue_group(&self.app_id),
             )
             .await?;
-        let limit = serving
-            .max_concurrency
-            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
+        let limit = Arc::new(tokio::sync::Semaphore::new(serving.max_concurrency.max(1)));
         let tasks = tokio_util::task::TaskTracker::new();
         loop {
             let msg = tokio::select! {
@@ -182,14 +180,14 @@ impl Invoker {
                 _ = cancel.cancelled() => break,
                 m = requests.next() => match m { Some(m) => m, None => break },
             };
-            let permit = match &limit {
-                Some(l) => l.clone().acquire_owned().await.ok(),
-                None => None,
+            let received = Instant::now();
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                break;
             };
             counter.served();
             let this = self.clone();
             tasks.spawn(async move {
-                this.answer(msg).await;
+                this.answer(msg, received).await;
                 drop(permit);
             });
         }
@@ -200,7 +198,8 @@ impl Invoker {
         Ok(())
     }
 
-    async fn answer(&self, msg: broker::Message) {
+    /// Answers one call, received at `received` (its deadline counts from then).
+    async fn answer(&self, msg: broker::Message, received: Instant) {
         let Some(reply) = msg.reply.clone() else {
             return;
         };
@@ -212,7 +211,12 @@ impl Invoker {
         let caller = header(wire::CALLER).unwrap_or_default();
         let mut ctx = Context::from_headers(&wire::http_headers(&headers)).with_caller(&caller);
         if let Some(ms) = header(wire::DEADLINE).and_then(|ms| ms.parse().ok()) {
-            ctx.deadline = Some(Instant::now() + Duration::from_millis(ms));
+            ctx.deadline = Some(received + Duration::from_millis(ms));
+        }
+        if ctx.remaining(Duration::MAX).is_zero() {
+            // The caller gave up while the call waited its turn.
+            tracing::debug!("An invocation's deadline passed before the app was called.");
+            return;
         }
         let request = AppRequest {
             verb,

@@ -14,6 +14,10 @@ use super::cloudevent;
 use super::{Deliveries, Delivery, PubSubComponent, Rule, Subscription};
 use super::{Incoming, Message, PubSub};
 
+/// How long the app may take over a delivery, unless `processingTimeout`
+/// says otherwise.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
 /// A subscription as it runs: where events come from and where they go.
 pub struct Route {
     pub pubsub_name: String,
@@ -25,8 +29,12 @@ pub struct Route {
     pub dead_letter_topic: Option<String>,
     /// Deliver the bytes as they arrived, wrapped in a fresh envelope.
     pub raw_payload: bool,
-    /// Attempts before a failing message goes to the dead-letter topic.
-    pub max_attempts: u32,
+    /// Attempts before a failing message goes to the dead-letter topic, or
+    /// is dropped with a log; `None`: retried until it succeeds.
+    pub max_attempts: Option<u32>,
+    /// How long the app may take over one delivery (or batch) before it is
+    /// given up and redelivered.
+    pub deadline: Duration,
     /// Delays between redeliveries, by attempt (the last repeats).
     pub backoff: Vec<Duration>,
     /// Events (or batches) handled at once.
@@ -59,11 +67,22 @@ impl Route {
                 .or_else(|| component.metadata.value(k))
         };
         let max_attempts = match setting("maxDeliver") {
-            Some(v) => v
+            Some(v) => match v
                 .parse::<i64>()
                 .map_err(|_| format!("maxDeliver '{v}' is not a number"))?
-                .max(1) as u32,
-            None => 3,
+            {
+                ..=0 => None,
+                n => Some(n.min(i64::from(u32::MAX)) as u32),
+            },
+            // With a dead-letter topic, Dapr's default of three attempts;
+            // without one, nothing is given up.
+            None => spec.dead_letter_topic.as_ref().map(|_| 3),
+        };
+        let deadline = match setting("processingTimeout") {
+            Some(v) => jetway_core::duration::parse(v)
+                .map_err(|e| format!("processingTimeout: {e}"))?
+                .max(Duration::from_millis(1)),
+            None => DEFAULT_DEADLINE,
         };
         let concurrency = if setting("concurrency").is_some_and(|c| c == "single") {
             1
@@ -79,6 +98,7 @@ impl Route {
             dead_letter_topic: spec.dead_letter_topic.clone(),
             raw_payload: setting("rawPayload").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             max_attempts,
+            deadline,
             backoff: backoff_from(&component.metadata)?,
             concurrency,
             bulk: spec.bulk.clone(),
@@ -277,7 +297,11 @@ async fn handle_batch(route: &Route, app: &dyn Target, batch: Vec<Incoming>) {
             path,
             entries,
         };
-        let answers = app.deliver_batch(&batch).await;
+        let Ok(answers) = tokio::time::timeout(route.deadline, app.deliver_batch(&batch)).await
+        else {
+            tracing::warn!(topic = %route.topic, deadline = ?route.deadline, "The app did not answer a batch in time; it will be redelivered.");
+            continue;
+        };
         for ((i, _), outcome) in members.iter().zip(answers) {
             outcomes[*i] = outcome;
         }
@@ -291,7 +315,15 @@ async fn handle(route: &Route, app: &dyn Target, incoming: Incoming) {
     let outcome = {
         // An app slower than the broker's ack wait must not get a second copy
         // meanwhile: report progress at half the ack wait.
-        let work = deliver(route, app, &incoming.data);
+        let work = async {
+            match tokio::time::timeout(route.deadline, deliver(route, app, &incoming.data)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::warn!(topic = %route.topic, deadline = ?route.deadline, "The app did not answer in time; the event will be redelivered.");
+                    Outcome::Retry
+                }
+            }
+        };
         tokio::pin!(work);
         match route.pubsub.ack_wait() {
             None => work.await,
@@ -308,14 +340,21 @@ async fn handle(route: &Route, app: &dyn Target, incoming: Incoming) {
 
 /// Acks, retries or dead-letters one delivery by its outcome.
 async fn settle(route: &Route, incoming: Incoming, outcome: Outcome) {
-    let exhausted = route.dead_letter_topic.is_some() && incoming.delivered >= route.max_attempts;
+    let exhausted = route
+        .max_attempts
+        .is_some_and(|max| incoming.delivered >= max);
     match outcome {
         Outcome::Ack => {
             route.deliveries.delivered(Delivery::Acked);
             incoming.settle.ack().await;
         }
         Outcome::Drop => dead_letter_and_ack(route, incoming).await,
-        Outcome::Retry if exhausted => dead_letter_and_ack(route, incoming).await,
+        Outcome::Retry if exhausted => {
+            if route.dead_letter_topic.is_none() {
+                tracing::warn!(topic = %route.topic, deliveries = incoming.delivered, "Event dropped after maxDeliver attempts (no dead-letter topic).");
+            }
+            dead_letter_and_ack(route, incoming).await
+        }
         Outcome::Retry => {
             route.deliveries.delivered(Delivery::Retried);
             let i = (incoming.delivered as usize)
@@ -378,9 +417,10 @@ fn prepare<'r>(
             None,
         )
     } else {
+        // It never will be one: no use retrying it.
         let Some(head) = cloudevent::head(data) else {
             tracing::warn!(topic = %route.topic, "Event is not a JSON CloudEvent; not delivered.");
-            return Err(Outcome::Retry);
+            return Err(Outcome::Drop);
         };
         if cloudevent::expired(head.expiration.as_deref()) {
             tracing::debug!(topic = %route.topic, "Event expired; not delivered.");
@@ -463,11 +503,23 @@ mod tests {
         };
         let new = |s: &Subscription| Route::new(&component, s, 64, Arc::new(Uncounted));
         let route = new(&spec(&[])).unwrap();
-        assert_eq!((route.max_attempts, route.concurrency), (7, 64));
+        assert_eq!((route.max_attempts, route.concurrency), (Some(7), 64));
+        assert_eq!(route.deadline, DEFAULT_DEADLINE);
         assert!(route.raw_payload);
         assert_eq!(route.group, "orders-app");
-        let route = new(&spec(&[("maxDeliver", "2"), ("concurrency", "single")])).unwrap();
-        assert_eq!((route.max_attempts, route.concurrency), (2, 1));
+        let route = new(&spec(&[
+            ("maxDeliver", "2"),
+            ("concurrency", "single"),
+            ("processingTimeout", "5s"),
+        ]))
+        .unwrap();
+        assert_eq!((route.max_attempts, route.concurrency), (Some(2), 1));
+        assert_eq!(route.deadline, Duration::from_secs(5));
+        assert_eq!(
+            new(&spec(&[("maxDeliver", "-1")])).unwrap().max_attempts,
+            None
+        );
+        assert!(new(&spec(&[("processingTimeout", "soon")])).is_err());
         assert!(new(&spec(&[("maxDeliver", "many")])).is_err());
     }
 

@@ -304,6 +304,7 @@ const PUBSUB_KEYS: &[&str] = &[
     "rateLimit",
     "domain",
     "apiPrefix",
+    "processingTimeout",
 ];
 
 /// A state store with the key prefix (`keyPrefix`) of this app.

@@ -599,3 +599,57 @@ async fn bulk_subscriptions_settle_each_entry() {
         (1, 1, 2, 1)
     );
 }
+
+#[tokio::test]
+async fn hung_handlers_and_poison_events_are_bounded() {
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component(
+        "pubsub",
+        "pubsub.jetstream",
+        &[
+            ("processingTimeout", "1s"),
+            ("maxDeliver", "3"),
+            ("backOff", "100ms"),
+        ],
+    );
+    let app = TestApp::start(json!([
+        {"pubsubname": "pubsub", "topic": "slow", "route": "/slow"},
+        {"pubsubname": "pubsub", "topic": "poison", "route": "/poison"},
+    ]))
+    .await;
+    app.delay("/slow", Duration::from_secs(30));
+    let s = Sidecar::builder("sub")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let publish = |topic: &str, body: &str, raw: bool| {
+        let mut url = format!("{}/v1.0/publish/pubsub/{topic}", s.url());
+        if raw {
+            url.push_str("?metadata.rawPayload=true");
+        }
+        client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    // A handler that hangs is given up at the deadline and the event
+    // redelivered, until maxDeliver: then it is dropped, not held forever.
+    assert_eq!(publish("slow", "1", false).await.unwrap().status(), 204);
+    app.wait_for("/slow", 3, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.received("/slow").len(), 3);
+    // An event that is not a CloudEvent is dropped at once, not retried.
+    assert_eq!(
+        publish("poison", "not json", true).await.unwrap().status(),
+        204
+    );
+    assert_eq!(publish("poison", "2", false).await.unwrap().status(), 204);
+    let got = app.wait_for("/poison", 1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].json()["data"], 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.received("/poison").len(), 1);
+}
