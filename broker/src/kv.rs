@@ -127,11 +127,7 @@ impl Bucket {
             )));
         }
         let js = broker.jetstream();
-        let stream = provision(js, &config).await?;
-        let kv = js
-            .get_key_value(&config.name)
-            .await
-            .map_err(|e| Error::nats("opening KV bucket", e))?;
+        let (kv, stream) = provision(js, &config).await?;
         Ok(Bucket {
             broker: broker.clone(),
             name: config.name.clone(),
@@ -155,6 +151,22 @@ impl Bucket {
                 op().await
             }
             other => other,
+        }
+    }
+
+    /// Like [`Bucket::again_if_gone`], for operations whose errors do not
+    /// tell a missing stream apart: any failure provisions and retries once.
+    async fn again_if_failed<T, E, F>(&self, context: &'static str, op: impl Fn() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match op().await {
+            Ok(v) => Ok(v),
+            Err(_) => {
+                self.provision().await?;
+                op().await.map_err(|e| Error::nats(context, e))
+            }
         }
     }
 
@@ -246,17 +258,9 @@ impl Bucket {
 
     /// The keys that hold a live value.
     pub async fn keys(&self) -> Result<Vec<String>> {
-        let keys = match self.kv.keys().await {
-            Ok(keys) => keys,
-            // The stream may be gone: provision it again and try once more.
-            Err(_) => {
-                self.provision().await?;
-                self.kv
-                    .keys()
-                    .await
-                    .map_err(|e| Error::nats("listing KV keys", e))?
-            }
-        };
+        let keys = self
+            .again_if_failed("listing KV keys", || self.kv.keys())
+            .await?;
         let keys: Vec<String> = keys
             .filter_map(|k| futures::future::ready(k.ok().and_then(|k| self.key_of(&k))))
             .collect()
@@ -281,17 +285,11 @@ impl Bucket {
         &self,
         filter: &str,
     ) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
-        let watch = match self.kv.watch_with_history(filter).await {
-            Ok(watch) => watch,
-            // The stream may be gone: provision it again and try once more.
-            Err(_) => {
-                self.provision().await?;
-                self.kv
-                    .watch_with_history(filter)
-                    .await
-                    .map_err(|e| Error::nats("watching a KV bucket", e))?
-            }
-        };
+        let watch = self
+            .again_if_failed("watching a KV bucket", || {
+                self.kv.watch_with_history(filter)
+            })
+            .await?;
         let raw = self.raw_keys;
         Ok(watch.filter_map(move |entry| {
             futures::future::ready(entry.ok().and_then(|entry| {
@@ -417,30 +415,39 @@ impl Bucket {
 }
 
 /// Creates the bucket unless it exists (another node may be creating it at the
-/// same moment), with per-key TTLs and atomic batches enabled; returns its
-/// stream.
-async fn provision(js: &jetstream::Context, config: &BucketConfig) -> Result<stream::Stream> {
-    if js.get_key_value(&config.name).await.is_err() {
-        let created = js
-            .create_key_value(kv::Config {
-                bucket: config.name.clone(),
-                history: 1,
-                max_age: config.max_age.unwrap_or_default(),
-                num_replicas: config.replicas.max(1),
-                storage: if config.memory {
-                    stream::StorageType::Memory
-                } else {
-                    stream::StorageType::File
-                },
-                ..Default::default()
-            })
-            .await;
-        if let Err(e) = created
-            && js.get_key_value(&config.name).await.is_err()
-        {
-            return Err(Error::nats("creating KV bucket", e));
+/// same moment), with per-key TTLs and atomic batches enabled; returns it and
+/// its stream.
+async fn provision(
+    js: &jetstream::Context,
+    config: &BucketConfig,
+) -> Result<(kv::Store, stream::Stream)> {
+    let kv = match js.get_key_value(&config.name).await {
+        Ok(kv) => kv,
+        Err(_) => {
+            let created = js
+                .create_key_value(kv::Config {
+                    bucket: config.name.clone(),
+                    history: 1,
+                    max_age: config.max_age.unwrap_or_default(),
+                    num_replicas: config.replicas.max(1),
+                    storage: if config.memory {
+                        stream::StorageType::Memory
+                    } else {
+                        stream::StorageType::File
+                    },
+                    ..Default::default()
+                })
+                .await;
+            match created {
+                Ok(kv) => kv,
+                // Another node may have created it in the meantime.
+                Err(e) => js
+                    .get_key_value(&config.name)
+                    .await
+                    .map_err(|_| Error::nats("creating KV bucket", e))?,
+            }
         }
-    }
+    };
     let stream = js
         .get_stream(format!("KV_{}", config.name))
         .await
@@ -454,7 +461,7 @@ async fn provision(js: &jetstream::Context, config: &BucketConfig) -> Result<str
             .await
             .map_err(|e| Error::nats("enabling TTL and atomic batches on the KV stream", e))?;
     }
-    Ok(stream)
+    Ok((kv, stream))
 }
 
 /// Merges several writes of one key into one: a batch may write a subject once.
