@@ -81,10 +81,10 @@ fn store_error(e: state::Error, op: Op, what: String) -> Error {
         (_, E::Invalid(_) | E::IllegalKey(_)) => return Error::malformed(e.to_string()),
         (Op::Save, E::EtagMismatch(_)) => C::StateSaveEtagMismatch,
         (Op::Save, E::InvalidEtag(_)) => C::StateSaveInvalidEtag,
-        (Op::Save, E::Backend(_)) => C::StateSave,
+        (Op::Save, E::Backend(_) | E::Fenced(_)) => C::StateSave,
         (Op::Delete, E::EtagMismatch(_)) => C::StateDeleteEtagMismatch,
         (Op::Delete, E::InvalidEtag(_)) => C::StateDeleteInvalidEtag,
-        (Op::Delete, E::Backend(_)) => C::StateDelete,
+        (Op::Delete, E::Backend(_) | E::Fenced(_)) => C::StateDelete,
         (Op::Get, _) => C::StateGet,
     };
     Error::new(code, format!("{what}: {e}"))

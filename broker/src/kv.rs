@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 use crate::naming::{check_subject, is_valid_resource_name};
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+/// Points the expected-sequence check at another subject than the message's.
+const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject-Sequence-Subject";
 const KV_OPERATION: &str = "KV-Operation";
 const MARKER_REASON: &str = "Nats-Marker-Reason";
 const MESSAGE_TTL: &str = "Nats-TTL";
@@ -190,13 +192,16 @@ impl Bucket {
         check_subject(&subject).map(|()| subject)
     }
 
-    /// The key a stored KV key stands for.
-    fn key_of(&self, stored: &str) -> Option<String> {
+    /// A fence's subject: two tokens, so no encoded key (one token) is ever one.
+    fn fence_subject(&self, name: &str) -> Result<String> {
         if self.raw_keys {
-            Some(stored.to_owned())
-        } else {
-            decode(stored)
+            return Err(Error::Invalid(format!(
+                "bucket {} has raw keys and no room for fences",
+                self.name
+            )));
         }
+        let subject = format!("$KV.{}.fence.{}", self.name, encode_token(name));
+        check_subject(&subject).map(|()| subject)
     }
 
     /// Reads the latest message of `key`, tombstones included.
@@ -262,7 +267,7 @@ impl Bucket {
             .again_if_failed("listing KV keys", || self.kv.keys())
             .await?;
         let keys: Vec<String> = keys
-            .filter_map(|k| futures::future::ready(k.ok().and_then(|k| self.key_of(&k))))
+            .filter_map(|k| futures::future::ready(k.ok().and_then(|k| key_of(self.raw_keys, k))))
             .collect()
             .await;
         Ok(keys)
@@ -294,7 +299,7 @@ impl Bucket {
         Ok(watch.filter_map(move |entry| {
             futures::future::ready(entry.ok().and_then(|entry| {
                 Some(Change {
-                    key: if raw { entry.key } else { decode(&entry.key)? },
+                    key: key_of(raw, entry.key)?,
                     value: (entry.operation == kv::Operation::Put).then_some(entry.value),
                     revision: entry.revision,
                 })
@@ -363,11 +368,38 @@ impl Bucket {
             )));
         }
         let writes = merge_same_keys(writes);
-        self.again_if_gone(|| self.commit(&writes)).await
+        self.again_if_gone(|| self.commit(&writes, None)).await
     }
 
-    /// Sends `writes` (one per key) as one atomic batch.
-    async fn commit(&self, writes: &[Write]) -> Result<()> {
+    /// Claims the fence `name` for `holder` and returns its token: writes
+    /// fenced by an older token fail from now on.
+    pub async fn claim_fence(&self, name: &str, holder: &str) -> Result<u64> {
+        let subject = self.fence_subject(name)?;
+        let value = Bytes::copy_from_slice(holder.as_bytes());
+        self.publish(subject, HeaderMap::new(), value).await
+    }
+
+    /// Like [`Bucket::write_atomic`], but only while `token` is the latest
+    /// claim of the fence `name`; otherwise nothing is written and
+    /// `WrongRevision` is returned. The writes themselves are unconditional.
+    pub async fn write_fenced(&self, writes: Vec<Write>, name: &str, token: u64) -> Result<()> {
+        if writes.iter().any(|w| w.expect != Expect::Any) {
+            return Err(Error::Invalid(
+                "fenced writes carry no preconditions of their own".into(),
+            ));
+        }
+        if writes.is_empty() || writes.len() > MAX_BATCH {
+            return self.write_atomic(writes).await;
+        }
+        let fence = (self.fence_subject(name)?, token);
+        let writes = merge_same_keys(writes);
+        self.again_if_gone(|| self.commit(&writes, Some(&fence)))
+            .await
+    }
+
+    /// Sends `writes` (one per key) as one atomic batch, checked against
+    /// `fence` (a subject and its expected last sequence) when given.
+    async fn commit(&self, writes: &[Write], fence: Option<&(String, u64)>) -> Result<()> {
         let mut messages = Vec::with_capacity(writes.len());
         for w in writes {
             let expect = match w.expect {
@@ -385,6 +417,11 @@ impl Bucket {
         let batch_id = nuid::next().to_string();
         let last = messages.len();
         for (i, (subject, (mut headers, payload))) in messages.into_iter().enumerate() {
+            // The batch is all or nothing, so checking the fence once fences it all.
+            if let (0, Some((fence, token))) = (i, fence) {
+                headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, token.to_string().as_str());
+                headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, fence.as_str());
+            }
             headers.insert(BATCH_ID, batch_id.as_str());
             headers.insert(BATCH_SEQUENCE, (i + 1).to_string().as_str());
             if i + 1 == last {
@@ -503,6 +540,17 @@ fn message(op: &Op, expect: Expect) -> Result<(HeaderMap, Bytes)> {
         }
     };
     Ok((headers, payload))
+}
+
+/// The key a stored KV key stands for; fences are no keys.
+fn key_of(raw_keys: bool, stored: String) -> Option<String> {
+    if raw_keys {
+        Some(stored)
+    } else if stored.contains('.') {
+        None
+    } else {
+        decode(&stored)
+    }
 }
 
 fn is_tombstone(headers: &HeaderMap) -> bool {

@@ -7,6 +7,11 @@
 //! is active here and nowhere else. A host that should no longer own a partition
 //! (a new host joined) drains it: it stops taking calls, lets the calls in flight
 //! finish, deactivates the partition's actors and hands the lease over.
+//!
+//! Before serving a partition the host claims the partition's fence in the
+//! actor state store, and its actors' state writes are fenced by that claim:
+//! a host cut off for longer than the lease (paused, partitioned) finds its
+//! writes refused once the next owner has claimed the fence.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +32,9 @@ use super::reminders::{Due, Reminders};
 use super::turn::{TooDeep, Turn};
 use super::{ActorCall, ActorError, CallError, PARTITIONS, REENTRANCY_HEADER, wire};
 use jetway_broker::placement::{self, HEARTBEAT, Members};
-use jetway_core::{AppResponse, schedule};
+use jetway_core::{AppResponse, Context, schedule};
+
+use crate::state::{Fence, Store};
 
 /// How often the host looks at its partitions when nothing wakes it earlier.
 const TICK: Duration = Duration::from_millis(250);
@@ -71,9 +78,12 @@ struct Work<'a> {
 /// A partition this host contends for or holds.
 struct Partition {
     lease: Arc<Lease>,
-    /// Set while the partition's subject is served.
-    serving: Option<CancellationToken>,
+    /// Set while the partition's subject is served, with the claim on its fence.
+    serving: Option<(CancellationToken, Fence)>,
 }
+
+/// How long claiming a partition's fence may take.
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Host {
     id: String,
@@ -81,6 +91,8 @@ pub struct Host {
     app: Arc<dyn ActorApp>,
     config: AppConfig,
     broker: Broker,
+    /// The actor state store, which also keeps the partitions' fences.
+    store: Arc<dyn Store>,
     members: Arc<Members>,
     leases: Leases,
     changed: Arc<Notify>,
@@ -109,6 +121,7 @@ impl Host {
         app: Arc<dyn ActorApp>,
         config: AppConfig,
         broker: Broker,
+        store: Arc<dyn Store>,
         members: Arc<Members>,
         leases: Leases,
         reminders: Arc<Reminders>,
@@ -120,6 +133,7 @@ impl Host {
             app,
             config,
             broker,
+            store,
             members,
             leases,
             changed,
@@ -151,10 +165,23 @@ impl Host {
 
     /// Whether this host serves `partition` of `actor_type` right now.
     pub fn owns(&self, actor_type: &str, partition: u32) -> bool {
+        self.fence(actor_type, partition).is_some()
+    }
+
+    /// The fence of `partition` of `actor_type`, while this host serves it.
+    fn fence(&self, actor_type: &str, partition: u32) -> Option<Fence> {
         let partitions = self.partitions.lock().expect("partitions lock");
-        partitions
-            .get(&(actor_type.to_owned(), partition))
-            .is_some_and(|p| p.serving.is_some() && p.lease.is_held())
+        let p = partitions.get(&(actor_type.to_owned(), partition))?;
+        match &p.serving {
+            Some((_, fence)) if p.lease.is_held() => Some(fence.clone()),
+            _ => None,
+        }
+    }
+
+    /// The fence that an actor's state writes carry, while its partition is
+    /// served here.
+    pub fn fence_of(&self, actor_type: &str, actor_id: &str) -> Option<Fence> {
+        self.fence(actor_type, super::partition_of(actor_id))
     }
 
     /// Announces the host and keeps its partitions as placement wants them,
@@ -257,6 +284,17 @@ impl Host {
             }
         };
         if held && !serving {
+            // Claimed first, so a former owner's writes fail before this host
+            // activates any actor of the partition.
+            let ctx = Context::default().with_timeout(CLAIM_TIMEOUT);
+            let name = format!("actors||{}||{}", key.0, key.1);
+            let fence = match self.store.claim_fence(&ctx, &name, &self.id).await {
+                Ok(fence) => fence,
+                Err(error) => {
+                    tracing::warn!(%error, "Claiming an actor partition's fence failed.");
+                    return;
+                }
+            };
             let subject = naming::actor_subject(&key.0, key.1);
             let mut calls = match self.broker.serve(subject, "jetway".into()).await {
                 Ok(s) => s,
@@ -276,7 +314,7 @@ impl Host {
                 .get_mut(key)
             {
                 Some(p) if p.serving.is_none() => {
-                    p.serving = Some(stop.clone());
+                    p.serving = Some((stop.clone(), fence));
                     true
                 }
                 _ => false,
@@ -295,18 +333,26 @@ impl Host {
             });
             self.tasks.spawn(self.clone().serve(calls, stop));
         } else if !held && serving {
-            tracing::warn!(actor_type = %key.0, partition = key.1, "Lost the lease of an actor partition; its actors are deactivated here.");
+            tracing::warn!(actor_type = %key.0, partition = key.1, "Lost the lease of an actor partition; its actors are deactivated here once their turns end.");
             if let Some(p) = self
                 .partitions
                 .lock()
                 .expect("partitions lock")
                 .get_mut(key)
-                && let Some(stop) = p.serving.take()
+                && let Some((stop, _)) = p.serving.take()
             {
                 stop.cancel();
             }
-            self.deactivate_partition(&key.0, key.1, Duration::ZERO, true)
-                .await;
+            let wait = self
+                .config
+                .types
+                .get(&key.0)
+                .map_or(Duration::ZERO, |c| c.drain_timeout);
+            let (host, (actor_type, partition)) = (self.clone(), key.clone());
+            self.tasks.spawn(async move {
+                host.deactivate_partition(&actor_type, partition, wait, true)
+                    .await
+            });
         }
     }
 
@@ -383,6 +429,10 @@ impl Host {
                 .map_err(|TooDeep| CallError::Failed(ActorError::StackDepth))?;
             if actor.retired.load(Ordering::Acquire) {
                 continue;
+            }
+            // The lease may have gone while this call waited for the turn.
+            if !self.owns(work.actor_type, partition) {
+                return Err(CallError::Moved);
             }
             actor.touch();
             let answer = self
@@ -499,7 +549,7 @@ impl Host {
         else {
             return;
         };
-        if let Some(stop) = &p.serving {
+        if let Some((stop, _)) = &p.serving {
             stop.cancel();
         }
         let config = self.config.types.get(&actor_type);

@@ -174,6 +174,7 @@ impl Actors {
             app,
             config,
             self.broker.clone(),
+            self.store.clone(),
             members,
             leases,
             reminders,

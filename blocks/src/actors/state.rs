@@ -70,7 +70,8 @@ impl Actors {
         Ok(item.map(|i| i.value))
     }
 
-    /// Applies all `ops` to an actor's state, or none.
+    /// Applies all `ops` to an actor's state, or none: only on the host that
+    /// serves the actor, fenced by its claim on the actor's partition.
     pub async fn transact_state(
         &self,
         ctx: &Context,
@@ -99,8 +100,16 @@ impl Actors {
                 }),
             });
         }
+        let fence = self
+            .host()
+            .and_then(|host| host.fence_of(actor_type, actor_id))
+            .ok_or_else(|| {
+                ActorError::StateTransaction(format!(
+                    "actor {actor_type}/{actor_id} is not active on this host"
+                ))
+            })?;
         self.store
-            .transact(ctx, operations)
+            .transact_fenced(ctx, operations, &fence)
             .await
             .map_err(|e| ActorError::StateTransaction(e.to_string()))
     }

@@ -5,7 +5,7 @@ use jetway_broker::Error as NatsError;
 use jetway_broker::kv::{Bucket, Expect, Op, Write};
 use jetway_core::Context;
 
-use super::{DeleteRequest, Error, Item, Operation, SetRequest, Store};
+use super::{DeleteRequest, Error, Fence, Item, Operation, SetRequest, Store};
 use crate::within;
 
 pub struct JetStreamStore {
@@ -48,6 +48,15 @@ fn delete(req: DeleteRequest) -> Result<Write, Error> {
     })
 }
 
+fn writes(ops: Vec<Operation>) -> Result<Vec<Write>, Error> {
+    ops.into_iter()
+        .map(|op| match op {
+            Operation::Upsert(r) => upsert(r),
+            Operation::Delete(r) => delete(r),
+        })
+        .collect()
+}
+
 fn error(e: NatsError) -> Error {
     match e {
         NatsError::WrongRevision => {
@@ -84,16 +93,37 @@ impl Store for JetStreamStore {
     }
 
     async fn transact(&self, ctx: &Context, ops: Vec<Operation>) -> Result<(), Error> {
-        let writes = ops
-            .into_iter()
-            .map(|op| match op {
-                Operation::Upsert(r) => upsert(r),
-                Operation::Delete(r) => delete(r),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        within(ctx, self.bucket.write_atomic(writes))
+        within(ctx, self.bucket.write_atomic(writes(ops)?))
             .await
             .map_err(error)
+    }
+
+    async fn claim_fence(&self, ctx: &Context, name: &str, holder: &str) -> Result<Fence, Error> {
+        let token = within(ctx, self.bucket.claim_fence(name, holder))
+            .await
+            .map_err(error)?;
+        Ok(Fence {
+            name: name.to_owned(),
+            token,
+        })
+    }
+
+    async fn transact_fenced(
+        &self,
+        ctx: &Context,
+        ops: Vec<Operation>,
+        fence: &Fence,
+    ) -> Result<(), Error> {
+        let writes = writes(ops)?;
+        within(
+            ctx,
+            self.bucket.write_fenced(writes, &fence.name, fence.token),
+        )
+        .await
+        .map_err(|e| match e {
+            NatsError::WrongRevision => Error::Fenced(fence.name.clone()),
+            other => error(other),
+        })
     }
 
     fn max_transaction_ops(&self) -> Option<usize> {

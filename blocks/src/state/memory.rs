@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use jetway_core::Context;
 
-use super::{DeleteRequest, Error, Item, Operation, SetRequest, Store};
+use super::{DeleteRequest, Error, Fence, Item, Operation, SetRequest, Store};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -18,6 +18,8 @@ pub struct MemoryStore {
 struct Inner {
     items: HashMap<String, Value>,
     version: u64,
+    /// Each fence's latest token.
+    fences: HashMap<String, u64>,
 }
 
 struct Value {
@@ -101,8 +103,39 @@ impl Store for MemoryStore {
         self.transact(ctx, vec![Operation::Delete(req)]).await
     }
 
-    async fn transact(&self, _: &Context, ops: Vec<Operation>) -> Result<(), Error> {
+    async fn transact(&self, ctx: &Context, ops: Vec<Operation>) -> Result<(), Error> {
+        self.commit(ctx, ops, None)
+    }
+
+    async fn claim_fence(&self, _: &Context, name: &str, _: &str) -> Result<Fence, Error> {
         let mut inner = self.inner.lock().expect("state lock");
+        inner.version += 1;
+        let token = inner.version;
+        inner.fences.insert(name.to_owned(), token);
+        Ok(Fence {
+            name: name.to_owned(),
+            token,
+        })
+    }
+
+    async fn transact_fenced(
+        &self,
+        ctx: &Context,
+        ops: Vec<Operation>,
+        fence: &Fence,
+    ) -> Result<(), Error> {
+        self.commit(ctx, ops, Some(fence))
+    }
+}
+
+impl MemoryStore {
+    fn commit(&self, _: &Context, ops: Vec<Operation>, fence: Option<&Fence>) -> Result<(), Error> {
+        let mut inner = self.inner.lock().expect("state lock");
+        if let Some(fence) = fence
+            && inner.fences.get(&fence.name) != Some(&fence.token)
+        {
+            return Err(Error::Fenced(fence.name.clone()));
+        }
         for op in &ops {
             let (key, etag, first_write) = precondition(op);
             inner.check(key, etag, first_write)?;

@@ -60,10 +60,21 @@ pub enum Error {
     /// A key with `||`, the separator of Dapr's key prefixes.
     #[error("input key/keyPrefix '{0}' can't contain '||'")]
     IllegalKey(String),
+    /// A fenced write whose fence was claimed by another writer since.
+    #[error("fence {0} was claimed by another writer")]
+    Fenced(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
     Backend(String),
+}
+
+/// A writer's claim on a fence: its writes apply only while no one claimed
+/// the fence after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fence {
+    pub name: String,
+    pub token: u64,
 }
 
 /// A state store and how this app's keys are prefixed in it.
@@ -82,13 +93,26 @@ pub struct StateComponent {
 /// write or delete that carries an ETag applies only if it is the key's current
 /// ETag (else `EtagMismatch`); `first_write` without an ETag applies only if the
 /// key holds no value; an expired key reads as absent; `transact` applies all
-/// operations or none; an operation gives up at the context's deadline.
+/// operations or none; an operation gives up at the context's deadline; a
+/// fenced transaction applies only while its fence holds the token claimed
+/// last (else `Fenced`), and fences are not keys.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
     async fn get(&self, ctx: &Context, key: &str) -> Result<Option<Item>, Error>;
     async fn set(&self, ctx: &Context, req: SetRequest) -> Result<(), Error>;
     async fn delete(&self, ctx: &Context, req: DeleteRequest) -> Result<(), Error>;
     async fn transact(&self, ctx: &Context, ops: Vec<Operation>) -> Result<(), Error>;
+    /// Claims the fence `name` for `holder`; writes fenced by earlier claims
+    /// fail from now on.
+    async fn claim_fence(&self, ctx: &Context, name: &str, holder: &str) -> Result<Fence, Error>;
+    /// Like `transact`, for unconditional operations, only while `fence` is
+    /// the fence's latest claim.
+    async fn transact_fenced(
+        &self,
+        ctx: &Context,
+        ops: Vec<Operation>,
+        fence: &Fence,
+    ) -> Result<(), Error>;
     /// The most operations one transaction may hold, if there is a limit.
     fn max_transaction_ops(&self) -> Option<usize> {
         None

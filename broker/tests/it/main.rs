@@ -171,6 +171,59 @@ async fn kv_atomic_batches_are_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn fenced_writes_fail_once_the_fence_is_claimed_again() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let b = bucket(&broker, "fenced").await;
+    let first = b.claim_fence("partition-1", "host-a").await.unwrap();
+    b.write_fenced(
+        vec![put("x", "a1", Expect::Any), put("y", "a1", Expect::Any)],
+        "partition-1",
+        first,
+    )
+    .await
+    .unwrap();
+    // Another fence and other keys do not move this one.
+    b.claim_fence("partition-2", "host-c").await.unwrap();
+    b.write(put("z", "z", Expect::Any)).await.unwrap();
+    b.write_fenced(vec![put("x", "a2", Expect::Any)], "partition-1", first)
+        .await
+        .unwrap();
+
+    let second = b.claim_fence("partition-1", "host-b").await.unwrap();
+    let stale = b
+        .write_fenced(
+            vec![put("x", "a3", Expect::Any), delete("y", Expect::Any)],
+            "partition-1",
+            first,
+        )
+        .await;
+    assert!(matches!(stale, Err(Error::WrongRevision)), "{stale:?}");
+    assert_eq!(b.get("x").await.unwrap().unwrap().value, "a2");
+    assert_eq!(b.get("y").await.unwrap().unwrap().value, "a1");
+    b.write_fenced(vec![put("x", "b1", Expect::Any)], "partition-1", second)
+        .await
+        .unwrap();
+    assert_eq!(b.get("x").await.unwrap().unwrap().value, "b1");
+
+    // Fences are not keys, and fenced writes take no preconditions.
+    let mut keys = b.keys().await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["x", "y", "z"]);
+    let conditional = b
+        .write_fenced(
+            vec![put("x", "b2", Expect::Revision(1))],
+            "partition-1",
+            second,
+        )
+        .await;
+    assert!(
+        matches!(conditional, Err(Error::Invalid(_))),
+        "{conditional:?}"
+    );
+}
+
+#[tokio::test]
 async fn stream_publish_dedup_and_durable_consumer() {
     let nats = NatsServer::start().await;
     let broker = connect(&nats).await;

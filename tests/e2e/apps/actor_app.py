@@ -10,6 +10,8 @@ Environment:
 
 Actor type `Counter`:
   Increment(by) -> the count after adding `by`; the count is actor state
+  SlowIncrement(ms) -> like Increment(1), with <ms> milliseconds between
+                   reading the count and saving it
   Slow()        -> spends 50 ms in the actor; records an overlap if another
                    call of the same actor id is inside at the same time
   Whoami()      -> {"host": HOST_NAME, "activation": <n>}: which host and
@@ -62,6 +64,9 @@ class CounterInterface(ActorInterface):
     @actormethod(name='Increment')
     async def increment(self, by: int) -> int: ...
 
+    @actormethod(name='SlowIncrement')
+    async def slow_increment(self, ms: int) -> int: ...
+
     @actormethod(name='Slow')
     async def slow(self) -> None: ...
 
@@ -88,6 +93,14 @@ class Counter(Actor, CounterInterface, Remindable):
     async def increment(self, by: int) -> int:
         found, count = await self._state_manager.try_get_state('count')
         count = (count if found else 0) + by
+        await self._state_manager.set_state('count', count)
+        await self._state_manager.save_state()
+        return count
+
+    async def slow_increment(self, ms: int) -> int:
+        found, count = await self._state_manager.try_get_state('count')
+        await asyncio.sleep(ms / 1000)
+        count = (count if found else 0) + 1
         await self._state_manager.set_state('count', count)
         await self._state_manager.save_state()
         return count

@@ -6,10 +6,12 @@
 
 mod nats;
 mod process;
+mod relay;
 mod sidecar;
 
 pub use nats::NatsServer;
 pub use process::{App, free_port, python, wait_for_port, workspace_root};
+pub use relay::Relay;
 pub use sidecar::{Resources, Sidecar, SidecarBuilder, jetway_binary};
 
 /// Polls `check` every 20 ms until it yields `Some`, for at most `timeout`.

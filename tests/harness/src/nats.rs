@@ -41,6 +41,12 @@ impl NatsServer {
         self.child.as_ref().and_then(|c| c.id())
     }
 
+    /// The client port's address, for a relay in front of the server.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        let port = self.url.rsplit(':').next().and_then(|p| p.parse().ok());
+        std::net::SocketAddr::from(([127, 0, 0, 1], port.expect("a port in the URL")))
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

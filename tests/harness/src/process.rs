@@ -105,6 +105,16 @@ impl App {
         }
     }
 
+    /// Sends `signal` (e.g. `"STOP"`, `"CONT"`) and returns at once.
+    pub fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
     /// Sends `signal` (e.g. `"TERM"`) and waits up to `timeout` for the exit code.
     pub async fn signal_and_wait(&mut self, signal: &str, timeout: Duration) -> Option<i32> {
         let child = self.child.as_mut()?;

@@ -158,8 +158,13 @@ impl SidecarBuilder {
         self
     }
 
-    pub fn nats(mut self, nats: &NatsServer) -> Self {
-        self.nats_url = Some(nats.url().to_owned());
+    pub fn nats(self, nats: &NatsServer) -> Self {
+        self.nats_url(nats.url())
+    }
+
+    /// NATS at `url` (a relay in front of the server, say).
+    pub fn nats_url(mut self, url: &str) -> Self {
+        self.nats_url = Some(url.to_owned());
         self
     }
 

@@ -12,7 +12,7 @@ use jetway_testkit::{
 };
 use serde_json::Value;
 
-fn actor_resources() -> Resources {
+pub(crate) fn actor_resources() -> Resources {
     Resources::new().component(
         "actorstore",
         "state.jetstream",
@@ -29,17 +29,17 @@ fn script(name: &str) -> String {
 }
 
 /// A sidecar and the actor app beside it.
-struct ActorHost {
-    sidecar: Sidecar,
-    app: App,
-    app_port: u16,
+pub(crate) struct ActorHost {
+    pub(crate) sidecar: Sidecar,
+    pub(crate) app: App,
+    pub(crate) app_port: u16,
 }
 
 /// Starts a sidecar for an app that speaks `protocol`, then the app (`program
 /// args`, told `APP_PORT` and its sidecar's `DAPR_HTTP_PORT` and
 /// `DAPR_GRPC_PORT` besides `envs`), and waits until the sidecar is ready.
 async fn host_app(
-    nats: &NatsServer,
+    nats_url: &str,
     res: &Resources,
     protocol: &str,
     program: &Path,
@@ -51,7 +51,7 @@ async fn host_app(
         .app_port(app_port)
         .arg("--app-protocol")
         .arg(protocol)
-        .nats(nats)
+        .nats_url(nats_url)
         .resources(res)
         .outbound_only()
         .start()
@@ -75,8 +75,19 @@ async fn host_app(
 }
 
 /// The Python `DaprActor` app (`actor_app.py`) named `name`.
-async fn actor_host(
+pub(crate) async fn actor_host(
     nats: &NatsServer,
+    res: &Resources,
+    name: &str,
+    idle_seconds: u32,
+    events: Option<&Path>,
+) -> ActorHost {
+    actor_host_at(nats.url(), res, name, idle_seconds, events).await
+}
+
+/// Like [`actor_host`], with the sidecar reaching NATS at `nats_url`.
+pub(crate) async fn actor_host_at(
+    nats_url: &str,
     res: &Resources,
     name: &str,
     idle_seconds: u32,
@@ -90,7 +101,7 @@ async fn actor_host(
         envs.push(("EVENTS_FILE", path.display().to_string()));
     }
     host_app(
-        nats,
+        nats_url,
         res,
         "http",
         &python(),
@@ -100,7 +111,7 @@ async fn actor_host(
     .await
 }
 
-async fn call(sidecar: &Sidecar, id: &str, method: &str, body: &str) -> (u16, String) {
+pub(crate) async fn call(sidecar: &Sidecar, id: &str, method: &str, body: &str) -> (u16, String) {
     let r = crate::client()
         .post(format!(
             "{}/v1.0/actors/Counter/{id}/method/{method}",
@@ -231,7 +242,7 @@ async fn python_actors_keep_state_across_deactivation_and_take_turns() {
 }
 
 /// Reminder fires recorded in the events file: (host, time).
-fn reminder_fires(events: &Path, id: &str) -> Vec<(String, f64)> {
+pub(crate) fn reminder_fires(events: &Path, id: &str) -> Vec<(String, f64)> {
     std::fs::read_to_string(events)
         .unwrap_or_default()
         .lines()
@@ -520,7 +531,7 @@ async fn javascript_actors_with_http_and_grpc_clients() {
     let events = dir.path().join("events.jsonl");
     let server = crate::grpc::js_dir().join("actors_server.mjs");
     let host = host_app(
-        &nats,
+        nats.url(),
         &res,
         "http",
         Path::new("node"),
@@ -591,7 +602,7 @@ async fn python_grpc_actor_host() {
         ("EVENTS_FILE", events.display().to_string()),
     ];
     let host = host_app(
-        &nats,
+        nats.url(),
         &res,
         "grpc",
         &python(),

@@ -3,6 +3,7 @@
 
 mod actors;
 mod app;
+mod faults;
 mod grpc;
 mod hostile;
 mod http2;
