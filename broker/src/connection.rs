@@ -50,11 +50,17 @@ pub struct Broker {
 /// Checks a list of NATS URLs (comma separated, as `--nats-url` takes it)
 /// without connecting.
 pub fn check_urls(urls: &str) -> Result<(), Error> {
-    for url in urls.split(',').map(str::trim) {
-        url.parse::<async_nats::ServerAddr>()
-            .map_err(|e| Error::Invalid(format!("'{url}' is not a NATS server URL: {e}")))?;
-    }
-    Ok(())
+    server_addrs(urls).map(drop)
+}
+
+fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    urls.split(',')
+        .map(str::trim)
+        .map(|url| {
+            url.parse()
+                .map_err(|e| Error::Invalid(format!("'{url}' is not a NATS server URL: {e}")))
+        })
+        .collect()
 }
 
 impl Broker {
@@ -93,7 +99,7 @@ impl Broker {
             .name(&opts.name)
             .connection_timeout(timeout)
             .max_reconnects(None)
-            .connect(opts.url.as_str());
+            .connect(server_addrs(&opts.url)?);
         let client = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| Error::Timeout(timeout))?

@@ -6,6 +6,8 @@ Environment:
   PUBSUB       pub/sub component to subscribe to (default `pubsub`)
   EVENTS_FILE  file to append each delivered event to, as one JSON line
                (default `events.jsonl` in the working directory)
+  DELAY_MS     milliseconds each delivery takes before it is recorded
+               (default 0)
 
 Subscriptions (GET /dapr/subscribe, built by DaprApp):
   topic `orders`      route /events/<PUBSUB>/orders
@@ -21,6 +23,7 @@ each parameter to its last value; `headers` has lowercase names (repeated
 headers joined with ", "); `body` is the request body as text.
 """
 
+import asyncio
 import json
 import os
 import sys
@@ -33,6 +36,7 @@ from dapr.ext.fastapi import DaprApp
 
 PUBSUB = os.environ.get('PUBSUB', 'pubsub')
 EVENTS_FILE = os.environ.get('EVENTS_FILE', 'events.jsonl')
+DELAY = int(os.environ.get('DELAY_MS', '0')) / 1000
 
 app = FastAPI()
 dapr_app = DaprApp(app)
@@ -54,7 +58,9 @@ def _record(body: bytes) -> None:
 
 @dapr_app.subscribe(pubsub=PUBSUB, topic='orders')
 async def orders(request: Request):
-    _record(await request.body())
+    body = await request.body()
+    await asyncio.sleep(DELAY)
+    _record(body)
     return {'status': 'SUCCESS'}
 
 

@@ -9,7 +9,7 @@ mod process;
 mod relay;
 mod sidecar;
 
-pub use nats::NatsServer;
+pub use nats::{NatsCluster, NatsServer};
 pub use process::{App, free_port, python, wait_for_port, workspace_root};
 pub use relay::Relay;
 pub use sidecar::{Resources, Sidecar, SidecarBuilder, jetway_binary};

@@ -111,3 +111,93 @@ impl Drop for NatsServer {
         }
     }
 }
+
+/// A cluster of `nats-server`s with JetStream on loopback, routed to each
+/// other, each with its own store.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers and waits until JetStream takes replicated
+    /// streams.
+    pub async fn start(size: usize) -> NatsCluster {
+        let routes: Vec<u16> = (0..size).map(|_| crate::free_port()).collect();
+        let route_urls: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        let mut nodes = Vec::with_capacity(size);
+        for (i, port) in routes.iter().enumerate() {
+            let config = format!(
+                "server_name: n{i}\ncluster {{\n  name: jetway-test\n  listen: 127.0.0.1:{port}\n  routes: [{}]\n}}\n",
+                route_urls.join(", ")
+            );
+            nodes.push(NatsServer::start_with_config(&config).await);
+        }
+        let cluster = NatsCluster { nodes };
+        cluster.wait_for_jetstream(size).await;
+        cluster
+    }
+
+    /// Every node's client URL, comma separated, as `--nats-url` takes them.
+    pub fn urls(&self) -> String {
+        let urls: Vec<&str> = self.nodes.iter().map(|n| n.url()).collect();
+        urls.join(",")
+    }
+
+    /// Which node leads `stream` now.
+    pub async fn leader_of(&self, stream: &str) -> usize {
+        let mut info = self
+            .jetstream()
+            .await
+            .get_stream(stream)
+            .await
+            .expect("the stream");
+        let info = info.info().await.expect("stream info");
+        let leader = info
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .expect("a leader");
+        leader
+            .trim_start_matches('n')
+            .parse()
+            .expect("a node's name")
+    }
+
+    async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let urls: Vec<async_nats::ServerAddr> = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.url().parse().expect("a URL"))
+            .collect();
+        let client = async_nats::connect(urls)
+            .await
+            .expect("connect to the cluster");
+        async_nats::jetstream::new(client)
+    }
+
+    async fn wait_for_jetstream(&self, replicas: usize) {
+        let js = self.jetstream().await;
+        let probe = async_nats::jetstream::stream::Config {
+            name: "harness_probe".into(),
+            subjects: vec!["harness.probe".into()],
+            num_replicas: replicas,
+            ..Default::default()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if js.get_or_create_stream(probe.clone()).await.is_ok() {
+                let _ = js.delete_stream("harness_probe").await;
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cluster's JetStream did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

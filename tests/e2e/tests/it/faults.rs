@@ -1,12 +1,21 @@
 //! Faults: an actor host paused or cut off past its lease while a call is in
-//! flight. Its actors move; its late state write is refused; nothing
-//! acknowledged is lost and nothing unacknowledged lands.
+//! flight (its actors move, its late state write is refused), and
+//! nats-server killed under load, an app killed mid-delivery. Nothing acknowledged is lost and nothing
+//! unacknowledged lands.
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use jetway_testkit::{NatsServer, Relay, Sidecar, eventually};
-use serde_json::Value;
+use jetway_testkit::{
+    App, NatsCluster, NatsServer, Relay, Resources, Sidecar, eventually, free_port, python,
+};
+use serde_json::{Value, json};
+
+use crate::app::TestApp;
+use crate::sdk::{app_script, read_events};
 
 use crate::actors::{ActorHost, actor_host, actor_host_at, actor_resources, call};
 
@@ -169,4 +178,350 @@ async fn a_host_cut_off_from_nats_has_its_late_write_fenced() {
         call(&b.sidecar, &id, "Increment", "1").await,
         (200, "3".into())
     );
+}
+
+/// Acknowledged and failed operations of one load loop.
+#[derive(Default)]
+struct Tally {
+    acked: Vec<u64>,
+    failed: u64,
+    acked_after_restart: u64,
+    /// When the first operation after the fault was acknowledged.
+    first_after: Option<Instant>,
+}
+
+/// Runs `op(i)` for i = 0, 1, … until `stop`, tallying what was acknowledged;
+/// `restarted` marks when the fault is over.
+fn load<F, Fut>(
+    stop: Arc<AtomicBool>,
+    restarted: Arc<AtomicBool>,
+    op: F,
+) -> tokio::task::JoinHandle<Tally>
+where
+    F: Fn(u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    tokio::spawn(async move {
+        let mut tally = Tally::default();
+        for i in 0.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let after = restarted.load(Ordering::Relaxed);
+            if op(i).await {
+                if after && tally.acked_after_restart == 0 {
+                    tally.first_after = Some(Instant::now());
+                }
+                tally.acked.push(i);
+                tally.acked_after_restart += u64::from(after);
+            } else {
+                tally.failed += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        tally
+    })
+}
+
+#[tokio::test]
+async fn nats_killed_under_load_loses_no_acknowledged_event_write_or_call() {
+    let mut nats = NatsServer::start().await;
+    let res = actor_resources()
+        .component("pubsub", "pubsub.jetstream", &[])
+        .component("store", "state.jetstream", &[]);
+    let app =
+        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
+            .await;
+    let _subscriber = Sidecar::builder("consumer")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let producer = Sidecar::builder("producer")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let host = actor_host(&nats, &res, "h", 600, None).await;
+
+    let (stop, restarted) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let http = crate::client();
+    let publishes = load(
+        stop.clone(),
+        restarted.clone(),
+        publish_op(&http, &producer),
+    );
+    let writes = load(stop.clone(), restarted.clone(), write_op(&http, &producer));
+    let increments = {
+        let url = format!(
+            "{}/v1.0/actors/Counter/n-1/method/Increment",
+            host.sidecar.url()
+        );
+        load(stop.clone(), restarted.clone(), move |_| {
+            succeeds(http.post(&url).body("1"))
+        })
+    };
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let fault = Instant::now();
+    nats.restart().await;
+    restarted.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (publishes, writes, increments) = (
+        publishes.await.unwrap(),
+        writes.await.unwrap(),
+        increments.await.unwrap(),
+    );
+    report(
+        fault,
+        &[
+            ("publish", &publishes),
+            ("state write", &writes),
+            ("actor call", &increments),
+        ],
+    );
+    all_delivered(&app, &publishes).await;
+    all_read_back(&producer, &writes).await;
+
+    // The counter holds every acknowledged increment, and at most the ones in
+    // doubt besides.
+    let count: u64 = count(&host.sidecar, "n-1").await.parse().unwrap();
+    let acked = increments.acked.len() as u64;
+    assert!(
+        (acked..=acked + increments.failed).contains(&count),
+        "count {count}, {acked} acknowledged, {} failed",
+        increments.failed
+    );
+}
+
+/// Sends `request` (bounded at 3 s): whether it was acknowledged.
+fn succeeds(request: reqwest::RequestBuilder) -> impl Future<Output = bool> + Send {
+    let send = request.timeout(Duration::from_secs(3)).send();
+    async move { send.await.is_ok_and(|r| r.status().is_success()) }
+}
+
+/// Publishes event `i` to topic `orders` through `via`.
+fn publish_op(http: &reqwest::Client, via: &Sidecar) -> impl Fn(u64) -> BoxedAck + use<> {
+    let (http, url) = (
+        http.clone(),
+        format!("{}/v1.0/publish/pubsub/orders", via.url()),
+    );
+    move |i| {
+        Box::pin(succeeds(
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body(i.to_string()),
+        ))
+    }
+}
+
+/// Saves `k<i>` = i in store `store` through `via`.
+fn write_op(http: &reqwest::Client, via: &Sidecar) -> impl Fn(u64) -> BoxedAck + use<> {
+    let (http, url) = (http.clone(), format!("{}/v1.0/state/store", via.url()));
+    move |i| {
+        Box::pin(succeeds(
+            http.post(&url)
+                .json(&json!([{"key": format!("k{i}"), "value": i}])),
+        ))
+    }
+}
+
+type BoxedAck = std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// Prints what each load loop saw around the fault at `fault`; each must
+/// have worked again afterwards.
+fn report(fault: Instant, tallies: &[(&str, &Tally)]) {
+    for (what, tally) in tallies {
+        eprintln!(
+            "{what}: {} acknowledged ({} after the fault, the first {:?} after it), {} failed",
+            tally.acked.len(),
+            tally.acked_after_restart,
+            tally.first_after.map(|t| t - fault),
+            tally.failed
+        );
+        assert!(
+            tally.acked_after_restart > 0,
+            "{what}s work again after the fault"
+        );
+    }
+}
+
+/// Waits until every acknowledged event reached `app`.
+async fn all_delivered(app: &TestApp, publishes: &Tally) {
+    let undelivered = || {
+        let delivered: HashSet<u64> = app
+            .received("/orders")
+            .iter()
+            .filter_map(|r| r.json()["data"].as_u64())
+            .collect();
+        let missing: Vec<u64> = publishes
+            .acked
+            .iter()
+            .copied()
+            .filter(|i| !delivered.contains(i))
+            .collect();
+        missing
+    };
+    eventually(Duration::from_secs(60), || async {
+        undelivered().is_empty().then_some(())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("acknowledged events not delivered: {:?}", undelivered()));
+}
+
+/// Every acknowledged write reads back with its value.
+async fn all_read_back(via: &Sidecar, writes: &Tally) {
+    let keys: Vec<String> = writes.acked.iter().map(|i| format!("k{i}")).collect();
+    let items: Vec<Value> = crate::client()
+        .post(format!("{}/v1.0/state/store/bulk", via.url()))
+        .json(&json!({"keys": keys}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items.len(), writes.acked.len());
+    let lost: Vec<&Value> = items
+        .iter()
+        .zip(&writes.acked)
+        .filter(|(item, i)| item["data"].as_u64() != Some(**i))
+        .map(|(item, _)| item)
+        .collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+}
+
+#[tokio::test]
+async fn an_app_killed_mid_delivery_gets_every_event_after_it_restarts() {
+    const EVENTS: u64 = 300;
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component("pubsub", "pubsub.jetstream", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let app_port = free_port();
+    let subscriber = Sidecar::builder("py-subscriber")
+        .app_port(app_port)
+        .nats(&nats)
+        .resources(&res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let start_app = || {
+        App::spawn(
+            "subscriber.py",
+            &python(),
+            &[&app_script("subscriber.py")],
+            &[
+                ("APP_PORT", app_port.to_string()),
+                ("DAPR_HTTP_PORT", subscriber.http_port.to_string()),
+                ("EVENTS_FILE", events.display().to_string()),
+                ("DELAY_MS", "20".into()),
+            ],
+        )
+    };
+    let mut app = start_app();
+    subscriber
+        .wait_ready(Duration::from_secs(30))
+        .await
+        .unwrap();
+    let publisher = Sidecar::builder("publisher")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let http = crate::client();
+    for i in 0..EVENTS {
+        let r = http
+            .post(format!("{}/v1.0/publish/pubsub/orders", publisher.url()))
+            .header("content-type", "application/json")
+            .body(i.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let received = || -> HashSet<u64> {
+        read_events(&events)
+            .iter()
+            .filter_map(|e| e["data"].as_u64())
+            .collect()
+    };
+    eventually(Duration::from_secs(30), || async {
+        (received().len() >= 50).then_some(())
+    })
+    .await
+    .expect("deliveries under way");
+    // kill -9 with deliveries in flight, then the app comes back.
+    app.kill().await;
+    let before = received().len();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _app = start_app();
+    eventually(Duration::from_secs(60), || async {
+        (received().len() as u64 == EVENTS).then_some(())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} of {EVENTS} delivered", received().len()));
+    assert!(before < EVENTS as usize, "the kill came mid-delivery");
+}
+
+#[tokio::test]
+async fn a_cluster_losing_a_node_under_load_keeps_every_acknowledged_event_and_write() {
+    let mut cluster = NatsCluster::start(3).await;
+    let res = Resources::new()
+        .component("pubsub", "pubsub.jetstream", &[("replicas", "3")])
+        .component("store", "state.jetstream", &[("replicas", "3")]);
+    let app =
+        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
+            .await;
+    let _subscriber = Sidecar::builder("consumer")
+        .app_port(app.port)
+        .nats_url(&cluster.urls())
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let producer = Sidecar::builder("producer")
+        .nats_url(&cluster.urls())
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let (stop, recovered) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let http = crate::client();
+    let publishes = load(
+        stop.clone(),
+        recovered.clone(),
+        publish_op(&http, &producer),
+    );
+    let writes = load(stop.clone(), recovered.clone(), write_op(&http, &producer));
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The node that leads the state bucket goes, with whatever it led.
+    let leader = cluster.leader_of("KV_store").await;
+    eprintln!(
+        "killing n{leader}, leading KV_store; JETWAY_pubsub is led by n{}",
+        cluster.leader_of("JETWAY_pubsub").await
+    );
+    cluster.nodes[leader].kill().await;
+    let fault = Instant::now();
+    recovered.store(true, Ordering::Relaxed);
+    // A new leader is elected within seconds (the raft election timeout).
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (publishes, writes) = (publishes.await.unwrap(), writes.await.unwrap());
+    report(fault, &[("publish", &publishes), ("state write", &writes)]);
+    all_delivered(&app, &publishes).await;
+    all_read_back(&producer, &writes).await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use jetway_testkit::{App, NatsServer, Resources, Sidecar, free_port, python, workspace_root};
 use serde_json::Value;
 
-fn app_script(name: &str) -> String {
+pub(crate) fn app_script(name: &str) -> String {
     workspace_root()
         .join("tests/e2e/apps")
         .join(name)
@@ -14,7 +14,7 @@ fn app_script(name: &str) -> String {
         .to_string()
 }
 
-fn read_events(path: &std::path::Path) -> Vec<Value> {
+pub(crate) fn read_events(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
