@@ -26,6 +26,11 @@ pub(super) type Events =
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Outcome>>>>;
 
+/// A streaming subscription's consumer outlives its stream this long, so an
+/// app that reconnects (a restart, a deploy) misses nothing; after that the
+/// server deletes it, and a stream opened later starts as a new subscriber.
+const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Reads the initial request, starts delivering, and returns the event stream.
 pub(super) async fn open(
     node: Arc<Node>,
@@ -54,7 +59,8 @@ pub(super) async fn open(
         scopes: Vec::new(),
         bulk: None,
     };
-    let route = crate::node::route(&node, &spec).map_err(Status::invalid_argument)?;
+    let mut route = crate::node::route(&node, &spec).map_err(Status::invalid_argument)?;
+    route.forget_after = Some(FORGET_AFTER);
 
     let (events, receiver) = mpsc::channel(64);
     let initial_response =

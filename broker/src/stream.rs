@@ -84,6 +84,9 @@ pub struct ConsumerConfig {
     pub max_ack_pending: i64,
     /// Redelivery after this long without an acknowledgement.
     pub ack_wait: Duration,
+    /// The server deletes the consumer after this long with no one pulling;
+    /// `None` keeps it until it is deleted.
+    pub inactive_threshold: Option<Duration>,
 }
 
 impl Broker {
@@ -175,6 +178,7 @@ impl Stream {
             max_deliver: config.max_deliver,
             max_ack_pending: config.max_ack_pending,
             ack_wait: config.ack_wait,
+            inactive_threshold: config.inactive_threshold.unwrap_or_default(),
             ..Default::default()
         };
         let inner = match self

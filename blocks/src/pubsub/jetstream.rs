@@ -100,6 +100,7 @@ impl PubSub for JetStreamPubSub {
         &self,
         topic: &str,
         group: &str,
+        forget_after: Option<Duration>,
     ) -> Result<BoxStream<'static, Incoming>, Error> {
         let name = self
             .options
@@ -115,6 +116,7 @@ impl PubSub for JetStreamPubSub {
                 max_deliver: self.options.max_deliver,
                 max_ack_pending: self.options.max_ack_pending,
                 ack_wait: self.options.ack_wait,
+                inactive_threshold: forget_after,
             })
             .await
             .map_err(|e| Error::Backend(e.to_string()))?;

@@ -56,6 +56,7 @@ impl PubSub for MemoryPubSub {
         &self,
         topic: &str,
         group: &str,
+        _forget_after: Option<std::time::Duration>,
     ) -> Result<BoxStream<'static, Incoming>, Error> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut topics = self.topics.lock().expect("pubsub lock");

@@ -93,10 +93,13 @@ pub trait PubSub: Send + Sync {
     fn ack_wait(&self) -> Option<Duration> {
         None
     }
-    /// Messages of `topic` for consumer `group`, shared by all members of the group.
+    /// Messages of `topic` for consumer `group`, shared by all members of the
+    /// group. With `forget_after`, the broker may forget the group's position
+    /// once no member has read for that long.
     async fn subscribe(
         &self,
         topic: &str,
         group: &str,
+        forget_after: Option<Duration>,
     ) -> Result<BoxStream<'static, Incoming>, Error>;
 }

@@ -42,6 +42,9 @@ pub struct Route {
     /// Deliver in batches.
     pub bulk: Option<super::Bulk>,
     pub deliveries: Arc<dyn Deliveries>,
+    /// The group's position is forgotten after this long with no reader
+    /// (streaming subscriptions); `None` keeps it.
+    pub forget_after: Option<Duration>,
 }
 
 impl Route {
@@ -103,6 +106,7 @@ impl Route {
             concurrency,
             bulk: spec.bulk.clone(),
             deliveries,
+            forget_after: None,
         })
     }
 }
@@ -220,7 +224,11 @@ pub trait Target: Send + Sync {
 pub async fn run(route: Arc<Route>, app: Arc<dyn Target>, cancel: CancellationToken) {
     let permits = Arc::new(Semaphore::new(route.concurrency.max(1)));
     while !cancel.is_cancelled() {
-        let mut messages = match route.pubsub.subscribe(&route.topic, &route.group).await {
+        let mut messages = match route
+            .pubsub
+            .subscribe(&route.topic, &route.group, route.forget_after)
+            .await
+        {
             Ok(m) => m,
             Err(error) => {
                 tracing::error!(%error, pubsub = %route.pubsub_name, topic = %route.topic, "Subscribing failed; retrying.");

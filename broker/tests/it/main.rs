@@ -256,6 +256,7 @@ async fn stream_publish_dedup_and_durable_consumer() {
         max_deliver: -1,
         max_ack_pending: 100,
         ack_wait: Duration::from_secs(30),
+        inactive_threshold: None,
     };
     let consumer = stream.consumer(consumer_cfg.clone()).await.unwrap();
     let mut messages = consumer.messages().await.unwrap();
@@ -278,9 +279,31 @@ async fn stream_publish_dedup_and_durable_consumer() {
     let more = tokio::time::timeout(Duration::from_millis(300), messages.next()).await;
     assert!(more.is_err(), "no third message expected");
     stream
-        .consumer(consumer_cfg)
+        .consumer(consumer_cfg.clone())
         .await
         .expect("binding to an existing consumer");
+
+    // A consumer with an inactivity threshold is deleted by the server once
+    // no one pulls from it.
+    let forgetful = ConsumerConfig {
+        name: "stream_t".into(),
+        inactive_threshold: Some(Duration::from_millis(500)),
+        ..consumer_cfg
+    };
+    let consumer = stream.consumer(forgetful).await.unwrap();
+    drop(consumer);
+    let js = async_nats::jetstream::new(broker.client().clone());
+    let ps = js.get_stream("PS").await.unwrap();
+    assert!(ps.consumer_info("stream_t").await.is_ok());
+    jetway_testkit::eventually(Duration::from_secs(10), || async {
+        ps.consumer_info("stream_t").await.is_err().then_some(())
+    })
+    .await
+    .expect("the idle consumer is deleted");
+    assert!(
+        ps.consumer_info("app_t").await.is_ok(),
+        "the durable one stays"
+    );
 }
 
 #[tokio::test]
@@ -432,6 +455,7 @@ async fn what_the_server_lost_is_provisioned_again() {
             max_deliver: -1,
             max_ack_pending: 10,
             ack_wait: Duration::from_secs(30),
+            inactive_threshold: None,
         })
         .await
         .unwrap();

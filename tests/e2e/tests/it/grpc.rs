@@ -100,6 +100,18 @@ async fn python_grpc_client_state_publish_invoke_metadata_and_streaming() {
         seen["redelivered"],
         json!({"same_id": true, "data": {"n": 99}})
     );
+    // The streams' consumer is deleted by the server an hour after the last
+    // stream closed.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream("JETWAY_pubsub")
+        .await
+        .unwrap()
+        .get_consumer("grpc-client_stream-orders")
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.config.inactive_threshold, Duration::from_secs(3600));
     assert_eq!(seen["unknown_pubsub"]["code"], "INVALID_ARGUMENT");
     assert_eq!(seen["unknown_pubsub"]["reason"], "DAPR_PUBSUB_NOT_FOUND");
 }
