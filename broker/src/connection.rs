@@ -132,6 +132,11 @@ impl Broker {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Whether the server we are connected to requires clients to authenticate.
+    pub fn auth_required(&self) -> bool {
+        self.client.server_info().auth_required
+    }
+
     /// Version string of the server we are connected to.
     pub fn server_version(&self) -> String {
         self.client.server_info().version

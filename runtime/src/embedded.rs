@@ -2,14 +2,29 @@
 //! 127.0.0.1:4250 (or `JETWAY_EMBEDDED_NATS_PORT`) with JetStream, starting one
 //! (detached, so every local sidecar shares it and it outlives any one of them)
 //! when none answers there. Stop it with `kill $(cat <data dir>/nats-server.pid)`.
+//!
+//! The server requires a token that Jetway generates once and keeps in the
+//! data directory (`credentials` and the server's `nats.conf`, both 0600), so
+//! other local users cannot reach it; a server on the port that does not
+//! require the token is not Jetway's and is refused.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jetway_broker::server::{self, Options};
 
 /// Default loopback port of the embedded server.
 pub const PORT: u16 = 4250;
+
+/// How to reach the embedded server.
+pub struct Embedded {
+    pub url: String,
+    pub token: String,
+    /// The file that holds the token.
+    pub credentials: PathBuf,
+}
 
 fn port() -> u16 {
     std::env::var("JETWAY_EMBEDDED_NATS_PORT")
@@ -28,22 +43,29 @@ pub fn data_dir() -> PathBuf {
     base.join("jetway/nats")
 }
 
-/// Returns the URL of the embedded server, starting it if nothing listens yet.
-pub async fn ensure() -> anyhow::Result<String> {
+/// Returns how to reach the embedded server, starting it if nothing listens yet.
+pub async fn ensure() -> anyhow::Result<Embedded> {
     let port = port();
-    let url = format!("nats://127.0.0.1:{port}");
-    if listening(port).await {
-        return Ok(url);
-    }
-    let binary = server::find(None)?;
     let dir = data_dir();
-    std::fs::create_dir_all(&dir)?;
-    // One starter at a time: two servers must never share the store directory.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    // One starter at a time: two servers must never share the store
+    // directory, and the credentials are made once.
     let lock = std::fs::File::create(dir.join("start.lock"))?;
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
+    let credentials = dir.join("credentials");
+    let token = token(&credentials, &dir.join("nats.conf"))?;
+    let embedded = Embedded {
+        url: format!("nats://127.0.0.1:{port}"),
+        token,
+        credentials,
+    };
     if listening(port).await {
-        return Ok(url);
+        return Ok(embedded);
     }
+    let binary = server::find(None)?;
     tracing::info!(path = %binary.path.display(), version = %binary.version, data = %dir.display(), "Starting the embedded NATS server.");
     let opts = Options {
         port: Some(port),
@@ -51,11 +73,48 @@ pub async fn ensure() -> anyhow::Result<String> {
         detached: true,
         log_file: Some(dir.join("nats-server.log")),
         pid_file: Some(dir.join("nats-server.pid")),
-        config_file: None,
+        config_file: Some(dir.join("nats.conf")),
     };
-    let started = server::start(&binary, &opts, Duration::from_secs(10)).await?;
+    server::start(&binary, &opts, Duration::from_secs(10)).await?;
     drop(lock);
-    Ok(started.url)
+    Ok(embedded)
+}
+
+/// The token in `credentials` (generated when there is none yet), and the
+/// server configuration `config` that requires it.
+fn token(credentials: &Path, config: &Path) -> anyhow::Result<String> {
+    let token = match std::fs::read_to_string(credentials) {
+        Ok(token) if token.trim().bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            token.trim().to_owned()
+        }
+        Ok(_) => anyhow::bail!(
+            "{} does not hold a token Jetway wrote; delete it to have a new one made",
+            credentials.display()
+        ),
+        Err(_) => {
+            let token = format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            );
+            private_file(credentials, &token)?;
+            token
+        }
+    };
+    private_file(config, &format!("authorization {{ token: \"{token}\" }}\n"))?;
+    Ok(token)
+}
+
+/// Writes `text` to a new file only its owner may read.
+fn private_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 async fn listening(port: u16) -> bool {

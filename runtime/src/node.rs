@@ -13,7 +13,7 @@ use jetway_blocks::actors::{Actors, AppConfig};
 use jetway_blocks::invoke::{Invoker, Serving};
 use jetway_blocks::pubsub::Subscription;
 use jetway_blocks::pubsub::subscriber::{self, CompiledRule};
-use jetway_broker::{Broker, ConnectOptions};
+use jetway_broker::{Broker, ConnectOptions, Credentials};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -59,22 +59,42 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         declarative.push(s);
     }
 
-    let url = match &settings.nats_url {
-        Some(u) => u.clone(),
-        None => embedded::ensure()
-            .await
-            .map_err(|e| StartError::Nats(e.to_string()))?,
+    let (url, credentials, embedded) = match &settings.nats_url {
+        Some(u) => (u.clone(), settings.nats_credentials.clone(), None),
+        None => {
+            let e = embedded::ensure()
+                .await
+                .map_err(|e| StartError::Nats(e.to_string()))?;
+            (e.url.clone(), Credentials::Token(e.token.clone()), Some(e))
+        }
     };
     let opts = ConnectOptions {
         url: url.clone(),
         name: format!("jetway {}", settings.app_id),
-        credentials: settings.nats_credentials.clone(),
+        credentials,
         tls_ca: settings.nats_tls_ca.clone(),
         tls_client: None,
     };
-    let broker = Broker::connect(&opts, Duration::from_secs(10))
-        .await
-        .map_err(|e| StartError::Nats(format!("cannot connect to NATS at {url}: {e}")))?;
+    let not_embedded = |e: &embedded::Embedded, why: &str| {
+        StartError::Nats(format!(
+            "the NATS server at {url} {why}: it is not Jetway's embedded server (whose token is in {}); stop it, or give --nats-url",
+            e.credentials.display()
+        ))
+    };
+    let broker = match Broker::connect(&opts, Duration::from_secs(10)).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Err(match &embedded {
+                Some(emb) => not_embedded(emb, &format!("refuses Jetway's token ({e})")),
+                None => StartError::Nats(format!("cannot connect to NATS at {url}: {e}")),
+            });
+        }
+    };
+    if let Some(emb) = &embedded
+        && !broker.auth_required()
+    {
+        return Err(not_embedded(emb, "requires no authentication"));
+    }
     let version = broker.server_version();
     match jetway_broker::server::Version::parse(&version) {
         Some(v) if v >= jetway_broker::server::MIN_VERSION => {}

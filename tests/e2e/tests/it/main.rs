@@ -3,6 +3,7 @@
 
 mod actors;
 mod app;
+mod deploy;
 mod faults;
 mod grpc;
 mod hostile;

@@ -1,5 +1,6 @@
 //! Startup, configuration errors, API token, metadata, shutdown and `jetway run`.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use jetway_testkit::{App, NatsServer, Resources, Sidecar, free_port, jetway_binary};
@@ -149,10 +150,57 @@ async fn embedded_nats_is_started_when_no_url_is_given() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
+    // The server requires the token kept in the data directory, readable by
+    // its owner only.
+    let dir = data.path().join("jetway/nats");
+    for file in ["credentials", "nats.conf"] {
+        let mode = std::fs::metadata(dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let url = format!("nats://127.0.0.1:{port}");
+    assert!(
+        async_nats::connect(&url).await.is_err(),
+        "no token, no entry"
+    );
+    let token = std::fs::read_to_string(dir.join("credentials")).unwrap();
+    async_nats::ConnectOptions::with_token(token)
+        .connect(&url)
+        .await
+        .expect("the token is accepted");
     // The embedded server outlives sidecars by design; this test owns it, so stop it.
     let pid = std::fs::read_to_string(&pid_file).expect("embedded server pid file");
     drop(s);
     let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+}
+
+#[tokio::test]
+async fn a_server_without_the_embedded_token_on_its_port_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let open = NatsServer::start().await;
+    let port = open.addr().port().to_string();
+    let (code, output) = Sidecar::builder("embedded")
+        .env("XDG_DATA_HOME", &data.path().display().to_string())
+        .env("JETWAY_EMBEDDED_NATS_PORT", &port)
+        .start_fails()
+        .await;
+    assert_eq!(code, Some(EXIT_UNAVAILABLE), "{output}");
+    assert!(
+        output.contains("requires no authentication") && output.contains("--nats-url"),
+        "{output}"
+    );
+
+    let guarded = NatsServer::start_with_config("authorization { token: \"someone-else\" }").await;
+    let port = guarded.addr().port().to_string();
+    let (code, output) = Sidecar::builder("embedded")
+        .env("XDG_DATA_HOME", &data.path().display().to_string())
+        .env("JETWAY_EMBEDDED_NATS_PORT", &port)
+        .start_fails()
+        .await;
+    assert_eq!(code, Some(EXIT_UNAVAILABLE), "{output}");
+    assert!(output.contains("refuses Jetway's token"), "{output}");
 }
 
 #[tokio::test]
