@@ -231,12 +231,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     node.readiness.set_outbound_ready();
     tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, grpc_port = node.settings.grpc_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
 
-    tasks.spawn(connect_app(
-        node.clone(),
-        declarative,
-        work.clone(),
-        tasks.clone(),
-    ));
+    tasks.spawn(connect_app(node.clone(), declarative, work.clone()));
     Ok(Running { node, tasks, work })
 }
 
@@ -267,13 +262,11 @@ impl Running {
     }
 }
 
-/// Waits for the app, then serves invocations and starts subscriptions.
-async fn connect_app(
-    node: Arc<Node>,
-    declarative: Vec<Subscription>,
-    work: CancellationToken,
-    tasks: TaskTracker,
-) {
+/// Waits for the app, then serves it: invocations, subscriptions, actors.
+/// With health checks, an app that turns unhealthy stops being served (it
+/// leaves the invocation queue group, its subscriptions pause, its actor
+/// partitions move to other hosts) until it is healthy again.
+async fn connect_app(node: Arc<Node>, declarative: Vec<Subscription>, work: CancellationToken) {
     let Some(app) = node.app.clone() else {
         node.readiness.set_ready(true);
         return;
@@ -288,31 +281,93 @@ async fn connect_app(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if let Some(health) = &node.settings.app_health {
-        while !app.is_healthy(health).await {
-            tokio::select! {
-                _ = work.cancelled() => return,
-                _ = tokio::time::sleep(health.interval) => {}
-            }
+    let health = node.settings.app_health.clone();
+    loop {
+        if let Some(health) = &health
+            && !health_becomes(&app, health, true, &work).await
+        {
+            return;
+        }
+        let serving = work.child_token();
+        let served = TaskTracker::new();
+        serve_app(&node, &app, &declarative, &serving, &served).await;
+        served.close();
+        node.readiness.set_ready(true);
+        tracing::info!("App connected; sidecar ready.");
+        let unhealthy = match &health {
+            Some(health) => health_becomes(&app, health, false, &work).await,
+            None => false,
+        };
+        if unhealthy {
+            tracing::warn!(
+                "The app is unhealthy: it takes no calls, events or actors until it is healthy again."
+            );
+            node.readiness.set_ready(false);
+        } else if health.is_none() {
+            work.cancelled().await;
+        }
+        serving.cancel();
+        served.wait().await;
+        if !unhealthy {
+            return;
         }
     }
+}
+
+/// Probes the app until it is `healthy` (after `threshold` failures in a
+/// row, for unhealthy); false if `work` ends first.
+async fn health_becomes(
+    app: &AppChannel,
+    health: &AppHealth,
+    healthy: bool,
+    work: &CancellationToken,
+) -> bool {
+    let mut failures = 0;
+    loop {
+        if app.is_healthy(health).await {
+            failures = 0;
+            if healthy {
+                return true;
+            }
+        } else {
+            failures += 1;
+            if !healthy && failures >= health.threshold {
+                return true;
+            }
+        }
+        tokio::select! {
+            _ = work.cancelled() => return false,
+            _ = tokio::time::sleep(health.interval) => {}
+        }
+    }
+}
+
+/// Starts serving the app until `stop`: the invocation queue group, its
+/// subscriptions and its actor types, as tasks of `tasks`.
+async fn serve_app(
+    node: &Arc<Node>,
+    app: &AppChannel,
+    declarative: &[Subscription],
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) {
     let serving = Serving {
         max_concurrency: node.settings.app_concurrency(),
         grace: node.settings.graceful_shutdown,
     };
     let invoker = node.invoker.clone();
     let counter = node.metrics.clone();
-    let stop = work.clone();
     let shutdown = node.shutdown.clone();
+    let serve_stop = stop.clone();
     tasks.spawn(async move {
-        if let Err(error) = invoker.serve(serving, counter, stop).await {
+        if let Err(error) = invoker.serve(serving, counter, serve_stop).await {
             tracing::error!(%error, "Serving invocations failed.");
             shutdown.cancel();
         }
     });
     let programmatic = app.subscriptions(&node.settings.app_id).await;
     let mut active = Vec::new();
-    for spec in declarative {
+    for spec in declarative.iter().cloned() {
         active.push(ActiveSubscription {
             spec,
             kind: SubscriptionKind::Declarative,
@@ -336,21 +391,16 @@ async fn connect_app(
         });
     }
     for a in &active {
-        match route(&node, &a.spec) {
+        match route(node, &a.spec) {
             Ok(route) => {
                 let target = Arc::new(app.clone());
-                tasks.spawn(subscriber::run(Arc::new(route), target, work.clone()));
+                tasks.spawn(subscriber::run(Arc::new(route), target, stop.clone()));
             }
             Err(error) => tracing::error!(%error, topic = %a.spec.topic, "Subscription refused."),
         }
     }
     *node.subscriptions.write().expect("subscriptions lock") = active;
-    host_actors(&node, &app, &work, &tasks).await;
-    node.readiness.set_ready(true);
-    tracing::info!("App connected; sidecar ready.");
-    if let Some(health) = node.settings.app_health.clone() {
-        tasks.spawn(watch_health(node.clone(), app, health, work));
-    }
+    host_actors(node, app, stop, tasks).await;
 }
 
 /// Hosts the actor types the app's `GET /dapr/config` lists.
@@ -389,30 +439,5 @@ async fn host_actors(
             });
         }
         Err(error) => tracing::error!(%error, "Hosting actors failed."),
-    }
-}
-
-/// Marks the node unready while the app fails its health checks.
-async fn watch_health(
-    node: Arc<Node>,
-    app: AppChannel,
-    health: AppHealth,
-    work: CancellationToken,
-) {
-    let mut failures = 0;
-    loop {
-        tokio::select! {
-            _ = work.cancelled() => return,
-            _ = tokio::time::sleep(health.interval) => {}
-        }
-        if app.is_healthy(&health).await {
-            failures = 0;
-            node.readiness.set_ready(true);
-        } else {
-            failures += 1;
-            if failures >= health.threshold {
-                node.readiness.set_ready(false);
-            }
-        }
     }
 }

@@ -525,3 +525,94 @@ async fn a_cluster_losing_a_node_under_load_keeps_every_acknowledged_event_and_w
     all_delivered(&app, &publishes).await;
     all_read_back(&producer, &writes).await;
 }
+
+#[tokio::test]
+async fn an_unhealthy_app_takes_no_calls_or_events_until_it_recovers() {
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component("pubsub", "pubsub.jetstream", &[]);
+    let sick =
+        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
+            .await;
+    let well = TestApp::start(json!([])).await;
+    let sick_sidecar = Sidecar::builder("svc")
+        .app_port(sick.port)
+        .nats(&nats)
+        .resources(&res)
+        .arg("--enable-app-health-check")
+        .arg("--app-health-probe-interval")
+        .arg("1")
+        .arg("--app-health-threshold")
+        .arg("1")
+        .start()
+        .await
+        .unwrap();
+    let _well_sidecar = Sidecar::builder("svc")
+        .app_port(well.port)
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let caller = Sidecar::builder("caller")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let http = crate::client();
+    let calls = || async {
+        for _ in 0..20 {
+            let r = http
+                .post(format!("{}/v1.0/invoke/svc/method/work", caller.url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    calls().await;
+    assert!(!sick.received("/work").is_empty() && !well.received("/work").is_empty());
+
+    sick.reply("/healthz", 500, "");
+    eventually(Duration::from_secs(10), || async {
+        let r = http
+            .get(format!("{}/v1.0/healthz", sick_sidecar.url()))
+            .send()
+            .await
+            .ok()?;
+        (r.status() != 204).then_some(())
+    })
+    .await
+    .expect("the sidecar sees the app unhealthy");
+    // Every call goes to the healthy replica, and events wait.
+    let before = sick.received("/work").len();
+    calls().await;
+    assert_eq!(
+        sick.received("/work").len(),
+        before,
+        "no call reached the unhealthy app"
+    );
+    let r = http
+        .post(format!("{}/v1.0/publish/pubsub/orders", caller.url()))
+        .header("content-type", "application/json")
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        sick.received("/orders").is_empty(),
+        "no event reached the unhealthy app"
+    );
+
+    // Healthy again: the event arrives and calls reach it again.
+    sick.reply("/healthz", 200, "");
+    sick.wait_for("/orders", 1, Duration::from_secs(20)).await;
+    eventually(Duration::from_secs(10), || async {
+        calls().await;
+        (sick.received("/work").len() > before).then_some(())
+    })
+    .await
+    .expect("calls reach the app again");
+}
