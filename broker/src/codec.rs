@@ -171,4 +171,33 @@ mod tests {
         assert_eq!(decode("=zz"), None);
         assert_eq!(decode("=FF"), None); // a lone 0xFF byte is not UTF-8
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any string survives both encodings, which hold safe bytes only.
+            #[test]
+            fn encodings_round_trip(text in any::<String>()) {
+                let token = encode_token(&text);
+                prop_assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b)));
+                prop_assert_eq!(decode(&token), Some(text.clone()));
+                let part = encode_name_part(&text);
+                prop_assert!(part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-=".contains(&b)));
+                prop_assert_eq!(decode(&part), Some(text.clone()));
+                let value = header_text(&text);
+                prop_assert!(value.is_ascii() && !value.contains(['\r', '\n']));
+                prop_assert_eq!(from_header_text(&value), text.as_str());
+            }
+
+            /// Decoding text no encoder wrote answers `None` or a string, never a panic.
+            #[test]
+            fn decoding_anything_is_total(token in "[=A-Za-z0-9._-]{0,32}|.{0,32}") {
+                if let Some(text) = decode(&token) {
+                    prop_assert_eq!(decode(&encode_token(&text)), Some(text));
+                }
+            }
+        }
+    }
 }

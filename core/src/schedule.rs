@@ -68,9 +68,9 @@ impl Schedule {
             return None;
         }
         let next = if period.months == 0 {
-            let span = (period.span.as_millis() as i64).max(1);
-            let behind = (now - fired).max(0);
-            fired + (behind / span + 1) * span
+            let span = i64::try_from(period.span.as_millis()).ok()?.max(1);
+            let behind = now.saturating_sub(fired).max(0);
+            (behind / span + 1).checked_mul(span)?.checked_add(fired)?
         } else {
             let mut next = period.add(fired)?;
             while next <= now {
@@ -91,7 +91,8 @@ impl Period {
         if self.months > 0 {
             t = t.checked_add_months(Months::new(self.months))?;
         }
-        Some(t.timestamp_millis() + self.span.as_millis() as i64)
+        let span = i64::try_from(self.span.as_millis()).ok()?;
+        t.timestamp_millis().checked_add(span)
     }
 }
 
@@ -166,15 +167,16 @@ fn iso_duration(text: &str) -> Result<Period, String> {
                     .then_some(n as u32)
                     .ok_or_else(|| "years and months must be whole".to_string())
             };
+            let too_long = || "the duration is too long".to_string();
+            let months = |period: &mut Period, n: u32| -> Result<f64, String> {
+                period.months = period.months.checked_add(n).ok_or_else(too_long)?;
+                Ok(0.0)
+            };
             let seconds = match (c, in_time) {
                 ('Y', false) => {
-                    period.months += whole(n)? * 12;
-                    0.0
+                    months(&mut period, whole(n)?.checked_mul(12).ok_or_else(too_long)?)?
                 }
-                ('M', false) => {
-                    period.months += whole(n)?;
-                    0.0
-                }
+                ('M', false) => months(&mut period, whole(n)?)?,
                 ('W', false) => n * 7.0 * 86400.0,
                 ('D', false) => n * 86400.0,
                 ('H', true) => n * 3600.0,
@@ -182,7 +184,8 @@ fn iso_duration(text: &str) -> Result<Period, String> {
                 ('S', true) => n,
                 _ => return Err(format!("unexpected '{c}'")),
             };
-            period.span += Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+            let span = Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())?;
+            period.span = period.span.checked_add(span).ok_or_else(too_long)?;
         }
         if !number.is_empty() {
             return Err("a number without a unit".into());
@@ -254,5 +257,64 @@ mod tests {
         assert_eq!(s.expires, Some(NOW + 6_000));
         assert_eq!(s.after(NOW + 6_000, 6, NOW + 6_000), None);
         assert!(parse("", "1s", "2000-01-01T00:00:00Z", NOW).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever a registration holds, parsing answers (no panic), and
+            /// a parsed schedule's next fire never panics either.
+            #[test]
+            fn any_text_parses_or_fails(due in ".{0,24}", period in ".{0,24}", ttl in ".{0,24}",
+                                        now in 0i64..4_000_000_000_000, later in 0i64..1_000_000_000_000) {
+                if let Ok(s) = parse(&due, &period, &ttl, now) {
+                    let _ = s.after(s.due, 1, s.due.saturating_add(later));
+                }
+            }
+
+            /// Digits in every unit and at any size, the forms a fuzzer finds first.
+            #[test]
+            fn numeric_durations_parse_or_fail(n in any::<u64>(), unit in "(h|m|s|ms|us|ns|)",
+                                              iso in "P(T)?[0-9]{1,20}[YMWDHS]") {
+                let go = format!("{n}{unit}");
+                for text in [go.as_str(), iso.as_str()] {
+                    if let Ok(s) = parse(text, text, "", NOW) {
+                        let _ = s.after(s.due, 1, s.due);
+                    }
+                }
+            }
+
+            /// A fixed period's next fire is the first boundary after `now`.
+            #[test]
+            fn the_next_fire_is_the_first_boundary_after_now(
+                h in 0u64..48, m in 0u64..60, sec in 0u64..60, ms in 0u64..1000,
+                behind in 0i64..10_000_000_000,
+            ) {
+                prop_assume!(h + m + sec + ms > 0);
+                let period = format!("{h}h{m}m{sec}s{ms}ms");
+                let span = (((h * 60 + m) * 60 + sec) * 1000 + ms) as i64;
+                let s = parse("", &period, "", NOW).unwrap();
+                let now = NOW + behind;
+                let next = s.after(NOW, 1, now).unwrap();
+                prop_assert!(next > now && next - span <= now);
+                prop_assert_eq!((next - NOW) % span, 0);
+            }
+
+            /// `R<n>/` fires n times in all.
+            #[test]
+            fn repetitions_end_after_n_fires(n in 1u32..50, secs in 1u32..3600) {
+                let s = parse("", &format!("R{n}/PT{secs}S"), "", NOW).unwrap();
+                let mut at = s.due;
+                let mut fires = 1;
+                while let Some(next) = s.after(at, fires, at) {
+                    at = next;
+                    fires += 1;
+                    prop_assert!(fires <= n);
+                }
+                prop_assert_eq!(fires, n);
+            }
+        }
     }
 }
