@@ -27,7 +27,8 @@ Timer and reminder fires are counted in /stats as "timers" and "reminders"
 (id -> number) and, with EVENTS_FILE, recorded there as events `timer` and
 `reminder` (a reminder event also has "data", the payload it carried).
 
-Also: GET /stats answers {"overlaps", "activations", "deactivations"}, where
+Also: GET /health answers 200, or 500 after POST /sick (until POST /well).
+GET /stats answers {"overlaps", "activations", "deactivations"}, where
 the last two count (type, id) pairs as "<id>" -> number.
 """
 
@@ -38,7 +39,7 @@ import time
 from datetime import timedelta
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from dapr.actor import Actor, ActorId, ActorInterface, ActorProxy, Remindable, actormethod
 from dapr.actor.runtime.config import ActorReentrancyConfig, ActorRuntimeConfig, ActorTypeConfig
@@ -172,6 +173,26 @@ async def startup():
 @app.get('/stats')
 async def get_stats():
     return stats
+
+
+healthy = True
+
+
+@app.get('/health')
+async def healthz():
+    return Response(status_code=200 if healthy else 500)
+
+
+@app.post('/sick')
+async def sick():
+    global healthy
+    healthy = False
+
+
+@app.post('/well')
+async def well():
+    global healthy
+    healthy = True
 
 
 if __name__ == '__main__':

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dapr::dapr::proto::runtime::v1 as pb;
 use jetway_testkit::{
-    App, NatsServer, Resources, Sidecar, eventually, free_port, python, workspace_root,
+    App, NatsServer, Resources, Sidecar, SidecarBuilder, eventually, free_port, python,
+    workspace_root,
 };
 use serde_json::Value;
 
@@ -35,24 +36,26 @@ pub(crate) struct ActorHost {
     pub(crate) app_port: u16,
 }
 
-/// Starts a sidecar for an app that speaks `protocol`, then the app (`program
+/// The sidecar of app id `counter` on `nats` with `res`.
+pub(crate) fn counter_sidecar(nats: &NatsServer, res: &Resources) -> SidecarBuilder {
+    Sidecar::builder("counter").nats(nats).resources(res)
+}
+
+/// Starts `sidecar` for an app that speaks `protocol`, then the app (`program
 /// args`, told `APP_PORT` and its sidecar's `DAPR_HTTP_PORT` and
 /// `DAPR_GRPC_PORT` besides `envs`), and waits until the sidecar is ready.
 async fn host_app(
-    nats_url: &str,
-    res: &Resources,
+    sidecar: SidecarBuilder,
     protocol: &str,
     program: &Path,
     args: &[&str],
     mut envs: Vec<(&str, String)>,
 ) -> ActorHost {
     let app_port = free_port();
-    let sidecar = Sidecar::builder("counter")
+    let sidecar = sidecar
         .app_port(app_port)
         .arg("--app-protocol")
         .arg(protocol)
-        .nats_url(nats_url)
-        .resources(res)
         .outbound_only()
         .start()
         .await
@@ -82,13 +85,12 @@ pub(crate) async fn actor_host(
     idle_seconds: u32,
     events: Option<&Path>,
 ) -> ActorHost {
-    actor_host_at(nats.url(), res, name, idle_seconds, events).await
+    actor_host_with(counter_sidecar(nats, res), name, idle_seconds, events).await
 }
 
-/// Like [`actor_host`], with the sidecar reaching NATS at `nats_url`.
-pub(crate) async fn actor_host_at(
-    nats_url: &str,
-    res: &Resources,
+/// Like [`actor_host`], with the sidecar `sidecar` builds.
+pub(crate) async fn actor_host_with(
+    sidecar: SidecarBuilder,
     name: &str,
     idle_seconds: u32,
     events: Option<&Path>,
@@ -100,15 +102,7 @@ pub(crate) async fn actor_host_at(
     if let Some(path) = events {
         envs.push(("EVENTS_FILE", path.display().to_string()));
     }
-    host_app(
-        nats_url,
-        res,
-        "http",
-        &python(),
-        &[&script("actor_app.py")],
-        envs,
-    )
-    .await
+    host_app(sidecar, "http", &python(), &[&script("actor_app.py")], envs).await
 }
 
 pub(crate) async fn call(sidecar: &Sidecar, id: &str, method: &str, body: &str) -> (u16, String) {
@@ -531,8 +525,7 @@ async fn javascript_actors_with_http_and_grpc_clients() {
     let events = dir.path().join("events.jsonl");
     let server = crate::grpc::js_dir().join("actors_server.mjs");
     let host = host_app(
-        nats.url(),
-        &res,
+        counter_sidecar(&nats, &res),
         "http",
         Path::new("node"),
         &[&server.display().to_string()],
@@ -602,8 +595,7 @@ async fn python_grpc_actor_host() {
         ("EVENTS_FILE", events.display().to_string()),
     ];
     let host = host_app(
-        nats.url(),
-        &res,
+        counter_sidecar(&nats, &res),
         "grpc",
         &python(),
         &[&script("actor_grpc_app.py")],

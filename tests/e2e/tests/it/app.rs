@@ -34,6 +34,9 @@ struct Shared {
     replies: HashMap<String, (u16, String)>,
     /// path → how long to take before answering.
     delays: HashMap<String, Duration>,
+    /// Requests being answered now, and the most at once since last asked.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A running test app, stopped when dropped.
@@ -102,6 +105,11 @@ impl TestApp {
             .insert(path.into(), delay);
     }
 
+    /// The most requests answered at once since the last call.
+    pub(crate) fn take_max_in_flight(&self) -> usize {
+        std::mem::take(&mut self.shared.lock().unwrap().max_in_flight)
+    }
+
     /// Everything received on `path` so far.
     pub(crate) fn received(&self, path: &str) -> Vec<Received> {
         self.shared
@@ -163,6 +171,8 @@ async fn handle(
             body: body.clone(),
             headers: headers.clone(),
         });
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
         (
             respond(&s, &method, &uri, &headers, &body),
             s.delays.get(&path).copied(),
@@ -171,6 +181,7 @@ async fn handle(
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
+    shared.lock().unwrap().in_flight -= 1;
     response
 }
 

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 use crate::app::TestApp;
 use crate::sdk::{app_script, read_events};
 
-use crate::actors::{ActorHost, actor_host, actor_host_at, actor_resources, call};
+use crate::actors::{
+    ActorHost, actor_host, actor_host_with, actor_resources, call, counter_sidecar,
+};
 
 /// Which host's app answers for actor `id`, asked through `via` (bounded, so
 /// a call that reaches a paused host only costs a second).
@@ -37,13 +39,19 @@ async fn whoami(via: &Sidecar, id: &str) -> Option<String> {
 
 /// An actor id whose partition `host` serves.
 async fn served_by(via: &Sidecar, host: &str) -> String {
+    any_served_by(via, host)
+        .await
+        .unwrap_or_else(|| panic!("no actor of 64 placed on {host}"))
+}
+
+async fn any_served_by(via: &Sidecar, host: &str) -> Option<String> {
     for i in 0..64 {
         let id = format!("f-{i}");
         if whoami(via, &id).await.as_deref() == Some(host) {
-            return id;
+            return Some(id);
         }
     }
-    panic!("no actor of 64 placed on {host}");
+    None
 }
 
 /// Starts `SlowIncrement(ms)` of actor `id` through `via`, in the background.
@@ -94,7 +102,10 @@ async fn two_hosts(
     events: &Path,
 ) -> (ActorHost, ActorHost, String) {
     let res = actor_resources();
-    let a = actor_host_at(nats_url_of_a, &res, "a", 600, Some(events)).await;
+    let a_sidecar = Sidecar::builder("counter")
+        .nats_url(nats_url_of_a)
+        .resources(&res);
+    let a = actor_host_with(a_sidecar, "a", 600, Some(events)).await;
     let b = actor_host(nats, &res, "b", 600, Some(events)).await;
     let id = served_by(&b.sidecar, "a").await;
     assert_eq!(
@@ -615,4 +626,106 @@ async fn an_unhealthy_app_takes_no_calls_or_events_until_it_recovers() {
     })
     .await
     .expect("calls reach the app again");
+}
+
+#[tokio::test]
+async fn calls_and_events_beyond_the_app_concurrency_wait_their_turn() {
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component("pubsub", "pubsub.jetstream", &[]);
+    let app =
+        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "slow", "route": "/slow"}])).await;
+    app.delay("/slow", Duration::from_millis(300));
+    let _svc = Sidecar::builder("svc")
+        .app_port(app.port)
+        .nats(&nats)
+        .resources(&res)
+        .arg("--app-max-concurrency")
+        .arg("4")
+        .start()
+        .await
+        .unwrap();
+    let caller = Sidecar::builder("caller")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let http = crate::client();
+
+    // 24 calls at once: all answered, never more than 4 inside the app.
+    let calls = (0..24).map(|_| {
+        http.post(format!("{}/v1.0/invoke/svc/method/slow", caller.url()))
+            .send()
+    });
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    let most = app.take_max_in_flight();
+    assert!(
+        (2..=4).contains(&most),
+        "{most} calls inside the app at once"
+    );
+
+    // The same for events: 24 published, all delivered, 4 at a time at most.
+    let before = app.received("/slow").len();
+    for i in 0..24 {
+        let r = http
+            .post(format!("{}/v1.0/publish/pubsub/slow", caller.url()))
+            .header("content-type", "application/json")
+            .body(i.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    app.wait_for("/slow", before + 24, Duration::from_secs(30))
+        .await;
+    let most = app.take_max_in_flight();
+    assert!(
+        (2..=4).contains(&most),
+        "{most} events inside the app at once"
+    );
+}
+
+#[tokio::test]
+async fn an_unhealthy_actor_host_hands_its_actors_over_until_it_recovers() {
+    let nats = NatsServer::start().await;
+    let res = actor_resources();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let checked = counter_sidecar(&nats, &res)
+        .arg("--enable-app-health-check")
+        .arg("--app-health-probe-interval")
+        .arg("1")
+        .arg("--app-health-threshold")
+        .arg("1")
+        // The SDK's own /healthz always answers 200.
+        .arg("--app-health-check-path")
+        .arg("/health");
+    let a = actor_host_with(checked, "a", 600, Some(&events)).await;
+    let b = actor_host(&nats, &res, "b", 600, Some(&events)).await;
+    let id = served_by(&b.sidecar, "a").await;
+    let app = |path: &str| {
+        crate::client()
+            .post(format!("http://127.0.0.1:{}{path}", a.app_port))
+            .send()
+    };
+
+    app("/sick").await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        (whoami(&b.sidecar, &id).await.as_deref() == Some("b")).then_some(())
+    })
+    .await
+    .expect("the healthy host takes the actor over");
+    assert!(
+        deactivated_on(&events, "a", &id),
+        "handed over, not abandoned"
+    );
+
+    app("/well").await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        any_served_by(&b.sidecar, "a").await
+    })
+    .await
+    .expect("the host takes actors again once healthy");
 }
