@@ -105,6 +105,11 @@ impl TestApp {
             .insert(path.into(), delay);
     }
 
+    /// Requests being answered now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared.lock().unwrap().in_flight
+    }
+
     /// The most requests answered at once since the last call.
     pub(crate) fn take_max_in_flight(&self) -> usize {
         std::mem::take(&mut self.shared.lock().unwrap().max_in_flight)
@@ -178,11 +183,20 @@ async fn handle(
             s.delays.get(&path).copied(),
         )
     };
+    // Counted out when answered, or when the caller gave up and hung up.
+    let _answering = Answering(shared);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    shared.lock().unwrap().in_flight -= 1;
     response
+}
+
+struct Answering(Arc<Mutex<Shared>>);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
+    }
 }
 
 fn respond(s: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {

@@ -729,3 +729,41 @@ async fn an_unhealthy_actor_host_hands_its_actors_over_until_it_recovers() {
     .await
     .expect("the host takes actors again once healthy");
 }
+
+#[tokio::test]
+async fn a_hung_handler_is_let_go_when_the_callers_deadline_passes() {
+    let nats = NatsServer::start().await;
+    let app = TestApp::start(Value::Null).await;
+    app.delay("/hang", Duration::from_secs(300));
+    let _svc = Sidecar::builder("svc")
+        .app_port(app.port)
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let caller = Sidecar::builder("caller")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1.0/invoke/svc/method/hang", caller.url()))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.status(), 500, "{}", r.text().await.unwrap());
+    assert!(
+        (Duration::from_secs(55)..Duration::from_secs(70)).contains(&waited),
+        "answered after {waited:?}, the invocation timeout is 60 s"
+    );
+    // The callee gave up the app call at the same deadline: nothing is
+    // left inside the app.
+    eventually(Duration::from_secs(5), || async {
+        (app.in_flight() == 0).then_some(())
+    })
+    .await
+    .expect("the app call is dropped at the deadline");
+}
