@@ -296,15 +296,16 @@ async fn connect_app(node: Arc<Node>, declarative: Vec<Subscription>, work: Canc
         tracing::info!("App connected; sidecar ready.");
         let unhealthy = match &health {
             Some(health) => health_becomes(&app, health, false, &work).await,
-            None => false,
+            None => {
+                work.cancelled().await;
+                false
+            }
         };
         if unhealthy {
             tracing::warn!(
                 "The app is unhealthy: it takes no calls, events or actors until it is healthy again."
             );
             node.readiness.set_ready(false);
-        } else if health.is_none() {
-            work.cancelled().await;
         }
         serving.cancel();
         served.wait().await;
