@@ -547,6 +547,14 @@ mod tests {
             .collect()
     }
 
+    fn raised(name: &str) -> pb::HistoryEvent {
+        let raised = pb::EventRaisedEvent {
+            name: name.into(),
+            input: Some("true".into()),
+        };
+        event(-1, at(1), EventType::EventRaised(raised))
+    }
+
     fn completed(task: i32, result: &str) -> pb::HistoryEvent {
         event(
             -1,
@@ -636,15 +644,7 @@ mod tests {
     fn events_that_arrive_during_a_turn_wait_for_the_next() {
         let mut wf = Instance::start(&create("i2"), None, at(0));
         let turn = wf.turn(at(1)).unwrap();
-        let raised = event(
-            -1,
-            at(1),
-            EventType::EventRaised(pb::EventRaisedEvent {
-                name: "approval".into(),
-                input: Some("true".into()),
-            }),
-        );
-        wf.deliver(raised);
+        wf.deliver(raised("approval"));
         wf.complete(turn, answer("i2", vec![]), at(1)).unwrap();
         assert_eq!(kinds(&wf.inbox), ["eventRaised"]);
         let turn = wf.turn(at(2)).unwrap();
@@ -745,14 +745,7 @@ mod tests {
     fn continue_as_new_starts_a_fresh_history_with_carried_events() {
         let mut wf = Instance::start(&create("i4"), None, at(0));
         let turn = wf.turn(at(1)).unwrap();
-        let carried = event(
-            -1,
-            at(1),
-            EventType::EventRaised(pb::EventRaisedEvent {
-                name: "more".into(),
-                input: None,
-            }),
-        );
+        let carried = raised("more");
         let again = Action::CompleteWorkflow(pb::CompleteWorkflowAction {
             workflow_status: Status::ContinuedAsNew as i32,
             result: Some("2".into()),
