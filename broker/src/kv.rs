@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use futures::StreamExt;
 
+use crate::batch;
 use crate::codec::{decode, encode_token};
 use crate::connection::Broker;
 use crate::error::{Error, Result};
@@ -25,16 +26,7 @@ const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject
 const KV_OPERATION: &str = "KV-Operation";
 const MARKER_REASON: &str = "Nats-Marker-Reason";
 const MESSAGE_TTL: &str = "Nats-TTL";
-const BATCH_ID: &str = "Nats-Batch-Id";
-const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
-const BATCH_COMMIT: &str = "Nats-Batch-Commit";
-/// JetStream's error codes for a failed expected-sequence check, and for a
-/// subject that another in-flight write touches.
-const WRONG_LAST_SEQUENCE: u64 = 10071;
-const WRONG_LAST_SEQUENCE_CONSTANT: u64 = 10164;
-const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest atomic batch the server accepts by default.
-pub const MAX_BATCH: usize = 1000;
+pub use crate::batch::MAX_BATCH;
 
 /// Settings of a bucket Jetway provisions.
 #[derive(Clone, Debug)]
@@ -412,42 +404,23 @@ impl Bucket {
                 },
                 other => other,
             };
-            messages.push((self.subject(&w.key)?, message(&w.op, expect)?));
+            let (headers, payload) = message(&w.op, expect)?;
+            messages.push(batch::Message {
+                subject: self.subject(&w.key)?,
+                headers,
+                payload,
+            });
         }
-        let batch_id = nuid::next().to_string();
-        let last = messages.len();
-        for (i, (subject, (mut headers, payload))) in messages.into_iter().enumerate() {
+        if let (Some(first), Some((fence, token))) = (messages.first_mut(), fence) {
             // The batch is all or nothing, so checking the fence once fences it all.
-            if let (0, Some((fence, token))) = (i, fence) {
-                headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, token.to_string().as_str());
-                headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, fence.as_str());
-            }
-            headers.insert(BATCH_ID, batch_id.as_str());
-            headers.insert(BATCH_SEQUENCE, (i + 1).to_string().as_str());
-            if i + 1 == last {
-                headers.insert(BATCH_COMMIT, "1");
-            }
-            // The first message is a request so the server confirms the batch
-            // started (an empty reply); the commit's reply is the batch's result.
-            if i == 0 || i + 1 == last {
-                let reply = self
-                    .broker
-                    .request(subject, headers, payload, BATCH_TIMEOUT)
-                    .await
-                    .map_err(|e| match e {
-                        Error::NoResponders => Error::NoStream("atomic batch"),
-                        other => other,
-                    })?;
-                batch_reply(&reply.payload)?;
-            } else {
-                self.broker
-                    .client()
-                    .publish_with_headers(subject, headers, payload)
-                    .await
-                    .map_err(|e| Error::nats("atomic batch publish", e))?;
-            }
+            first
+                .headers
+                .insert(EXPECTED_LAST_SUBJECT_SEQUENCE, token.to_string().as_str());
+            first
+                .headers
+                .insert(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, fence.as_str());
         }
-        Ok(())
+        batch::publish(&self.broker, messages).await
     }
 }
 
@@ -585,39 +558,6 @@ fn publish_error(e: jetstream::context::PublishError) -> Error {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct BatchReply {
-    error: Option<ApiError>,
-}
-
-#[derive(serde::Deserialize)]
-struct ApiError {
-    #[serde(default)]
-    err_code: u64,
-    #[serde(default)]
-    description: String,
-}
-
-fn batch_reply(reply: &[u8]) -> Result<()> {
-    if reply.is_empty() {
-        return Ok(());
-    }
-    let reply: BatchReply = serde_json::from_slice(reply)
-        .map_err(|e| Error::nats("reading the atomic batch reply", e))?;
-    match reply.error {
-        None => Ok(()),
-        Some(e)
-            if e.err_code == WRONG_LAST_SEQUENCE || e.err_code == WRONG_LAST_SEQUENCE_CONSTANT =>
-        {
-            Err(Error::WrongRevision)
-        }
-        Some(e) => Err(Error::nats(
-            "atomic batch publish",
-            format!("{} (error code {})", e.description, e.err_code),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,16 +587,5 @@ mod tests {
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].expect, Expect::Revision(3));
         assert!(matches!(&merged[0].op, Op::Put { value, .. } if value == "2"));
-    }
-
-    #[test]
-    fn batch_replies() {
-        assert!(batch_reply(b"").is_ok());
-        assert!(batch_reply(br#"{"stream":"KV_s","seq":5,"batch":"b","count":2}"#).is_ok());
-        assert!(matches!(
-            batch_reply(br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}"#),
-            Err(Error::WrongRevision)
-        ));
-        assert!(batch_reply(br#"{"error":{"code":400,"err_code":10174,"description":"atomic publish is disabled"}}"#).is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! It speaks NATS words only (subject, stream, bucket, revision) and knows
 //! nothing of HTTP, gRPC or Dapr.
 
+mod batch;
 pub mod codec;
 mod connection;
 mod error;

@@ -17,6 +17,17 @@ pub use async_nats::jetstream::consumer::DeliverPolicy;
 
 const MSG_ID: &str = "Nats-Msg-Id";
 const MESSAGE_TTL: &str = "Nats-TTL";
+const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+
+/// One message of [`Stream::publish_atomic`].
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub subject: String,
+    pub payload: Bytes,
+    /// Stored only if the subject's last sequence is this one (0: the subject
+    /// holds nothing yet).
+    pub expect_last: Option<u64>,
+}
 
 /// Settings of a stream.
 #[derive(Clone, Debug)]
@@ -168,6 +179,35 @@ impl Stream {
         Ok(ttl_applied)
     }
 
+    /// Publishes `messages` (on any subjects of the stream) all or none, as
+    /// one atomic batch; a failed expectation fails them all with
+    /// `WrongRevision`.
+    pub async fn publish_atomic(&self, messages: Vec<Outgoing>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Vec::with_capacity(messages.len());
+        for m in messages {
+            check_subject(&m.subject)?;
+            let mut headers = HeaderMap::new();
+            if let Some(seq) = m.expect_last {
+                headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string().as_str());
+            }
+            batch.push(crate::batch::Message {
+                subject: m.subject,
+                headers,
+                payload: m.payload,
+            });
+        }
+        match crate::batch::publish(&self.broker, batch.clone()).await {
+            Err(Error::NoStream(_)) => {
+                self.provision().await?;
+                crate::batch::publish(&self.broker, batch).await
+            }
+            other => other,
+        }
+    }
+
     /// Creates the durable consumer, or binds to it when it already exists.
     pub async fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
         let wanted = consumer::pull::Config {
@@ -240,6 +280,7 @@ async fn provision(broker: &Broker, config: &StreamConfig) -> Result<stream::Str
             stream::StorageType::File
         },
         allow_message_ttl: true,
+        allow_atomic_publish: true,
         ..Default::default()
     };
     config.limits.apply(&mut wanted);

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use jetway_broker::kv::{BucketConfig, Expect, Op, Write};
 use jetway_broker::lease::LeasesConfig;
-use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, Limits, StreamConfig};
+use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, Limits, Outgoing, StreamConfig};
 use jetway_broker::{Broker, ConnectOptions, Error, HeaderMap};
 use jetway_testkit::NatsServer;
 
@@ -304,6 +304,62 @@ async fn stream_publish_dedup_and_durable_consumer() {
         ps.consumer_info("app_t").await.is_ok(),
         "the durable one stays"
     );
+}
+
+#[tokio::test]
+async fn stream_atomic_batches_store_every_message_or_none() {
+    let nats = NatsServer::start().await;
+    let broker = connect(&nats).await;
+    let stream = broker
+        .stream(StreamConfig {
+            name: "HIST".into(),
+            subjects: vec!["h.>".into()],
+            replicas: 1,
+            memory: false,
+            limits: Default::default(),
+        })
+        .await
+        .unwrap();
+    let out = |subject: &str, payload: &'static str, expect_last: Option<u64>| Outgoing {
+        subject: subject.into(),
+        payload: payload.into(),
+        expect_last,
+    };
+    stream
+        .publish_atomic(vec![
+            out("h.a", "a1", Some(0)),
+            out("h.b", "b1", None),
+            out("h.a.work", "w1", None),
+        ])
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(broker.client().clone());
+    let raw = js.get_stream("HIST").await.unwrap();
+    let last = |subject: &'static str| {
+        let raw = raw.clone();
+        async move { raw.get_last_raw_message_by_subject(subject).await.ok() }
+    };
+    let a = last("h.a").await.unwrap();
+    assert_eq!(a.payload, "a1");
+
+    // A stale expectation on one subject stores nothing of the batch.
+    let stale = stream
+        .publish_atomic(vec![
+            out("h.b", "b2", None),
+            out("h.a", "a2", Some(a.sequence - 1)),
+        ])
+        .await;
+    assert!(matches!(stale, Err(Error::WrongRevision)), "{stale:?}");
+    assert_eq!(last("h.b").await.unwrap().payload, "b1");
+    stream
+        .publish_atomic(vec![
+            out("h.a", "a2", Some(a.sequence)),
+            out("h.b", "b2", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(last("h.a").await.unwrap().payload, "a2");
+    assert_eq!(last("h.b").await.unwrap().payload, "b2");
 }
 
 #[tokio::test]
