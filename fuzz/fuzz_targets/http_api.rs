@@ -1,13 +1,13 @@
 //! The HTTP API as a client reaches it: raw bytes on a TCP connection to a
-//! real sidecar (on a real nats-server, started once), which must answer or
-//! close, and never panic: a panic anywhere in the process aborts the run.
+//! real sidecar (on the real nats-server at `JETWAY_FUZZ_NATS_URL`, which
+//! scripts/fuzz starts and stops), which must answer or close, and never
+//! panic: a panic anywhere in the process aborts the run.
 #![no_main]
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use jetway_broker::server::{self, Options};
 use jetway_runtime::cli::{Cli, Command};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,19 +53,9 @@ fn sidecar() -> &'static Sidecar {
         let dir = Box::leak(Box::new(tempfile::tempdir().expect("a temp dir")));
         std::fs::write(dir.path().join("components.yaml"), COMPONENTS).expect("components");
         let port = free_port();
+        let nats_url = std::env::var("JETWAY_FUZZ_NATS_URL")
+            .expect("JETWAY_FUZZ_NATS_URL: run this target through scripts/fuzz");
         runtime.block_on(async {
-            let binary = server::find(None).expect("nats-server 2.12+ on PATH");
-            let opts = Options {
-                port: None,
-                store_dir: dir.path().join("nats"),
-                detached: false,
-                log_file: None,
-                pid_file: None,
-                config_file: None,
-            };
-            let nats = server::start(&binary, &opts, Duration::from_secs(10))
-                .await
-                .expect("nats-server");
             let cli = Cli::try_parse_from([
                 "jetway",
                 "sidecar",
@@ -76,7 +66,7 @@ fn sidecar() -> &'static Sidecar {
                 "--dapr-grpc-port",
                 &free_port().to_string(),
                 "--nats-url",
-                &nats.url,
+                &nats_url,
                 "--resources-path",
                 &dir.path().display().to_string(),
             ])
@@ -88,7 +78,7 @@ fn sidecar() -> &'static Sidecar {
             let running = jetway_runtime::node::start(settings, Default::default())
                 .await
                 .expect("the sidecar starts");
-            Box::leak(Box::new((nats, running)));
+            Box::leak(Box::new(running));
         });
         Sidecar { runtime, port }
     })
