@@ -56,7 +56,7 @@ pub async fn ensure() -> anyhow::Result<Embedded> {
     let lock = std::fs::File::create(dir.join("start.lock"))?;
     let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock)).await??;
     let credentials = dir.join("credentials");
-    let token = token(&credentials, &dir.join("nats.conf"))?;
+    let token = token(&credentials)?;
     let embedded = Embedded {
         url: format!("nats://127.0.0.1:{port}"),
         token,
@@ -66,6 +66,10 @@ pub async fn ensure() -> anyhow::Result<Embedded> {
         return Ok(embedded);
     }
     let binary = server::find(None)?;
+    private_file(
+        &dir.join("nats.conf"),
+        &format!("authorization {{ token: \"{}\" }}\n", embedded.token),
+    )?;
     tracing::info!(path = %binary.path.display(), version = %binary.version, data = %dir.display(), "Starting the embedded NATS server.");
     let opts = Options {
         port: Some(port),
@@ -80,9 +84,8 @@ pub async fn ensure() -> anyhow::Result<Embedded> {
     Ok(embedded)
 }
 
-/// The token in `credentials` (generated when there is none yet), and the
-/// server configuration `config` that requires it.
-fn token(credentials: &Path, config: &Path) -> anyhow::Result<String> {
+/// The token in `credentials`, generated when there is none yet.
+fn token(credentials: &Path) -> anyhow::Result<String> {
     let token = match std::fs::read_to_string(credentials) {
         Ok(token) if token.trim().bytes().all(|b| b.is_ascii_alphanumeric()) => {
             token.trim().to_owned()
@@ -101,7 +104,6 @@ fn token(credentials: &Path, config: &Path) -> anyhow::Result<String> {
             token
         }
     };
-    private_file(config, &format!("authorization {{ token: \"{token}\" }}\n"))?;
     Ok(token)
 }
 

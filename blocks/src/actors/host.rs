@@ -165,15 +165,21 @@ impl Host {
 
     /// Whether this host serves `partition` of `actor_type` right now.
     pub fn owns(&self, actor_type: &str, partition: u32) -> bool {
-        self.fence(actor_type, partition).is_some()
+        self.serving(actor_type, partition, |_| ()).is_some()
     }
 
-    /// The fence of `partition` of `actor_type`, while this host serves it.
-    fn fence(&self, actor_type: &str, partition: u32) -> Option<Fence> {
+    /// `read` of the fence of `partition` of `actor_type`, while this host
+    /// serves it.
+    fn serving<T>(
+        &self,
+        actor_type: &str,
+        partition: u32,
+        read: impl FnOnce(&Fence) -> T,
+    ) -> Option<T> {
         let partitions = self.partitions.lock().expect("partitions lock");
         let p = partitions.get(&(actor_type.to_owned(), partition))?;
         match &p.serving {
-            Some((_, fence)) if p.lease.is_held() => Some(fence.clone()),
+            Some((_, fence)) if p.lease.is_held() => Some(read(fence)),
             _ => None,
         }
     }
@@ -181,7 +187,7 @@ impl Host {
     /// The fence that an actor's state writes carry, while its partition is
     /// served here.
     pub fn fence_of(&self, actor_type: &str, actor_id: &str) -> Option<Fence> {
-        self.fence(actor_type, super::partition_of(actor_id))
+        self.serving(actor_type, super::partition_of(actor_id), Fence::clone)
     }
 
     /// Announces the host and keeps its partitions as placement wants them,

@@ -10,11 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use jetway_testkit::{
-    App, NatsCluster, NatsServer, Relay, Resources, Sidecar, eventually, free_port, python,
+    App, NatsCluster, NatsServer, Relay, Resources, Sidecar, SidecarBuilder, eventually, free_port,
+    python,
 };
 use serde_json::{Value, json};
 
 use crate::app::TestApp;
+use crate::loss::consumer_and_producer;
 use crate::sdk::{app_script, read_events};
 
 use crate::actors::{
@@ -240,22 +242,7 @@ async fn nats_killed_under_load_loses_no_acknowledged_event_write_or_call() {
     let res = actor_resources()
         .component("pubsub", "pubsub.jetstream", &[])
         .component("store", "state.jetstream", &[]);
-    let app =
-        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
-            .await;
-    let _subscriber = Sidecar::builder("consumer")
-        .app_port(app.port)
-        .nats(&nats)
-        .resources(&res)
-        .start()
-        .await
-        .unwrap();
-    let producer = Sidecar::builder("producer")
-        .nats(&nats)
-        .resources(&res)
-        .start()
-        .await
-        .unwrap();
+    let (app, _subscriber, producer) = consumer_and_producer(nats.url(), &res).await;
     let host = actor_host(&nats, &res, "h", 600, None).await;
 
     let (stop, restarted) = (
@@ -490,22 +477,7 @@ async fn a_cluster_losing_a_node_under_load_keeps_every_acknowledged_event_and_w
     let res = Resources::new()
         .component("pubsub", "pubsub.jetstream", &[("replicas", "3")])
         .component("store", "state.jetstream", &[("replicas", "3")]);
-    let app =
-        TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
-            .await;
-    let _subscriber = Sidecar::builder("consumer")
-        .app_port(app.port)
-        .nats_url(&cluster.urls())
-        .resources(&res)
-        .start()
-        .await
-        .unwrap();
-    let producer = Sidecar::builder("producer")
-        .nats_url(&cluster.urls())
-        .resources(&res)
-        .start()
-        .await
-        .unwrap();
+    let (app, _subscriber, producer) = consumer_and_producer(&cluster.urls(), &res).await;
     let (stop, recovered) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
@@ -537,6 +509,16 @@ async fn a_cluster_losing_a_node_under_load_keeps_every_acknowledged_event_and_w
     all_read_back(&producer, &writes).await;
 }
 
+/// `sidecar` probing its app every second, unhealthy at the first failure.
+fn health_checked(sidecar: SidecarBuilder) -> SidecarBuilder {
+    sidecar
+        .arg("--enable-app-health-check")
+        .arg("--app-health-probe-interval")
+        .arg("1")
+        .arg("--app-health-threshold")
+        .arg("1")
+}
+
 #[tokio::test]
 async fn an_unhealthy_app_takes_no_calls_or_events_until_it_recovers() {
     let nats = NatsServer::start().await;
@@ -545,15 +527,10 @@ async fn an_unhealthy_app_takes_no_calls_or_events_until_it_recovers() {
         TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
             .await;
     let well = TestApp::start(json!([])).await;
-    let sick_sidecar = Sidecar::builder("svc")
+    let sick_sidecar = health_checked(Sidecar::builder("svc"))
         .app_port(sick.port)
         .nats(&nats)
         .resources(&res)
-        .arg("--enable-app-health-check")
-        .arg("--app-health-probe-interval")
-        .arg("1")
-        .arg("--app-health-threshold")
-        .arg("1")
         .start()
         .await
         .unwrap();
@@ -693,12 +670,7 @@ async fn an_unhealthy_actor_host_hands_its_actors_over_until_it_recovers() {
     let res = actor_resources();
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let checked = counter_sidecar(&nats, &res)
-        .arg("--enable-app-health-check")
-        .arg("--app-health-probe-interval")
-        .arg("1")
-        .arg("--app-health-threshold")
-        .arg("1")
+    let checked = health_checked(counter_sidecar(&nats, &res))
         // The SDK's own /healthz always answers 200.
         .arg("--app-health-check-path")
         .arg("/health");

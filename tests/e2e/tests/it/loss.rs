@@ -16,19 +16,22 @@ const MESSAGES: usize = 1000;
 
 /// An app subscribed to `orders` behind sidecar "consumer", and a sidecar
 /// "producer" without an app.
-async fn consumer_and_producer(nats: &NatsServer, res: &Resources) -> (TestApp, Sidecar, Sidecar) {
+pub(crate) async fn consumer_and_producer(
+    nats_url: &str,
+    res: &Resources,
+) -> (TestApp, Sidecar, Sidecar) {
     let app =
         TestApp::start(json!([{"pubsubname": "pubsub", "topic": "orders", "route": "/orders"}]))
             .await;
     let subscriber = Sidecar::builder("consumer")
         .app_port(app.port)
-        .nats(nats)
+        .nats_url(nats_url)
         .resources(res)
         .start()
         .await
         .unwrap();
     let publisher = Sidecar::builder("producer")
-        .nats(nats)
+        .nats_url(nats_url)
         .resources(res)
         .start()
         .await
@@ -78,7 +81,7 @@ async fn wait_all(app: &TestApp, path: &str) {
 async fn messages_published_while_the_app_is_down_are_all_delivered() {
     let nats = NatsServer::start().await;
     let res = Resources::new().component("pubsub", "pubsub.jetstream", &[]);
-    let (mut app, _subscriber, publisher) = consumer_and_producer(&nats, &res).await;
+    let (mut app, _subscriber, publisher) = consumer_and_producer(nats.url(), &res).await;
 
     app.stop();
     publish_all(&publisher, "orders").await;
@@ -91,7 +94,7 @@ async fn messages_published_while_the_app_is_down_are_all_delivered() {
 async fn messages_published_while_the_sidecar_is_down_are_all_delivered() {
     let nats = NatsServer::start().await;
     let res = Resources::new().component("pubsub", "pubsub.jetstream", &[]);
-    let (app, mut subscriber, publisher) = consumer_and_producer(&nats, &res).await;
+    let (app, mut subscriber, publisher) = consumer_and_producer(nats.url(), &res).await;
     subscriber.kill().await;
     publish_all(&publisher, "orders").await;
     subscriber.restart().await.unwrap();
@@ -167,7 +170,7 @@ async fn sidecars_survive_a_nats_server_restart() {
     let res = Resources::new()
         .component("pubsub", "pubsub.jetstream", &[])
         .component("store", "state.jetstream", &[]);
-    let (app, subscriber, publisher) = consumer_and_producer(&nats, &res).await;
+    let (app, subscriber, publisher) = consumer_and_producer(nats.url(), &res).await;
     let http = client();
     let publish = |i: i64| {
         http.post(format!("{}/v1.0/publish/pubsub/orders", publisher.url()))
