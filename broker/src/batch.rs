@@ -29,9 +29,9 @@ pub(crate) struct Message {
     pub(crate) payload: Bytes,
 }
 
-/// Publishes `messages` as one atomic batch; a failed expectation fails it
-/// whole with `WrongRevision`.
-pub(crate) async fn publish(broker: &Broker, messages: Vec<Message>) -> Result<()> {
+/// Publishes `messages` as one atomic batch and returns the stream sequence
+/// of the last; a failed expectation fails it whole with `WrongRevision`.
+pub(crate) async fn publish(broker: &Broker, messages: Vec<Message>) -> Result<u64> {
     if messages.len() > MAX_BATCH {
         return Err(Error::Invalid(format!(
             "an atomic batch holds at most {MAX_BATCH} messages, got {}",
@@ -40,6 +40,7 @@ pub(crate) async fn publish(broker: &Broker, messages: Vec<Message>) -> Result<(
     }
     let batch_id = nuid::next().to_string();
     let last = messages.len();
+    let mut sequence = 0;
     for (i, mut m) in messages.into_iter().enumerate() {
         m.headers.insert(BATCH_ID, batch_id.as_str());
         m.headers
@@ -57,7 +58,7 @@ pub(crate) async fn publish(broker: &Broker, messages: Vec<Message>) -> Result<(
                     Error::NoResponders => Error::NoStream("atomic batch"),
                     other => other,
                 })?;
-            reply_result(&reply.payload)?;
+            sequence = reply_result(&reply.payload)?;
         } else {
             broker
                 .client()
@@ -66,12 +67,14 @@ pub(crate) async fn publish(broker: &Broker, messages: Vec<Message>) -> Result<(
                 .map_err(|e| Error::nats("atomic batch publish", e))?;
         }
     }
-    Ok(())
+    Ok(sequence)
 }
 
 #[derive(serde::Deserialize)]
 struct Reply {
     error: Option<ApiError>,
+    #[serde(default)]
+    seq: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -82,14 +85,16 @@ struct ApiError {
     description: String,
 }
 
-fn reply_result(reply: &[u8]) -> Result<()> {
+/// The sequence an acknowledgement names (0 for the empty reply that
+/// confirms a batch started), or the batch's error.
+fn reply_result(reply: &[u8]) -> Result<u64> {
     if reply.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let reply: Reply = serde_json::from_slice(reply)
         .map_err(|e| Error::nats("reading the atomic batch reply", e))?;
     match reply.error {
-        None => Ok(()),
+        None => Ok(reply.seq),
         Some(e)
             if e.err_code == WRONG_LAST_SEQUENCE || e.err_code == WRONG_LAST_SEQUENCE_CONSTANT =>
         {
@@ -108,8 +113,11 @@ mod tests {
 
     #[test]
     fn batch_replies() {
-        assert!(reply_result(b"").is_ok());
-        assert!(reply_result(br#"{"stream":"KV_s","seq":5,"batch":"b","count":2}"#).is_ok());
+        assert_eq!(reply_result(b"").ok(), Some(0));
+        assert_eq!(
+            reply_result(br#"{"stream":"KV_s","seq":5,"batch":"b","count":2}"#).ok(),
+            Some(5)
+        );
         assert!(matches!(
             reply_result(br#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"}}"#),
             Err(Error::WrongRevision)

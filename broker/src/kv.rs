@@ -420,7 +420,7 @@ impl Bucket {
                 .headers
                 .insert(EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT, fence.as_str());
         }
-        batch::publish(&self.broker, messages).await
+        batch::publish(&self.broker, messages).await.map(drop)
     }
 }
 

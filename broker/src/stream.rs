@@ -19,14 +19,32 @@ const MSG_ID: &str = "Nats-Msg-Id";
 const MESSAGE_TTL: &str = "Nats-TTL";
 const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
 
+const SCHEDULE: &str = "Nats-Schedule";
+const SCHEDULE_TARGET: &str = "Nats-Schedule-Target";
+/// The priority group of pinned consumers.
+const PINNED_GROUP: &str = "owner";
+/// Messages of one subject [`Stream::subject_messages`] reads at most.
+pub const MAX_SUBJECT_MESSAGES: usize = 100_000;
+
 /// One message of [`Stream::publish_atomic`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Outgoing {
     pub subject: String,
     pub payload: Bytes,
     /// Stored only if the subject's last sequence is this one (0: the subject
     /// holds nothing yet).
     pub expect_last: Option<u64>,
+    /// Held by the stream as a message schedule, and published then.
+    pub schedule: Option<Schedule>,
+}
+
+/// When and where the stream publishes a scheduled message (nats-server
+/// 2.12+ message schedules): once, at `at`, to `target` (a subject of the
+/// same stream). A time already past fires at once.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub at: std::time::SystemTime,
+    pub target: String,
 }
 
 /// Settings of a stream.
@@ -98,6 +116,9 @@ pub struct ConsumerConfig {
     /// The server deletes the consumer after this long with no one pulling;
     /// `None` keeps it until it is deleted.
     pub inactive_threshold: Option<Duration>,
+    /// Deliver to one puller at a time (a pinned client), moving on to
+    /// another after the pinned one has not pulled for this long.
+    pub pinned: Option<Duration>,
 }
 
 impl Broker {
@@ -180,11 +201,11 @@ impl Stream {
     }
 
     /// Publishes `messages` (on any subjects of the stream) all or none, as
-    /// one atomic batch; a failed expectation fails them all with
-    /// `WrongRevision`.
-    pub async fn publish_atomic(&self, messages: Vec<Outgoing>) -> Result<()> {
+    /// one atomic batch, and returns the stream sequence of the last; a failed
+    /// expectation fails them all with `WrongRevision`.
+    pub async fn publish_atomic(&self, messages: Vec<Outgoing>) -> Result<u64> {
         if messages.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut batch = Vec::with_capacity(messages.len());
         for m in messages {
@@ -192,6 +213,13 @@ impl Stream {
             let mut headers = HeaderMap::new();
             if let Some(seq) = m.expect_last {
                 headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string().as_str());
+            }
+            if let Some(schedule) = m.schedule {
+                check_subject(&schedule.target)?;
+                let at = chrono::DateTime::<chrono::Utc>::from(schedule.at)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                headers.insert(SCHEDULE, format!("@at {at}").as_str());
+                headers.insert(SCHEDULE_TARGET, schedule.target.as_str());
             }
             batch.push(crate::batch::Message {
                 subject: m.subject,
@@ -208,9 +236,63 @@ impl Stream {
         }
     }
 
+    /// The sequence of the last message on `subject` (0 when it holds none),
+    /// read from the stream's leader.
+    pub async fn last_sequence(&self, subject: &str) -> Result<u64> {
+        match self.inner.get_last_raw_message_by_subject(subject).await {
+            Ok(m) => Ok(m.sequence),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(e) => Err(Error::nats("reading a subject's last message", e)),
+        }
+    }
+
+    /// The messages on `subject` from sequence `from` on, in order, as
+    /// (sequence, payload), read from the stream's leader; more than
+    /// [`MAX_SUBJECT_MESSAGES`] is an error.
+    pub async fn subject_messages(&self, subject: &str, from: u64) -> Result<Vec<(u64, Bytes)>> {
+        let mut messages = Vec::new();
+        let mut next = from.max(1);
+        loop {
+            let got = self
+                .inner
+                .raw_message_builder()
+                .sequence(next)
+                .next_by_subject(subject)
+                .send()
+                .await;
+            match got {
+                Ok(m) => {
+                    if messages.len() == MAX_SUBJECT_MESSAGES {
+                        return Err(Error::Invalid(format!(
+                            "{subject} holds more than {MAX_SUBJECT_MESSAGES} messages"
+                        )));
+                    }
+                    next = m.sequence + 1;
+                    messages.push((m.sequence, m.payload));
+                }
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
+                    return Ok(messages);
+                }
+                Err(e) => return Err(Error::nats("reading a subject's messages", e)),
+            }
+        }
+    }
+
+    /// Removes the messages on `subject` (which may hold wildcards), or only
+    /// those below sequence `below`.
+    pub async fn purge(&self, subject: &str, below: Option<u64>) -> Result<()> {
+        let purge = self.inner.purge().filter(subject);
+        match below {
+            Some(seq) => purge.sequence(seq).await,
+            None => purge.await,
+        }
+        .map(drop)
+        .map_err(|e| Error::nats("purging a subject", e))
+    }
+
     /// Creates the durable consumer, or binds to it when it already exists.
     pub async fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
-        let wanted = consumer::pull::Config {
+        let mut wanted = consumer::pull::Config {
             durable_name: Some(config.name.clone()),
             filter_subject: config.filter_subject,
             deliver_policy: config.deliver_policy,
@@ -221,6 +303,12 @@ impl Stream {
             inactive_threshold: config.inactive_threshold.unwrap_or_default(),
             ..Default::default()
         };
+        if let Some(timeout) = config.pinned {
+            wanted.priority_policy = consumer::PriorityPolicy::PinnedClient;
+            wanted.priority_groups = vec![PINNED_GROUP.to_owned()];
+            wanted.priority_timeout = timeout;
+        }
+        let pinned = config.pinned.is_some();
         let inner = match self
             .inner
             .get_consumer::<consumer::pull::Config>(&config.name)
@@ -247,7 +335,7 @@ impl Stream {
                 },
             },
         };
-        Ok(Consumer { inner })
+        Ok(Consumer { inner, pinned })
     }
 }
 
@@ -281,6 +369,7 @@ async fn provision(broker: &Broker, config: &StreamConfig) -> Result<stream::Str
         },
         allow_message_ttl: true,
         allow_atomic_publish: true,
+        allow_message_schedules: true,
         ..Default::default()
     };
     config.limits.apply(&mut wanted);
@@ -304,6 +393,7 @@ fn publish_error(e: jetstream::context::PublishError) -> Error {
 /// A durable pull consumer.
 pub struct Consumer {
     inner: consumer::Consumer<consumer::pull::Config>,
+    pinned: bool,
 }
 
 impl Consumer {
@@ -311,8 +401,11 @@ impl Consumer {
     pub async fn messages(
         &self,
     ) -> Result<impl futures::Stream<Item = Result<Delivery>> + Unpin + use<>> {
-        let messages = self
-            .inner
+        let mut pull = self.inner.stream();
+        if self.pinned {
+            pull = pull.group(PINNED_GROUP);
+        }
+        let messages = pull
             .messages()
             .await
             .map_err(|e| Error::nats("consuming", e))?;
@@ -339,6 +432,11 @@ impl Delivery {
 
     pub fn headers(&self) -> Option<&HeaderMap> {
         self.msg.headers.as_ref()
+    }
+
+    /// The message's sequence in its stream.
+    pub fn sequence(&self) -> u64 {
+        self.msg.info().map(|i| i.stream_sequence).unwrap_or(0)
     }
 
     /// How many times this message has been delivered, this time included.

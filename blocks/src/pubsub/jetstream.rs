@@ -117,6 +117,7 @@ impl PubSub for JetStreamPubSub {
                 max_ack_pending: self.options.max_ack_pending,
                 ack_wait: self.options.ack_wait,
                 inactive_threshold: forget_after,
+                pinned: None,
             })
             .await
             .map_err(|e| Error::Backend(e.to_string()))?;

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use jetway_broker::kv::{BucketConfig, Expect, Op, Write};
 use jetway_broker::lease::LeasesConfig;
-use jetway_broker::stream::{ConsumerConfig, DeliverPolicy, Limits, Outgoing, StreamConfig};
+use jetway_broker::stream::{
+    ConsumerConfig, DeliverPolicy, Limits, Outgoing, Schedule, StreamConfig,
+};
 use jetway_broker::{Broker, ConnectOptions, Error, HeaderMap};
 use jetway_testkit::NatsServer;
 
@@ -257,6 +259,7 @@ async fn stream_publish_dedup_and_durable_consumer() {
         max_ack_pending: 100,
         ack_wait: Duration::from_secs(30),
         inactive_threshold: None,
+        pinned: None,
     };
     let consumer = stream.consumer(consumer_cfg.clone()).await.unwrap();
     let mut messages = consumer.messages().await.unwrap();
@@ -288,6 +291,7 @@ async fn stream_publish_dedup_and_durable_consumer() {
     let forgetful = ConsumerConfig {
         name: "stream_t".into(),
         inactive_threshold: Some(Duration::from_millis(500)),
+        pinned: None,
         ..consumer_cfg
     };
     let consumer = stream.consumer(forgetful).await.unwrap();
@@ -324,8 +328,9 @@ async fn stream_atomic_batches_store_every_message_or_none() {
         subject: subject.into(),
         payload: payload.into(),
         expect_last,
+        ..Default::default()
     };
-    stream
+    let last_seq = stream
         .publish_atomic(vec![
             out("h.a", "a1", Some(0)),
             out("h.b", "b1", None),
@@ -333,33 +338,79 @@ async fn stream_atomic_batches_store_every_message_or_none() {
         ])
         .await
         .unwrap();
-    let js = async_nats::jetstream::new(broker.client().clone());
-    let raw = js.get_stream("HIST").await.unwrap();
-    let last = |subject: &'static str| {
-        let raw = raw.clone();
-        async move { raw.get_last_raw_message_by_subject(subject).await.ok() }
-    };
-    let a = last("h.a").await.unwrap();
-    assert_eq!(a.payload, "a1");
+    assert_eq!(stream.last_sequence("h.a.work").await.unwrap(), last_seq);
+    let a = stream.last_sequence("h.a").await.unwrap();
+    assert_eq!(stream.last_sequence("h.none").await.unwrap(), 0);
 
     // A stale expectation on one subject stores nothing of the batch.
     let stale = stream
-        .publish_atomic(vec![
-            out("h.b", "b2", None),
-            out("h.a", "a2", Some(a.sequence - 1)),
-        ])
+        .publish_atomic(vec![out("h.b", "b2", None), out("h.a", "a2", Some(a - 1))])
         .await;
     assert!(matches!(stale, Err(Error::WrongRevision)), "{stale:?}");
-    assert_eq!(last("h.b").await.unwrap().payload, "b1");
+    let payloads = |messages: Vec<(u64, bytes::Bytes)>| {
+        messages.into_iter().map(|(_, p)| p).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        payloads(stream.subject_messages("h.b", 0).await.unwrap()),
+        ["b1"]
+    );
     stream
-        .publish_atomic(vec![
-            out("h.a", "a2", Some(a.sequence)),
-            out("h.b", "b2", None),
-        ])
+        .publish_atomic(vec![out("h.a", "a2", Some(a)), out("h.b", "b2", None)])
         .await
         .unwrap();
-    assert_eq!(last("h.a").await.unwrap().payload, "a2");
-    assert_eq!(last("h.b").await.unwrap().payload, "b2");
+    assert_eq!(
+        payloads(stream.subject_messages("h.a", 0).await.unwrap()),
+        ["a1", "a2"]
+    );
+    assert_eq!(
+        payloads(stream.subject_messages("h.a", a + 1).await.unwrap()),
+        ["a2"]
+    );
+
+    // A scheduled message in a batch is published to its target when due.
+    let mut timer = out("h.t.1", "fired", None);
+    timer.schedule = Some(Schedule {
+        at: std::time::SystemTime::now() + Duration::from_millis(500),
+        target: "h.fired".into(),
+    });
+    stream
+        .publish_atomic(vec![timer, out("h.b", "b3", None)])
+        .await
+        .unwrap();
+    assert!(
+        stream
+            .subject_messages("h.fired", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stream
+        .subject_messages("h.fired", 0)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the schedule never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        payloads(stream.subject_messages("h.fired", 0).await.unwrap()),
+        ["fired"]
+    );
+
+    // Purging below a sequence keeps the rest of the subject.
+    let a2 = stream.last_sequence("h.a").await.unwrap();
+    stream.purge("h.a", Some(a2)).await.unwrap();
+    assert_eq!(
+        payloads(stream.subject_messages("h.a", 0).await.unwrap()),
+        ["a2"]
+    );
+    stream.purge("h.>", None).await.unwrap();
+    assert_eq!(stream.last_sequence("h.b").await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -512,6 +563,7 @@ async fn what_the_server_lost_is_provisioned_again() {
             max_ack_pending: 10,
             ack_wait: Duration::from_secs(30),
             inactive_threshold: None,
+            pinned: None,
         })
         .await
         .unwrap();
