@@ -5,7 +5,10 @@
 //!   server trait has no default methods, so it cannot serve a subset: the rpcs
 //!   are listed below, and every other path answers UNIMPLEMENTED;
 //! - the messages newer than the `dapr` crate's, from `proto/` (compiled by
-//!   protox, so no `protoc` is needed).
+//!   protox, so no `protoc` is needed);
+//! - the server trait of the durabletask `TaskHubSidecarService` the workflow
+//!   SDKs call, over the messages of the `dapr-durabletask-proto` crate (which
+//!   generates only a client). Its proto has no package.
 
 use tonic_build::manual::{Builder, Method, Service};
 
@@ -172,6 +175,133 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
     ),
 ];
 
+const DURABLETASK: &str = "::dapr_durabletask_proto";
+
+/// The durabletask rpcs: (rust name, rpc name, input, output, server stream).
+/// `CompleteOrchestratorTask` is the old name of `CompleteWorkflowTask`.
+const TASK_HUB_RPCS: &[(&str, &str, &str, &str, bool)] = &[
+    ("hello", "Hello", "()", "()", false),
+    (
+        "start_instance",
+        "StartInstance",
+        "CreateInstanceRequest",
+        "CreateInstanceResponse",
+        false,
+    ),
+    (
+        "get_instance",
+        "GetInstance",
+        "GetInstanceRequest",
+        "GetInstanceResponse",
+        false,
+    ),
+    (
+        "wait_for_instance_start",
+        "WaitForInstanceStart",
+        "GetInstanceRequest",
+        "GetInstanceResponse",
+        false,
+    ),
+    (
+        "wait_for_instance_completion",
+        "WaitForInstanceCompletion",
+        "GetInstanceRequest",
+        "GetInstanceResponse",
+        false,
+    ),
+    (
+        "raise_event",
+        "RaiseEvent",
+        "RaiseEventRequest",
+        "RaiseEventResponse",
+        false,
+    ),
+    (
+        "terminate_instance",
+        "TerminateInstance",
+        "TerminateRequest",
+        "TerminateResponse",
+        false,
+    ),
+    (
+        "suspend_instance",
+        "SuspendInstance",
+        "SuspendRequest",
+        "SuspendResponse",
+        false,
+    ),
+    (
+        "resume_instance",
+        "ResumeInstance",
+        "ResumeRequest",
+        "ResumeResponse",
+        false,
+    ),
+    (
+        "purge_instances",
+        "PurgeInstances",
+        "PurgeInstancesRequest",
+        "PurgeInstancesResponse",
+        false,
+    ),
+    (
+        "get_work_items",
+        "GetWorkItems",
+        "GetWorkItemsRequest",
+        "WorkItem",
+        true,
+    ),
+    (
+        "complete_activity_task",
+        "CompleteActivityTask",
+        "ActivityResponse",
+        "CompleteTaskResponse",
+        false,
+    ),
+    (
+        "complete_orchestrator_task",
+        "CompleteOrchestratorTask",
+        "WorkflowResponse",
+        "CompleteTaskResponse",
+        false,
+    ),
+    (
+        "complete_workflow_task",
+        "CompleteWorkflowTask",
+        "WorkflowResponse",
+        "CompleteTaskResponse",
+        false,
+    ),
+    (
+        "rerun_workflow_from_event",
+        "RerunWorkflowFromEvent",
+        "RerunWorkflowFromEventRequest",
+        "RerunWorkflowFromEventResponse",
+        false,
+    ),
+    (
+        "list_instance_ids",
+        "ListInstanceIDs",
+        "ListInstanceIDsRequest",
+        "ListInstanceIDsResponse",
+        false,
+    ),
+    (
+        "get_instance_history",
+        "GetInstanceHistory",
+        "GetInstanceHistoryRequest",
+        "GetInstanceHistoryResponse",
+        false,
+    ),
+];
+
+fn durabletask_path(name: &str) -> String {
+    match name {
+        "()" => "crate::Empty".into(),
+        _ => format!("{DURABLETASK}::{name}"),
+    }
+}
+
 fn type_path(name: &str) -> String {
     match name {
         // `()` is not a path: the API module names it `Empty`.
@@ -207,10 +337,23 @@ fn main() {
         }
         dapr = dapr.method(method.build());
     }
+    let mut task_hub = Service::builder().name("TaskHubSidecarService").package("");
+    for &(name, route, input, output, streaming) in TASK_HUB_RPCS {
+        let mut method = Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type(durabletask_path(input))
+            .output_type(durabletask_path(output))
+            .codec_path("::tonic_prost::ProstCodec");
+        if streaming {
+            method = method.server_streaming();
+        }
+        task_hub = task_hub.method(method.build());
+    }
     Builder::new()
         .build_client(false)
         .build_transport(false)
-        .compile(&[dapr.build()]);
+        .compile(&[dapr.build(), task_hub.build()]);
     // The paths served, for routing: every other path answers UNIMPLEMENTED.
     let paths: Vec<String> = RPCS
         .iter()

@@ -18,6 +18,7 @@ use jetway_protos::dapr_service::{
     self,
     dapr_server::{Dapr, DaprServer},
 };
+use jetway_protos::task_hub::task_hub_sidecar_service_server::TaskHubSidecarServiceServer;
 use jetway_protos::{Empty, actors as protos, common, runtime as pb};
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
@@ -43,6 +44,12 @@ fn router(api: Arc<Api>) -> axum::Router {
     for path in dapr_service::SERVED {
         router = router.route_service(path, service.clone());
     }
+    let task_hub = TaskHubSidecarServiceServer::new(super::workflows::TaskHub {
+        engine: node.workflows.clone(),
+    })
+    .max_decoding_message_size(super::http::MAX_BODY)
+    .max_encoding_message_size(usize::MAX);
+    router = router.route_service("/TaskHubSidecarService/{*rpc}", task_hub);
     router = router.fallback(|| async {
         Status::unimplemented("this rpc is not implemented by Jetway yet")
             .into_http::<axum::body::Body>()

@@ -17,6 +17,7 @@ pub mod serve;
 pub mod settings;
 pub mod state;
 mod streaming;
+mod workflows;
 
 use ::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -48,6 +48,8 @@ pub struct Node {
     pub actors: Option<Arc<Actors>>,
     /// Actor streams of a gRPC app (`SubscribeActorEventsAlpha1`).
     pub actor_streams: Arc<Streams>,
+    /// The app's workflows.
+    pub workflows: Arc<jetway_workflows::Engine>,
     pub readiness: Readiness,
     pub subscriptions: RwLock<Vec<ActiveSubscription>>,
     pub extended: RwLock<BTreeMap<String, String>>,

@@ -196,6 +196,14 @@ impl Broker {
             .map_err(|e| Error::nats("subscribe", e))
     }
 
+    /// Subscribes to `subject`: every message reaches this subscriber.
+    pub async fn subscribe(&self, subject: String) -> Result<async_nats::Subscriber> {
+        self.client
+            .subscribe(subject)
+            .await
+            .map_err(|e| Error::nats("subscribe", e))
+    }
+
     /// Waits until everything published so far has reached the server.
     pub async fn flush(&self) -> Result<()> {
         self.client

@@ -19,6 +19,124 @@ pub const ACTOR_LEASE_STREAM: &str = "JETWAY_ACTOR_LEASES";
 /// Bucket where actor hosts announce the types they host.
 pub const ACTOR_HOSTS_BUCKET: &str = "jetway_actor_hosts";
 
+/// Stream of every app's workflows: histories, inboxes, activity work and
+/// timers, so one atomic batch can commit a turn's all.
+pub const WORKFLOW_STREAM: &str = "JETWAY_WORKFLOWS";
+/// Prefix of the workflow stream's subjects.
+pub const WORKFLOW_PREFIX: &str = "jetway.wf";
+/// Bucket of workflow instances' status, keyed `<app id>.<instance id>`.
+pub const WORKFLOW_STATUS_BUCKET: &str = "jetway_workflow_status";
+/// Prefix of the (core NATS) subjects that tell waiters a status changed.
+pub const WORKFLOW_CHANGED_PREFIX: &str = "jetway.wfchanged";
+
+/// The subjects and names of one app's workflows.
+#[derive(Clone, Debug)]
+pub struct WorkflowNames {
+    app: String,
+}
+
+impl WorkflowNames {
+    pub fn new(app_id: &str) -> WorkflowNames {
+        WorkflowNames {
+            app: encode_token(app_id),
+        }
+    }
+
+    /// Every subject of the app's workflows in the stream.
+    pub fn all(&self) -> String {
+        format!("{WORKFLOW_PREFIX}.{}.>", self.app)
+    }
+
+    /// The history of `instance`: one record per committed turn.
+    pub fn history(&self, instance: &str) -> String {
+        format!(
+            "{WORKFLOW_PREFIX}.{}.h.{}",
+            self.app,
+            encode_token(instance)
+        )
+    }
+
+    /// The inbox of `instance`, in its partition.
+    pub fn inbox(&self, partition: u32, instance: &str) -> String {
+        format!(
+            "{WORKFLOW_PREFIX}.{}.in.{partition}.{}",
+            self.app,
+            encode_token(instance)
+        )
+    }
+
+    /// Every inbox of `partition`.
+    pub fn inbox_filter(&self, partition: u32) -> String {
+        format!("{WORKFLOW_PREFIX}.{}.in.{partition}.*", self.app)
+    }
+
+    /// The instance an inbox subject belongs to.
+    pub fn inbox_instance(subject: &str) -> Option<String> {
+        crate::codec::decode(subject.rsplit('.').next()?)
+    }
+
+    /// The durable consumer of `partition`'s inboxes.
+    pub fn inbox_consumer(&self, partition: u32) -> String {
+        format!("wf_{}_in_{partition}", encode_name_part(&self.app))
+    }
+
+    /// Activity work of `instance`.
+    pub fn activity(&self, instance: &str) -> String {
+        format!(
+            "{WORKFLOW_PREFIX}.{}.act.{}",
+            self.app,
+            encode_token(instance)
+        )
+    }
+
+    /// Every activity of the app.
+    pub fn activity_filter(&self) -> String {
+        format!("{WORKFLOW_PREFIX}.{}.act.*", self.app)
+    }
+
+    /// The durable consumer of the app's activities, shared by its workers.
+    pub fn activity_consumer(&self) -> String {
+        format!("wf_{}_act", encode_name_part(&self.app))
+    }
+
+    /// The schedule of timer `timer` of `instance`.
+    pub fn timer(&self, instance: &str, timer: i32) -> String {
+        format!(
+            "{WORKFLOW_PREFIX}.{}.t.{}.{timer}",
+            self.app,
+            encode_token(instance)
+        )
+    }
+
+    /// Every timer schedule of `instance`.
+    pub fn timers(&self, instance: &str) -> String {
+        format!(
+            "{WORKFLOW_PREFIX}.{}.t.{}.*",
+            self.app,
+            encode_token(instance)
+        )
+    }
+
+    /// The status key of `instance`.
+    pub fn status_key(&self, instance: &str) -> String {
+        format!("{}.{}", self.app, encode_token(instance))
+    }
+
+    /// The prefix of every status key of the app.
+    pub fn status_prefix(&self) -> String {
+        format!("{}.", self.app)
+    }
+
+    /// Where a change of `instance`'s status is announced.
+    pub fn changed(&self, instance: &str) -> String {
+        format!(
+            "{WORKFLOW_CHANGED_PREFIX}.{}.{}",
+            self.app,
+            encode_token(instance)
+        )
+    }
+}
+
 /// Subject on which the host of one partition of `actor_type` serves calls.
 pub fn actor_subject(actor_type: &str, partition: u32) -> String {
     format!("{ACTOR_PREFIX}.{}.{partition}", encode_token(actor_type))
@@ -140,6 +258,20 @@ mod tests {
         assert_eq!(partition("foobar", 1000), 0xbf9c_f968 % 1000);
         assert_eq!(partition("anything", 0), 0);
         assert_eq!(actor_subject("my.Type", 7), "jetway.actor.my=2EType.7");
+    }
+
+    #[test]
+    fn workflow_subjects_name_one_instance_each() {
+        let names = WorkflowNames::new("my.app");
+        assert_eq!(names.history("a.b"), "jetway.wf.my=2Eapp.h.a=2Eb");
+        let inbox = names.inbox(3, "x:0001");
+        assert_eq!(inbox, "jetway.wf.my=2Eapp.in.3.x=3A0001");
+        assert_eq!(
+            WorkflowNames::inbox_instance(&inbox).as_deref(),
+            Some("x:0001")
+        );
+        assert_eq!(names.status_key("i d"), "my=2Eapp.i=20d");
+        assert!(!names.inbox_consumer(1).contains(['.', '>', '*']));
     }
 
     #[test]

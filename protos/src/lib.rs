@@ -21,3 +21,9 @@ pub mod dapr_service {
     include!(concat!(env!("OUT_DIR"), "/dapr.proto.runtime.v1.Dapr.rs"));
     include!(concat!(env!("OUT_DIR"), "/dapr_paths.rs"));
 }
+
+/// The server of the durabletask `TaskHubSidecarService` (workflows).
+#[allow(unreachable_pub, clippy::all)]
+pub mod task_hub {
+    include!(concat!(env!("OUT_DIR"), "/.TaskHubSidecarService.rs"));
+}

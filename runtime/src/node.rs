@@ -154,6 +154,15 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             .map(|a| Arc::new(a) as Arc<dyn jetway_core::App>),
         settings.invoke_timeout,
     ));
+    let workflows = jetway_workflows::Engine::start(
+        &broker,
+        jetway_workflows::Config {
+            app_id: settings.app_id.clone(),
+            replicas: 1,
+        },
+    )
+    .await
+    .map_err(|e| StartError::Nats(format!("cannot open the workflow stream: {e}")))?;
     let node = Arc::new(Node {
         broker,
         registry,
@@ -161,6 +170,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         invoker,
         actors,
         actor_streams: Arc::default(),
+        workflows,
         readiness: Readiness::default(),
         subscriptions: RwLock::new(Vec::new()),
         extended: RwLock::new(BTreeMap::new()),

@@ -1,5 +1,12 @@
-//! Durable workflows for the durabletask workers of the official Dapr SDKs.
+//! Durable workflows for the durabletask workers of the official Dapr SDKs:
+//! a pure state machine per instance ([`machine`]), the records its history
+//! is kept in ([`record`]), the connected workers ([`workers`]) and the
+//! JetStream driver that runs them all ([`engine`]).
 
+pub mod engine;
 pub mod machine;
+pub mod record;
+pub mod workers;
 
 pub use dapr_durabletask_proto as proto;
+pub use engine::{Config, Engine, Error};

@@ -253,7 +253,15 @@ impl Instance {
         }
         let workflow_started = turn.request.new_events.into_iter().next();
         self.history.extend(workflow_started);
+        let shown_from = self.history.len();
         self.history.extend(self.inbox.drain(..turn.consumed));
+        // A recursive terminate reaches the children too.
+        let recurse = self.history[shown_from..]
+            .iter()
+            .find_map(|e| match &e.event_type {
+                Some(EventType::ExecutionTerminated(t)) if t.recurse => Some(t.input.clone()),
+                _ => None,
+            });
         if answer.custom_status.is_some() {
             self.custom_status = answer.custom_status;
         }
@@ -269,6 +277,15 @@ impl Instance {
                 break;
             }
             self.act(id, kind, now, &mut work);
+        }
+        if let Some(reason) = recurse {
+            for child in self.children() {
+                work.push(Work::Terminate {
+                    instance: child.to_owned(),
+                    reason: reason.clone(),
+                    recurse: true,
+                });
+            }
         }
         Ok(work)
     }
@@ -739,6 +756,30 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+
+        // A recursive terminate of the parent reaches the child.
+        let terminated = pb::ExecutionTerminatedEvent {
+            input: Some("\"stop\"".into()),
+            recurse: true,
+        };
+        assert!(parent.deliver(event(-1, at(4), EventType::ExecutionTerminated(terminated))));
+        let turn = parent.turn(at(4)).unwrap();
+        let work = parent
+            .complete(
+                turn,
+                answer("p", vec![(-1, done(Status::Terminated, ""))]),
+                at(4),
+            )
+            .unwrap();
+        assert!(
+            work.contains(&Work::Terminate {
+                instance: "p:0001".into(),
+                reason: Some("\"stop\"".into()),
+                recurse: true
+            }),
+            "{work:?}"
+        );
+        assert_eq!(parent.status(), Status::Terminated);
     }
 
     #[test]

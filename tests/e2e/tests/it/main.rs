@@ -15,6 +15,7 @@ mod pubsub;
 mod sdk;
 mod startup;
 mod state;
+mod workflows;
 
 use std::time::Duration;
 

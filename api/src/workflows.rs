@@ -1,0 +1,273 @@
+//! The durabletask `TaskHubSidecarService` on the gRPC API port: the workflow
+//! SDKs' client calls and their workers' work item stream, translated into
+//! calls of the workflow engine.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use jetway_protos::Empty;
+use jetway_protos::task_hub::task_hub_sidecar_service_server::TaskHubSidecarService;
+use jetway_workflows::engine::{self, Engine};
+use jetway_workflows::proto as pb;
+use jetway_workflows::workers::Answer;
+use pb::history_event::EventType;
+use tonic::{Request, Response, Status};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// Instance ids one `ListInstanceIDs` page holds at most.
+const MAX_PAGE: usize = 1000;
+
+pub(crate) struct TaskHub {
+    pub(crate) engine: Arc<Engine>,
+}
+
+fn status(error: engine::Error) -> Status {
+    use engine::Error::*;
+    match error {
+        NotFound(_) => Status::not_found(error.to_string()),
+        AlreadyExists(_) => Status::already_exists(error.to_string()),
+        NotFinished(_) => Status::failed_precondition(error.to_string()),
+        Invalid(_) => Status::invalid_argument(error.to_string()),
+        Corrupt(_) => Status::data_loss(error.to_string()),
+        Broker(_) => Status::unavailable(error.to_string()),
+    }
+}
+
+fn found(state: Option<pb::WorkflowState>) -> pb::GetInstanceResponse {
+    pb::GetInstanceResponse {
+        exists: state.is_some(),
+        workflow_state: state,
+    }
+}
+
+/// An answer for a work item no one waits for any more.
+fn unknown_item() -> Status {
+    Status::not_found("unknown instance ID/task ID combo")
+}
+
+#[tonic::async_trait]
+impl TaskHubSidecarService for TaskHub {
+    async fn hello(&self, _: Request<Empty>) -> Reply<Empty> {
+        Ok(Response::new(()))
+    }
+
+    async fn start_instance(
+        &self,
+        request: Request<pb::CreateInstanceRequest>,
+    ) -> Reply<pb::CreateInstanceResponse> {
+        let instance_id = self
+            .engine
+            .start_instance(request.into_inner())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CreateInstanceResponse { instance_id }))
+    }
+
+    async fn get_instance(
+        &self,
+        request: Request<pb::GetInstanceRequest>,
+    ) -> Reply<pb::GetInstanceResponse> {
+        let r = request.into_inner();
+        let state = self
+            .engine
+            .get(&r.instance_id, r.get_inputs_and_outputs)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(found(state)))
+    }
+
+    async fn wait_for_instance_start(
+        &self,
+        request: Request<pb::GetInstanceRequest>,
+    ) -> Reply<pb::GetInstanceResponse> {
+        let r = request.into_inner();
+        let state = self
+            .engine
+            .wait(&r.instance_id, r.get_inputs_and_outputs, |s| {
+                s.workflow_status != pb::OrchestrationStatus::Pending as i32
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(found(state)))
+    }
+
+    async fn wait_for_instance_completion(
+        &self,
+        request: Request<pb::GetInstanceRequest>,
+    ) -> Reply<pb::GetInstanceResponse> {
+        let r = request.into_inner();
+        let state = self
+            .engine
+            .wait(
+                &r.instance_id,
+                r.get_inputs_and_outputs,
+                engine::is_finished,
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(found(state)))
+    }
+
+    async fn raise_event(
+        &self,
+        request: Request<pb::RaiseEventRequest>,
+    ) -> Reply<pb::RaiseEventResponse> {
+        let r = request.into_inner();
+        let raised = EventType::EventRaised(pb::EventRaisedEvent {
+            name: r.name,
+            input: r.input,
+        });
+        self.engine
+            .deliver(&r.instance_id, raised)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RaiseEventResponse {}))
+    }
+
+    async fn terminate_instance(
+        &self,
+        request: Request<pb::TerminateRequest>,
+    ) -> Reply<pb::TerminateResponse> {
+        let r = request.into_inner();
+        let terminated = EventType::ExecutionTerminated(pb::ExecutionTerminatedEvent {
+            input: r.output,
+            recurse: r.recursive,
+        });
+        self.engine
+            .deliver(&r.instance_id, terminated)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::TerminateResponse {}))
+    }
+
+    async fn suspend_instance(
+        &self,
+        request: Request<pb::SuspendRequest>,
+    ) -> Reply<pb::SuspendResponse> {
+        let r = request.into_inner();
+        let suspended =
+            EventType::ExecutionSuspended(pb::ExecutionSuspendedEvent { input: r.reason });
+        self.engine
+            .deliver(&r.instance_id, suspended)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SuspendResponse {}))
+    }
+
+    async fn resume_instance(
+        &self,
+        request: Request<pb::ResumeRequest>,
+    ) -> Reply<pb::ResumeResponse> {
+        let r = request.into_inner();
+        let resumed = EventType::ExecutionResumed(pb::ExecutionResumedEvent { input: r.reason });
+        self.engine
+            .deliver(&r.instance_id, resumed)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ResumeResponse {}))
+    }
+
+    async fn purge_instances(
+        &self,
+        request: Request<pb::PurgeInstancesRequest>,
+    ) -> Reply<pb::PurgeInstancesResponse> {
+        use pb::purge_instances_request::Request as Which;
+        let r = request.into_inner();
+        let Some(Which::InstanceId(id)) = r.request else {
+            return Err(Status::unimplemented(
+                "purging by filter is not implemented by Jetway yet: purge by instance ID",
+            ));
+        };
+        let removed = self.engine.purge(&id, r.recursive).await.map_err(status)?;
+        Ok(Response::new(pb::PurgeInstancesResponse {
+            deleted_instance_count: removed as i32,
+            is_complete: Some(true),
+        }))
+    }
+
+    type GetWorkItemsStream = Pin<Box<dyn Stream<Item = Result<pb::WorkItem, Status>> + Send>>;
+
+    async fn get_work_items(
+        &self,
+        _: Request<pb::GetWorkItemsRequest>,
+    ) -> Reply<Self::GetWorkItemsStream> {
+        // The worker stays connected while the stream (and so the connection) lives.
+        let connection = self.engine.workers().join();
+        let items = futures::stream::unfold(connection, |mut connection| async move {
+            let item = connection.items.recv().await?;
+            Some((Ok(item), connection))
+        });
+        Ok(Response::new(Box::pin(items)))
+    }
+
+    async fn complete_activity_task(
+        &self,
+        request: Request<pb::ActivityResponse>,
+    ) -> Reply<pb::CompleteTaskResponse> {
+        let r = request.into_inner();
+        let token = r.completion_token.clone();
+        match self.engine.workers().answer(&token, Answer::Activity(r)) {
+            true => Ok(Response::new(pb::CompleteTaskResponse {})),
+            false => Err(unknown_item()),
+        }
+    }
+
+    async fn complete_orchestrator_task(
+        &self,
+        request: Request<pb::WorkflowResponse>,
+    ) -> Reply<pb::CompleteTaskResponse> {
+        self.complete_workflow_task(request).await
+    }
+
+    async fn complete_workflow_task(
+        &self,
+        request: Request<pb::WorkflowResponse>,
+    ) -> Reply<pb::CompleteTaskResponse> {
+        let r = request.into_inner();
+        let token = r.completion_token.clone();
+        match self.engine.workers().answer(&token, Answer::Workflow(r)) {
+            true => Ok(Response::new(pb::CompleteTaskResponse {})),
+            false => Err(unknown_item()),
+        }
+    }
+
+    async fn rerun_workflow_from_event(
+        &self,
+        _: Request<pb::RerunWorkflowFromEventRequest>,
+    ) -> Reply<pb::RerunWorkflowFromEventResponse> {
+        Err(Status::unimplemented(
+            "RerunWorkflowFromEvent is not implemented by Jetway yet",
+        ))
+    }
+
+    async fn list_instance_ids(
+        &self,
+        request: Request<pb::ListInstanceIDsRequest>,
+    ) -> Reply<pb::ListInstanceIDsResponse> {
+        let r = request.into_inner();
+        let size = r.page_size.map_or(100, |s| s as usize).clamp(1, MAX_PAGE);
+        let (instance_ids, continuation_token) = self
+            .engine
+            .list(r.continuation_token.as_deref(), size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListInstanceIDsResponse {
+            instance_ids,
+            continuation_token,
+        }))
+    }
+
+    async fn get_instance_history(
+        &self,
+        request: Request<pb::GetInstanceHistoryRequest>,
+    ) -> Reply<pb::GetInstanceHistoryResponse> {
+        let events = self
+            .engine
+            .history(&request.into_inner().instance_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetInstanceHistoryResponse { events }))
+    }
+}

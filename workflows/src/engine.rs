@@ -1,0 +1,901 @@
+//! The JetStream driver: workflow instances of one app id kept in one stream,
+//! their turns run by the app's workers.
+//!
+//! - An instance's history is a subject of records (see [`crate::record`]).
+//! - Everything that happens to an instance (start, activity results, timers,
+//!   events, terminate, suspend, resume) is a message on its inbox subject.
+//!   Inboxes fall into [`PARTITIONS`] partitions; each partition has one
+//!   durable consumer, pinned to one sidecar at a time among those with a
+//!   worker connected, and that sidecar runs the partition's turns with the
+//!   instances' histories cached.
+//! - A turn commits in one atomic batch: its history record (expecting the
+//!   history's last sequence, so two owners never both commit), the activity
+//!   work it schedules, its timers (message schedules that publish
+//!   `timerFired` to the inbox when due) and its messages to other instances.
+//!   Only then are the inbox messages it consumed acknowledged; one delivered
+//!   again is known by its sequence in the history's records.
+//! - Activities are messages that every sidecar with a worker pulls from one
+//!   shared durable consumer; the result goes to the instance's inbox before
+//!   the activity is acknowledged, so a sidecar that dies mid-activity has it
+//!   run again elsewhere.
+//! - Instance status is a KV entry written after each commit that changes it,
+//!   for reads, lists and waits from any sidecar.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use jetway_broker::kv::{Bucket, BucketConfig, Expect, Op, Write};
+use jetway_broker::naming::{self, WorkflowNames};
+use jetway_broker::stream::{
+    ConsumerConfig, DeliverPolicy, Delivery, Outgoing, Schedule, Stream, StreamConfig,
+};
+use jetway_broker::{Broker, HeaderMap};
+use prost::Message;
+use prost_types::Timestamp;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::machine::{Instance, Status, Turn, Work, event};
+use crate::proto as pb;
+use crate::record::{self, Record, Replayed};
+use crate::workers::{Answer, Workers};
+use pb::history_event::EventType;
+
+/// Inbox partitions of an app id: each is one consumer, owned by one sidecar.
+pub const PARTITIONS: u32 = 16;
+/// How long a silent owner keeps its partition.
+const OWNER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Redelivery of an inbox message its owner has not acknowledged.
+const INBOX_ACK_WAIT: Duration = Duration::from_secs(10);
+/// Redelivery of an activity whose sidecar stopped saying it is running.
+const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(30);
+/// Activities one sidecar runs at once.
+const ACTIVITIES_IN_FLIGHT: usize = 256;
+/// Longest instance id accepted.
+pub const MAX_INSTANCE_ID: usize = 256;
+/// How often a waiter reads the status again without being told of a change.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no such instance exists: {0}")]
+    NotFound(String),
+    #[error("a workflow with instance ID {0} is already running")]
+    AlreadyExists(String),
+    #[error("workflow {0} has not finished: only a finished workflow can be purged")]
+    NotFinished(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Broker(#[from] jetway_broker::Error),
+}
+
+/// Settings of the workflow engine of one app id.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub app_id: String,
+    /// Replicas of the stream and bucket (1 on one server, 3 in a cluster).
+    pub replicas: usize,
+}
+
+/// The workflows of one app id, as this sidecar serves them.
+pub struct Engine {
+    names: WorkflowNames,
+    broker: Broker,
+    stream: Stream,
+    status: Bucket,
+    workers: Arc<Workers>,
+    stop: CancellationToken,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Engine {
+    /// Opens (creating as needed) the stream and bucket, and owns work while
+    /// a worker is connected here.
+    pub async fn start(broker: &Broker, config: Config) -> Result<Arc<Engine>, Error> {
+        let names = WorkflowNames::new(&config.app_id);
+        let stream = broker
+            .stream(StreamConfig {
+                name: naming::WORKFLOW_STREAM.into(),
+                subjects: vec![format!("{}.>", naming::WORKFLOW_PREFIX)],
+                replicas: config.replicas,
+                memory: false,
+                limits: Default::default(),
+            })
+            .await?;
+        let status = broker
+            .bucket(BucketConfig {
+                name: naming::WORKFLOW_STATUS_BUCKET.into(),
+                replicas: config.replicas,
+                memory: false,
+                max_age: None,
+                raw_keys: true,
+            })
+            .await?;
+        let engine = Arc::new(Engine {
+            names,
+            broker: broker.clone(),
+            stream,
+            status,
+            workers: Arc::new(Workers::default()),
+            stop: CancellationToken::new(),
+        });
+        tokio::spawn(supervise(Arc::downgrade(&engine), engine.stop.clone()));
+        Ok(engine)
+    }
+
+    pub fn workers(&self) -> &Arc<Workers> {
+        &self.workers
+    }
+
+    /// Creates an instance (its id generated when empty) and returns its id.
+    pub async fn start_instance(
+        &self,
+        mut request: pb::CreateInstanceRequest,
+    ) -> Result<String, Error> {
+        if request.instance_id.is_empty() {
+            request.instance_id = uuid::Uuid::new_v4().simple().to_string();
+        }
+        let id = request.instance_id.clone();
+        check_id(&id)?;
+        let key = self.names.status_key(&id);
+        let current = self.status.get(&key).await?;
+        if let Some(entry) = &current
+            && !is_finished(&decode_state(&entry.value)?)
+        {
+            return Err(Error::AlreadyExists(id));
+        }
+        let history = self.names.history(&id);
+        let last = self.stream.last_sequence(&history).await?;
+        let now = now();
+        let instance = Instance::start(&request, None, now);
+        let started = instance.inbox[0].encode_to_vec().into();
+        let inbox = self.names.inbox(partition(&id), &id);
+        let start = match request
+            .scheduled_start_timestamp
+            .filter(|at| system_time(*at) > SystemTime::now())
+        {
+            Some(at) => Outgoing {
+                subject: self.names.timer(&id, 0),
+                payload: started,
+                schedule: Some(Schedule {
+                    at: system_time(at),
+                    target: inbox,
+                }),
+                ..Default::default()
+            },
+            None => Outgoing {
+                subject: inbox,
+                payload: started,
+                ..Default::default()
+            },
+        };
+        let created = Outgoing {
+            subject: history,
+            payload: Record {
+                reset: true,
+                ..Default::default()
+            }
+            .encode(),
+            expect_last: Some(last),
+            schedule: None,
+        };
+        match self.stream.publish_atomic(vec![start, created]).await {
+            Err(jetway_broker::Error::WrongRevision) => return Err(Error::AlreadyExists(id)),
+            other => other?,
+        };
+        // The owner may have written a newer status already: then this one loses.
+        let expect = current.map_or(Expect::Absent, |e| Expect::Revision(e.revision));
+        let pending = instance.state(true).encode_to_vec().into();
+        match self.write_status(&id, pending, expect).await {
+            Ok(()) | Err(Error::Broker(jetway_broker::Error::WrongRevision)) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(id)
+    }
+
+    /// The instance's state, if it exists; inputs, outputs and custom status
+    /// only `with_payloads`.
+    pub async fn get(
+        &self,
+        id: &str,
+        with_payloads: bool,
+    ) -> Result<Option<pb::WorkflowState>, Error> {
+        let Some(entry) = self.status.get(&self.names.status_key(id)).await? else {
+            return Ok(None);
+        };
+        let mut state = decode_state(&entry.value)?;
+        if !with_payloads {
+            state.input = None;
+            state.output = None;
+            state.custom_status = None;
+        }
+        Ok(Some(state))
+    }
+
+    /// Waits until the instance's state satisfies `done` (or it does not
+    /// exist), and returns it. The caller's deadline bounds the wait.
+    pub async fn wait(
+        &self,
+        id: &str,
+        with_payloads: bool,
+        done: impl Fn(&pb::WorkflowState) -> bool,
+    ) -> Result<Option<pb::WorkflowState>, Error> {
+        let mut changes = self.broker.subscribe(self.names.changed(id)).await?;
+        loop {
+            match self.get(id, with_payloads).await? {
+                Some(state) if !done(&state) => {}
+                other => return Ok(other),
+            }
+            let _ = tokio::time::timeout(WAIT_POLL, changes.next()).await;
+        }
+    }
+
+    /// Adds `event` to the inbox of an existing instance.
+    pub async fn deliver(&self, id: &str, kind: EventType) -> Result<(), Error> {
+        if self.status.get(&self.names.status_key(id)).await?.is_none() {
+            return Err(Error::NotFound(id.to_owned()));
+        }
+        let payload = event(-1, now(), kind).encode_to_vec().into();
+        self.stream
+            .publish(
+                self.names.inbox(partition(id), id),
+                HeaderMap::new(),
+                payload,
+                None,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a finished instance's history and status (and its children's,
+    /// if `recursive`); returns how many instances were removed.
+    pub async fn purge(&self, id: &str, recursive: bool) -> Result<u32, Error> {
+        let Some(state) = self.get(id, false).await? else {
+            return Ok(0);
+        };
+        if !is_finished(&state) {
+            return Err(Error::NotFinished(id.to_owned()));
+        }
+        let mut removed = 1;
+        if recursive {
+            let replayed = self.load(id).await?.0;
+            for child in replayed.instance.children() {
+                removed += Box::pin(self.purge(child, true)).await?;
+            }
+        }
+        self.stream.purge(&self.names.history(id), None).await?;
+        self.stream.purge(&self.names.timers(id), None).await?;
+        self.status
+            .write(Write {
+                key: self.names.status_key(id),
+                op: Op::Delete,
+                expect: Expect::Any,
+            })
+            .await?;
+        Ok(removed)
+    }
+
+    /// The committed history of the instance's current execution.
+    pub async fn history(&self, id: &str) -> Result<Vec<pb::HistoryEvent>, Error> {
+        let (replayed, _) = self.load(id).await?;
+        if !replayed.exists {
+            return Err(Error::NotFound(id.to_owned()));
+        }
+        Ok(replayed.instance.history)
+    }
+
+    /// A page of the app's instance ids, after `after` (exclusive).
+    pub async fn list(
+        &self,
+        after: Option<&str>,
+        size: usize,
+    ) -> Result<(Vec<String>, Option<String>), Error> {
+        let prefix = self.names.status_prefix();
+        let mut ids: Vec<String> = self
+            .status
+            .keys()
+            .await?
+            .into_iter()
+            .filter_map(|k| {
+                k.strip_prefix(&prefix)
+                    .and_then(jetway_broker::codec::decode)
+            })
+            .collect();
+        ids.sort();
+        let start = after.map_or(0, |a| ids.partition_point(|id| id.as_str() <= a));
+        let page: Vec<String> = ids.into_iter().skip(start).take(size.max(1)).collect();
+        let next = (page.len() == size.max(1))
+            .then(|| page.last().cloned())
+            .flatten();
+        Ok((page, next))
+    }
+
+    /// The instance's records replayed, and the sequence of the last.
+    async fn load(&self, id: &str) -> Result<(Replayed, u64), Error> {
+        let records = self
+            .stream
+            .subject_messages(&self.names.history(id), 0)
+            .await?;
+        let last = records.last().map_or(0, |(seq, _)| *seq);
+        let replayed = record::replay(id, &records).map_err(Error::Corrupt)?;
+        Ok((replayed, last))
+    }
+
+    async fn write_status(&self, id: &str, value: Bytes, expect: Expect) -> Result<(), Error> {
+        self.status
+            .write(Write {
+                key: self.names.status_key(id),
+                op: Op::Put { value, ttl: None },
+                expect,
+            })
+            .await?;
+        // Wake whoever waits for it; a waiter also reads again on its own.
+        let _ = self
+            .broker
+            .client()
+            .publish(self.names.changed(id), Bytes::new())
+            .await;
+        Ok(())
+    }
+}
+
+/// Runs the partitions and activities while a worker is connected here.
+async fn supervise(engine: std::sync::Weak<Engine>, stop: CancellationToken) {
+    let Some(mut count) = engine.upgrade().map(|e| e.workers.count()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = count.wait_for(|n| *n > 0) => if changed.is_err() { return },
+        }
+        let serving = stop.child_token();
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        for partition in 0..PARTITIONS {
+            tokio::spawn(own(engine.clone(), partition, serving.clone()));
+        }
+        tokio::spawn(run_activities(engine.clone(), serving.clone()));
+        drop(engine);
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = count.wait_for(|n| *n == 0) => {}
+        }
+        serving.cancel();
+    }
+}
+
+/// One instance of an owned partition.
+struct Cached {
+    replayed: Replayed,
+    /// Sequence of the history's last record.
+    last: u64,
+    /// Inbox messages whose events wait in the instance's inbox (its tail).
+    deliveries: Vec<Delivery>,
+    /// The next record starts a new execution.
+    reset: bool,
+    /// A turn is with a worker.
+    busy: bool,
+}
+
+type Done = (String, Turn, Answer);
+
+/// Owns `partition` while this sidecar is its consumer's pinned puller,
+/// until `stop`.
+async fn own(engine: Arc<Engine>, partition: u32, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        if let Err(error) = serve_partition(&engine, partition, &stop).await {
+            tracing::warn!(partition, %error, "Serving a workflow partition failed; trying again.");
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+async fn serve_partition(
+    engine: &Arc<Engine>,
+    partition: u32,
+    stop: &CancellationToken,
+) -> Result<(), Error> {
+    let consumer = engine
+        .stream
+        .consumer(ConsumerConfig {
+            name: engine.names.inbox_consumer(partition),
+            filter_subject: engine.names.inbox_filter(partition),
+            deliver_policy: DeliverPolicy::All,
+            max_deliver: -1,
+            max_ack_pending: 10_000,
+            ack_wait: INBOX_ACK_WAIT,
+            inactive_threshold: None,
+            pinned: Some(OWNER_TIMEOUT),
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut owner = Owner {
+        engine: engine.clone(),
+        instances: HashMap::new(),
+        turns: JoinSet::new(),
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            message = messages.next() => match message {
+                Some(Ok(delivery)) => owner.receive(delivery).await,
+                Some(Err(error)) => return Err(error.into()),
+                None => return Ok(()),
+            },
+            Some(Ok((id, turn, answer))) = owner.turns.join_next() => {
+                owner.commit(id, turn, answer).await;
+            }
+        }
+    }
+}
+
+/// The instances of one owned partition.
+struct Owner {
+    engine: Arc<Engine>,
+    instances: HashMap<String, Cached>,
+    turns: JoinSet<Done>,
+}
+
+impl Owner {
+    /// Takes one inbox message into its instance's inbox.
+    async fn receive(&mut self, delivery: Delivery) {
+        let Some(id) = WorkflowNames::inbox_instance(delivery.subject()) else {
+            let _ = delivery.term().await;
+            return;
+        };
+        let Ok(event) = pb::HistoryEvent::decode(delivery.payload().as_ref()) else {
+            tracing::warn!(instance = %id, "An inbox message is not a history event; dropping it.");
+            let _ = delivery.term().await;
+            return;
+        };
+        if !self.instances.contains_key(&id) {
+            match self.engine.load(&id).await {
+                Ok((replayed, last)) => {
+                    self.instances.insert(
+                        id.clone(),
+                        Cached {
+                            replayed,
+                            last,
+                            deliveries: Vec::new(),
+                            reset: false,
+                            busy: false,
+                        },
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(instance = %id, %error, "Loading a workflow failed; its message comes again.");
+                    let _ = delivery.nak(Duration::from_secs(1)).await;
+                    return;
+                }
+            }
+        }
+        let cached = self.instances.get_mut(&id).expect("cached above");
+        let seq = delivery.sequence();
+        if cached.replayed.consumed.contains(&seq) {
+            let _ = delivery.ack().await;
+            return;
+        }
+        // Delivered again while it waits: keep the newer delivery to acknowledge.
+        if let Some(waiting) = cached.deliveries.iter_mut().find(|d| d.sequence() == seq) {
+            *waiting = delivery;
+            return;
+        }
+        let instance = &mut cached.replayed.instance;
+        if matches!(event.event_type, Some(EventType::ExecutionStarted(_))) {
+            if instance.started().is_some() && !instance.is_finished() {
+                // Started already: a second start changes nothing.
+                let _ = delivery.ack().await;
+                return;
+            }
+            if instance.is_finished() || !instance.history.is_empty() {
+                *instance = Instance {
+                    id: id.clone(),
+                    ..Instance::default()
+                };
+                cached.reset = true;
+            }
+        } else if instance.started().is_none() {
+            tracing::debug!(instance = %id, "A message for no workflow; dropping it.");
+            let _ = delivery.ack().await;
+            self.instances.remove(&id);
+            return;
+        }
+        if !instance.deliver(event) {
+            // Finished: nothing more happens to it.
+            let _ = delivery.ack().await;
+            return;
+        }
+        cached.deliveries.push(delivery);
+        self.next_turn(&id);
+    }
+
+    /// Hands the instance's next turn to a worker, unless one is out.
+    fn next_turn(&mut self, id: &str) {
+        let Some(cached) = self.instances.get_mut(id) else {
+            return;
+        };
+        if cached.busy {
+            return;
+        }
+        let Some(turn) = cached.replayed.instance.turn(now()) else {
+            return;
+        };
+        cached.busy = true;
+        let workers = self.engine.workers.clone();
+        let id = id.to_owned();
+        self.turns.spawn(async move {
+            let item = pb::WorkItem {
+                request: Some(pb::work_item::Request::WorkflowRequest(
+                    turn.request.clone(),
+                )),
+                ..Default::default()
+            };
+            let answer = workers.run(item).await;
+            (id, turn, answer)
+        });
+    }
+
+    /// Commits a turn the worker answered, then acknowledges what it consumed.
+    async fn commit(&mut self, id: String, turn: Turn, answer: Answer) {
+        let Some(cached) = self.instances.get_mut(&id) else {
+            return;
+        };
+        cached.busy = false;
+        let Answer::Workflow(response) = answer else {
+            return;
+        };
+        let instance = &mut cached.replayed.instance;
+        let before = (
+            instance.status(),
+            instance.custom_status.clone(),
+            instance.continued,
+        );
+        let history_from = instance.history.len();
+        // The inbox holds first the events the records carry, then delivered ones.
+        let carried = instance.inbox.len() - cached.deliveries.len();
+        let delivered = turn.consumed.saturating_sub(carried);
+        let now = now();
+        let work = match instance.complete(turn, response, now) {
+            Ok(work) => work,
+            Err(error) => {
+                tracing::warn!(instance = %id, %error, "A worker's answer does not fit its turn; the turn runs again.");
+                self.reload(&id).await;
+                return;
+            }
+        };
+        let continued = instance.continued != before.2;
+        let consumed: Vec<u64> = cached.deliveries[..delivered]
+            .iter()
+            .map(Delivery::sequence)
+            .collect();
+        let record = Record {
+            reset: cached.reset || continued,
+            history: match continued {
+                true => Vec::new(),
+                false => instance.history[history_from..].to_vec(),
+            },
+            pending: match continued {
+                true => instance.inbox
+                    [..instance.inbox.len() - (cached.deliveries.len() - delivered)]
+                    .to_vec(),
+                false => Vec::new(),
+            },
+            consumed: consumed.clone(),
+            custom_status: instance.custom_status.clone(),
+            continued: instance.continued,
+        };
+        let names = &self.engine.names;
+        let mut messages: Vec<Outgoing> = work
+            .iter()
+            .filter_map(|w| outgoing(names, &id, w, now))
+            .collect();
+        messages.push(Outgoing {
+            subject: names.history(&id),
+            payload: record.encode(),
+            expect_last: Some(cached.last),
+            schedule: None,
+        });
+        let committed = match publish(&self.engine.stream, messages).await {
+            Ok(seq) => seq,
+            Err(error) => {
+                tracing::warn!(instance = %id, %error, "Committing a workflow turn failed; it runs again.");
+                self.reload(&id).await;
+                return;
+            }
+        };
+        cached.last = committed;
+        cached.replayed.exists = true;
+        if record.reset {
+            cached.replayed.consumed.clear();
+        }
+        cached.reset = false;
+        cached.replayed.consumed.extend(&consumed);
+        for delivery in cached.deliveries.drain(..delivered) {
+            let _ = delivery.ack().await;
+        }
+        let instance = &cached.replayed.instance;
+        let after = (
+            instance.status(),
+            instance.custom_status.clone(),
+            instance.continued,
+        );
+        let finished = instance.is_finished();
+        if after != before {
+            let state = instance.state(true).encode_to_vec().into();
+            if let Err(error) = self.engine.write_status(&id, state, Expect::Any).await {
+                tracing::warn!(instance = %id, %error, "Writing a workflow's status failed.");
+            }
+        }
+        if finished {
+            // Nothing more happens to it: free its memory.
+            self.instances.remove(&id);
+        } else {
+            self.next_turn(&id);
+        }
+    }
+
+    /// Forgets the instance and has its waiting messages delivered again, to
+    /// be replayed from the committed history.
+    async fn reload(&mut self, id: &str) {
+        if let Some(cached) = self.instances.remove(id) {
+            for delivery in cached.deliveries {
+                let _ = delivery.nak(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The message one piece of work sends, if any.
+fn outgoing(names: &WorkflowNames, id: &str, work: &Work, now: Timestamp) -> Option<Outgoing> {
+    let to_inbox = |instance: &str, kind: EventType| Outgoing {
+        subject: names.inbox(partition(instance), instance),
+        payload: event(-1, now, kind).encode_to_vec().into(),
+        ..Default::default()
+    };
+    Some(match work {
+        Work::Activity(request) => Outgoing {
+            subject: names.activity(id),
+            payload: request.encode_to_vec().into(),
+            ..Default::default()
+        },
+        Work::Timer { id: timer, fire_at } => Outgoing {
+            subject: names.timer(id, *timer),
+            payload: event(
+                -1,
+                *fire_at,
+                EventType::TimerFired(pb::TimerFiredEvent {
+                    fire_at: Some(*fire_at),
+                    timer_id: *timer,
+                }),
+            )
+            .encode_to_vec()
+            .into(),
+            schedule: Some(Schedule {
+                at: system_time(*fire_at),
+                target: names.inbox(partition(id), id),
+            }),
+            ..Default::default()
+        },
+        Work::StartChild(request, parent) => {
+            let child = Instance::start(request, Some(parent.clone()), now);
+            let started = child.inbox.into_iter().next()?;
+            Outgoing {
+                subject: names.inbox(partition(&request.instance_id), &request.instance_id),
+                payload: started.encode_to_vec().into(),
+                ..Default::default()
+            }
+        }
+        Work::Deliver { instance, event } => Outgoing {
+            subject: names.inbox(partition(instance), instance),
+            payload: event.encode_to_vec().into(),
+            ..Default::default()
+        },
+        Work::Terminate {
+            instance,
+            reason,
+            recurse,
+        } => to_inbox(
+            instance,
+            EventType::ExecutionTerminated(pb::ExecutionTerminatedEvent {
+                input: reason.clone(),
+                recurse: *recurse,
+            }),
+        ),
+        Work::Finished(_) => return None,
+    })
+}
+
+/// Publishes a turn's messages; more than one batch holds go first in batches
+/// of their own (work a crash could repeat, never lose), the last batch with
+/// the history record.
+async fn publish(
+    stream: &Stream,
+    mut messages: Vec<Outgoing>,
+) -> Result<u64, jetway_broker::Error> {
+    let max = jetway_broker::kv::MAX_BATCH;
+    while messages.len() > max {
+        let rest = messages.split_off(max - 1);
+        stream
+            .publish_atomic(std::mem::replace(&mut messages, rest))
+            .await?;
+    }
+    stream.publish_atomic(messages).await
+}
+
+/// Runs activities from the app's shared consumer on this sidecar's workers,
+/// until `stop`.
+async fn run_activities(engine: Arc<Engine>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        if let Err(error) = serve_activities(&engine, &stop).await {
+            tracing::warn!(%error, "Taking workflow activities failed; trying again.");
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+async fn serve_activities(engine: &Arc<Engine>, stop: &CancellationToken) -> Result<(), Error> {
+    let consumer = engine
+        .stream
+        .consumer(ConsumerConfig {
+            name: engine.names.activity_consumer(),
+            filter_subject: engine.names.activity_filter(),
+            deliver_policy: DeliverPolicy::All,
+            max_deliver: -1,
+            max_ack_pending: 10_000,
+            ack_wait: ACTIVITY_ACK_WAIT,
+            inactive_threshold: None,
+            pinned: None,
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(ACTIVITIES_IN_FLIGHT));
+    let mut running = JoinSet::new();
+    loop {
+        let slot = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
+        };
+        let delivery = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            message = messages.next() => match message {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => return Err(error.into()),
+                None => return Ok(()),
+            },
+        };
+        let engine = engine.clone();
+        let stop = stop.clone();
+        running.spawn(async move {
+            run_activity(&engine, delivery, &stop).await;
+            drop(slot);
+        });
+        while running.try_join_next().is_some() {}
+    }
+}
+
+/// Runs one activity and sends its result to the instance's inbox.
+async fn run_activity(engine: &Engine, delivery: Delivery, stop: &CancellationToken) {
+    let Ok(request) = pb::ActivityRequest::decode(delivery.payload().as_ref()) else {
+        tracing::warn!("An activity message does not decode; dropping it.");
+        let _ = delivery.term().await;
+        return;
+    };
+    let item = pb::WorkItem {
+        request: Some(pb::work_item::Request::ActivityRequest(request.clone())),
+        ..Default::default()
+    };
+    let mut progress = tokio::time::interval(ACTIVITY_ACK_WAIT / 3);
+    progress.tick().await;
+    let run = engine.workers.run(item);
+    tokio::pin!(run);
+    let answer = loop {
+        tokio::select! {
+            answer = &mut run => break answer,
+            _ = progress.tick() => { let _ = delivery.in_progress().await; }
+            _ = stop.cancelled() => {
+                // No worker here any more: let another sidecar run it.
+                let _ = delivery.nak(Duration::ZERO).await;
+                return;
+            }
+        }
+    };
+    let Answer::Activity(response) = answer else {
+        return;
+    };
+    let instance = request
+        .workflow_instance
+        .map(|w| w.instance_id)
+        .unwrap_or_default();
+    let kind = match response.failure_details {
+        Some(failure) => EventType::TaskFailed(pb::TaskFailedEvent {
+            task_scheduled_id: request.task_id,
+            failure_details: Some(failure),
+            task_execution_id: request.task_execution_id.clone(),
+            ..Default::default()
+        }),
+        None => EventType::TaskCompleted(pb::TaskCompletedEvent {
+            task_scheduled_id: request.task_id,
+            result: response.result,
+            task_execution_id: request.task_execution_id.clone(),
+            ..Default::default()
+        }),
+    };
+    let payload = event(-1, now(), kind).encode_to_vec().into();
+    let subject = engine.names.inbox(partition(&instance), &instance);
+    match engine
+        .stream
+        .publish(subject, HeaderMap::new(), payload, None, None)
+        .await
+    {
+        Ok(_) => {
+            let _ = delivery.ack().await;
+        }
+        Err(error) => {
+            tracing::warn!(%instance, %error, "Sending an activity's result failed; the activity runs again.");
+            let _ = delivery.nak(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// The inbox partition of an instance.
+pub fn partition(id: &str) -> u32 {
+    naming::partition(id, PARTITIONS)
+}
+
+fn check_id(id: &str) -> Result<(), Error> {
+    if id.len() > MAX_INSTANCE_ID {
+        return Err(Error::Invalid(format!(
+            "the instance ID is {} bytes long, at most {MAX_INSTANCE_ID} are allowed",
+            id.len()
+        )));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+    {
+        return Err(Error::Invalid(format!(
+            "instance ID '{id}' is not valid: use letters, digits and - _ : ."
+        )));
+    }
+    Ok(())
+}
+
+fn decode_state(value: &[u8]) -> Result<pb::WorkflowState, Error> {
+    pb::WorkflowState::decode(value)
+        .map_err(|e| Error::Corrupt(format!("a workflow's status does not decode: {e}")))
+}
+
+pub fn is_finished(state: &pb::WorkflowState) -> bool {
+    matches!(
+        Status::try_from(state.workflow_status),
+        Ok(Status::Completed | Status::Failed | Status::Terminated | Status::Canceled)
+    )
+}
+
+fn now() -> Timestamp {
+    Timestamp::from(SystemTime::now())
+}
+
+fn system_time(at: Timestamp) -> SystemTime {
+    SystemTime::try_from(at).unwrap_or(SystemTime::UNIX_EPOCH)
+}
