@@ -51,7 +51,7 @@ const OWNER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Redelivery of an inbox message its owner has not acknowledged.
 const INBOX_ACK_WAIT: Duration = Duration::from_secs(10);
 /// Redelivery of an activity whose sidecar stopped saying it is running.
-const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(30);
+const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(10);
 /// Activities one sidecar runs at once.
 const ACTIVITIES_IN_FLIGHT: usize = 256;
 /// Longest instance id accepted.

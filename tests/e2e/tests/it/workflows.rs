@@ -1,10 +1,13 @@
 //! Workflows with the official Python SDK's worker and client
 //! (`dapr.ext.workflow`), unchanged, against Jetway sidecars.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::time::Duration;
 
-use jetway_testkit::{NatsServer, Sidecar, python};
+use dapr_durabletask_proto as pb;
+use jetway_testkit::{App, NatsServer, Sidecar, python};
+use pb::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use serde_json::{Value, json};
 
 /// Runs `scenarios` of tests/e2e/apps/workflow_app.py against `sidecar` and
@@ -107,4 +110,156 @@ async fn python_sdk_workflows_run_to_completion() {
     // Every instance but the purged one is listed.
     let listed = report("list")["output"].as_u64().unwrap();
     assert!(listed >= 10, "{}", r["list"]);
+}
+
+type Client = TaskHubSidecarServiceClient<tonic::transport::Channel>;
+
+async fn task_hub(sidecar: &Sidecar) -> Client {
+    let url = format!("http://127.0.0.1:{}", sidecar.grpc_port);
+    TaskHubSidecarServiceClient::connect(url).await.unwrap()
+}
+
+/// A Python SDK worker (tests/e2e/apps/workflow_worker.py) for `sidecar`,
+/// logging its activity runs to `runs`.
+fn worker(sidecar: &Sidecar, runs: &Path) -> App {
+    let script = crate::sdk::app_script("workflow_worker.py");
+    App::spawn(
+        "workflow_worker.py",
+        &python(),
+        &[&script],
+        &[
+            ("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
+            ("RUNS_FILE", runs.display().to_string()),
+        ],
+    )
+}
+
+async fn schedule(client: &mut Client, name: &str, id: &str) {
+    let request = pb::CreateInstanceRequest {
+        instance_id: id.into(),
+        name: name.into(),
+        input: Some("null".into()),
+        ..Default::default()
+    };
+    client.start_instance(request).await.unwrap();
+}
+
+async fn completion(client: &mut Client, id: &str, timeout: Duration) -> pb::WorkflowState {
+    let request = pb::GetInstanceRequest {
+        instance_id: id.into(),
+        get_inputs_and_outputs: true,
+        ..Default::default()
+    };
+    let done = tokio::time::timeout(timeout, client.wait_for_instance_completion(request))
+        .await
+        .unwrap_or_else(|_| panic!("workflow {id} did not finish in {timeout:?}"))
+        .unwrap()
+        .into_inner();
+    done.workflow_state.expect("the instance exists")
+}
+
+/// The (step, pid) of each activity run logged so far.
+fn runs(path: &Path) -> Vec<(u64, u64)> {
+    crate::sdk::read_events(path)
+        .iter()
+        .filter_map(|r| Some((r["step"].as_u64()?, r["pid"].as_u64()?)))
+        .collect()
+}
+
+async fn steps_done(path: &Path, at_least: usize) {
+    jetway_testkit::eventually(Duration::from_secs(30), || async {
+        (runs(path).len() >= at_least).then_some(())
+    })
+    .await
+    .expect("the chain makes progress");
+}
+
+/// The long chain's output, parsed.
+fn chain_output(state: &pb::WorkflowState) -> Value {
+    serde_json::from_str(state.output.as_deref().unwrap_or("null")).unwrap()
+}
+
+fn every_step_ran(path: &Path) {
+    let ran: BTreeSet<u64> = runs(path).iter().map(|(step, _)| *step).collect();
+    assert_eq!(ran, (0..8).collect::<BTreeSet<_>>(), "{:?}", runs(path));
+}
+
+#[tokio::test]
+async fn workflows_survive_kill_9_of_the_sidecar_and_the_worker() {
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let mut sidecar = Sidecar::builder("wf-durable")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let mut app = worker(&sidecar, &log);
+    let mut client = task_hub(&sidecar).await;
+    schedule(&mut client, "long_chain", "chain-1").await;
+    schedule(&mut client, "sleeper", "sleep-1").await;
+    steps_done(&log, 3).await;
+
+    // In the middle of the chain and of the timer, both die at once.
+    sidecar.kill().await;
+    app.kill().await;
+    let before = runs(&log).len();
+    sidecar.restart().await.unwrap();
+    let _app = worker(&sidecar, &log);
+    let mut client = task_hub(&sidecar).await;
+
+    let chain = completion(&mut client, "chain-1", Duration::from_secs(90)).await;
+    assert_eq!(
+        chain.workflow_status,
+        pb::OrchestrationStatus::Completed as i32
+    );
+    assert_eq!(chain_output(&chain), json!([0, 10, 20, 30, 40, 50, 60, 70]));
+    every_step_ran(&log);
+    assert!(
+        runs(&log).len() > before,
+        "the chain went on after the restart"
+    );
+    let sleeper = completion(&mut client, "sleep-1", Duration::from_secs(30)).await;
+    assert_eq!(sleeper.output.as_deref(), Some("\"woke\""));
+}
+
+#[tokio::test]
+async fn another_sidecar_of_the_app_finishes_what_a_dead_one_began() {
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let mut first = Sidecar::builder("wf-pair")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let second = Sidecar::builder("wf-pair")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let mut first_app = worker(&first, &log);
+    let second_app = worker(&second, &log);
+    let mut client = task_hub(&second).await;
+    for i in 0..4 {
+        schedule(&mut client, "long_chain", &format!("pair-{i}")).await;
+    }
+    steps_done(&log, 6).await;
+    let dead = first_app.pid().unwrap() as u64;
+    first.kill().await;
+    first_app.kill().await;
+
+    for i in 0..4 {
+        let id = format!("pair-{i}");
+        let done = completion(&mut client, &id, Duration::from_secs(90)).await;
+        let output = chain_output(&done);
+        assert_eq!(output, json!([0, 10, 20, 30, 40, 50, 60, 70]), "{id}");
+    }
+    let survivor = second_app.pid().unwrap() as u64;
+    let pids: BTreeSet<u64> = runs(&log).iter().map(|(_, pid)| *pid).collect();
+    assert!(
+        pids.is_subset(&BTreeSet::from([dead, survivor])),
+        "{pids:?}"
+    );
+    assert!(pids.contains(&survivor));
 }
