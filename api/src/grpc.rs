@@ -25,7 +25,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, ErrorCode, actors, metadata, pubsub, state};
+use super::{Error, ErrorCode, actors, metadata, pubsub, state, workflows};
 use crate::app::AppResponse;
 use crate::app::token_matches;
 use crate::node::Node;
@@ -44,7 +44,7 @@ fn router(api: Arc<Api>) -> axum::Router {
     for path in dapr_service::SERVED {
         router = router.route_service(path, service.clone());
     }
-    let task_hub = TaskHubSidecarServiceServer::new(super::workflows::TaskHub {
+    let task_hub = TaskHubSidecarServiceServer::new(super::workflows::task_hub::TaskHub {
         engine: node.workflows.clone(),
     })
     .max_decoding_message_size(super::http::MAX_BODY)
@@ -916,6 +916,152 @@ impl Dapr for Api {
         }))
     }
 
+    async fn start_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::StartWorkflowRequest>,
+    ) -> Reply<pb::StartWorkflowResponse> {
+        self.start_workflow_beta1(request).await
+    }
+
+    async fn get_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::GetWorkflowRequest>,
+    ) -> Reply<pb::GetWorkflowResponse> {
+        self.get_workflow_beta1(request).await
+    }
+
+    async fn purge_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::PurgeWorkflowRequest>,
+    ) -> Reply<Empty> {
+        self.purge_workflow_beta1(request).await
+    }
+
+    async fn terminate_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::TerminateWorkflowRequest>,
+    ) -> Reply<Empty> {
+        self.terminate_workflow_beta1(request).await
+    }
+
+    async fn pause_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::PauseWorkflowRequest>,
+    ) -> Reply<Empty> {
+        self.pause_workflow_beta1(request).await
+    }
+
+    async fn resume_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::ResumeWorkflowRequest>,
+    ) -> Reply<Empty> {
+        self.resume_workflow_beta1(request).await
+    }
+
+    async fn raise_event_workflow_alpha1(
+        &self,
+        request: tonic::Request<pb::RaiseEventWorkflowRequest>,
+    ) -> Reply<Empty> {
+        self.raise_event_workflow_beta1(request).await
+    }
+
+    async fn start_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::StartWorkflowRequest>,
+    ) -> Reply<pb::StartWorkflowResponse> {
+        let r = request.into_inner();
+        let engine = &self.node.workflows;
+        let instance_id = workflows::start(
+            engine,
+            &r.workflow_component,
+            &r.workflow_name,
+            &r.instance_id,
+            &r.input,
+            &r.options,
+        )
+        .await?;
+        Ok(tonic::Response::new(pb::StartWorkflowResponse {
+            instance_id,
+        }))
+    }
+
+    async fn get_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::GetWorkflowRequest>,
+    ) -> Reply<pb::GetWorkflowResponse> {
+        let r = request.into_inner();
+        let w = workflows::get(&self.node.workflows, &r.workflow_component, &r.instance_id).await?;
+        Ok(tonic::Response::new(pb::GetWorkflowResponse {
+            instance_id: w.instance_id,
+            workflow_name: w.workflow_name,
+            created_at: w.created_at,
+            last_updated_at: w.last_updated_at,
+            runtime_status: w.runtime_status,
+            properties: w.properties,
+        }))
+    }
+
+    async fn purge_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::PurgeWorkflowRequest>,
+    ) -> Reply<Empty> {
+        let r = request.into_inner();
+        workflows::purge(&self.node.workflows, &r.workflow_component, &r.instance_id).await?;
+        Ok(tonic::Response::new(()))
+    }
+
+    async fn terminate_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::TerminateWorkflowRequest>,
+    ) -> Reply<Empty> {
+        let r = request.into_inner();
+        self.change_workflow(
+            &r.workflow_component,
+            &r.instance_id,
+            workflows::Change::Terminate,
+        )
+        .await
+    }
+
+    async fn pause_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::PauseWorkflowRequest>,
+    ) -> Reply<Empty> {
+        let r = request.into_inner();
+        self.change_workflow(
+            &r.workflow_component,
+            &r.instance_id,
+            workflows::Change::Pause,
+        )
+        .await
+    }
+
+    async fn resume_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::ResumeWorkflowRequest>,
+    ) -> Reply<Empty> {
+        let r = request.into_inner();
+        self.change_workflow(
+            &r.workflow_component,
+            &r.instance_id,
+            workflows::Change::Resume,
+        )
+        .await
+    }
+
+    async fn raise_event_workflow_beta1(
+        &self,
+        request: tonic::Request<pb::RaiseEventWorkflowRequest>,
+    ) -> Reply<Empty> {
+        let r = request.into_inner();
+        let change = workflows::Change::Raise {
+            event: &r.event_name,
+            data: &r.event_data,
+        };
+        self.change_workflow(&r.workflow_component, &r.instance_id, change)
+            .await
+    }
+
     async fn get_actor_reminder(
         &self,
         request: tonic::Request<pb::GetActorReminderRequest>,
@@ -937,6 +1083,18 @@ impl Dapr for Api {
             }),
             ttl: text(info.ttl),
         }))
+    }
+}
+
+impl Api {
+    async fn change_workflow(
+        &self,
+        component: &str,
+        id: &str,
+        change: workflows::Change<'_>,
+    ) -> Reply<Empty> {
+        workflows::change(&self.node.workflows, component, id, change).await?;
+        Ok(tonic::Response::new(()))
     }
 }
 

@@ -16,7 +16,7 @@ use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, ErrorCode, actors, pubsub, state};
+use super::{Error, ErrorCode, actors, pubsub, state, workflows};
 use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp};
@@ -82,6 +82,21 @@ pub fn router(node: Arc<Node>) -> Router {
                 .put(register_timer)
                 .delete(delete_timer),
         );
+    // daprd serves the same workflow routes under three versions.
+    let workflow_routes =
+        ["/v1.0", "/v1.0-beta1", "/v1.0-alpha1"]
+            .iter()
+            .fold(Router::new(), |routes, version| {
+                let at = |path: &str| format!("{version}/workflows/{{component}}/{{id}}{path}");
+                routes
+                    .route(&at(""), get(get_workflow))
+                    .route(&at("/start"), post(start_workflow))
+                    .route(&at("/terminate"), post(terminate_workflow))
+                    .route(&at("/pause"), post(pause_workflow))
+                    .route(&at("/resume"), post(resume_workflow))
+                    .route(&at("/purge"), post(purge_workflow))
+                    .route(&at("/raiseEvent/{event}"), post(raise_workflow_event))
+            });
     let router = Router::new()
         .route("/v1.0/healthz", get(healthz))
         .route("/v1.0/healthz/outbound", get(healthz_outbound))
@@ -92,6 +107,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(state_routes)
         .merge(pubsub_routes)
         .merge(actor_routes)
+        .merge(workflow_routes)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY));
     // Layers cost on every request: only those the settings ask for.
@@ -369,6 +385,83 @@ async fn register_reminder(
         .register_reminder(&actor_type, &actor_id, &name, spec)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// === workflows ===
+
+type WorkflowItem = Path<(String, String)>;
+
+/// `POST .../workflows/{component}/{name}/start[?instanceID=]`: the body is
+/// the input, verbatim.
+async fn start_workflow(
+    State(node): AppState,
+    Path((component, name)): WorkflowItem,
+    Query(q): Params,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let id = q.get("instanceID").map_or("", String::as_str);
+    let options = Default::default();
+    let id = workflows::start(&node.workflows, &component, &name, id, &body, &options).await?;
+    let body = serde_json::json!({ "instanceID": id });
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+async fn get_workflow(
+    State(node): AppState,
+    Path((component, id)): WorkflowItem,
+) -> Result<Response, Error> {
+    let workflow = workflows::get(&node.workflows, &component, &id).await?;
+    Ok(axum::Json(workflow.to_json()).into_response())
+}
+
+async fn change_workflow(
+    node: &Node,
+    (component, id): (String, String),
+    change: workflows::Change<'_>,
+) -> Result<StatusCode, Error> {
+    workflows::change(&node.workflows, &component, &id, change).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn terminate_workflow(
+    State(node): AppState,
+    Path(item): WorkflowItem,
+) -> Result<StatusCode, Error> {
+    change_workflow(&node, item, workflows::Change::Terminate).await
+}
+
+async fn pause_workflow(
+    State(node): AppState,
+    Path(item): WorkflowItem,
+) -> Result<StatusCode, Error> {
+    change_workflow(&node, item, workflows::Change::Pause).await
+}
+
+async fn resume_workflow(
+    State(node): AppState,
+    Path(item): WorkflowItem,
+) -> Result<StatusCode, Error> {
+    change_workflow(&node, item, workflows::Change::Resume).await
+}
+
+async fn raise_workflow_event(
+    State(node): AppState,
+    Path((component, id, event)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    let change = workflows::Change::Raise {
+        event: &event,
+        data: &body,
+    };
+    change_workflow(&node, (component, id), change).await
+}
+
+async fn purge_workflow(
+    State(node): AppState,
+    Path((component, id)): WorkflowItem,
+) -> Result<StatusCode, Error> {
+    workflows::purge(&node.workflows, &component, &id).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn get_reminder(

@@ -123,6 +123,21 @@ codes! {
     ActorReminderAlreadyExists => ("ERR_ACTOR_REMINDER_ALREADY_EXISTS", 409, AlreadyExists, "ERR_ACTOR_REMINDER_ALREADY_EXISTS"),
     ActorTimerCreate => ("ERR_ACTOR_TIMER_CREATE", 500, Internal, "ERR_ACTOR_TIMER_CREATE"),
     ActorTimerNotFound => ("ERR_ACTOR_TIMER_NOT_FOUND", 404, NotFound, "ERR_ACTOR_TIMER_NOT_FOUND"),
+
+    StartWorkflow => ("ERR_START_WORKFLOW", 500, Internal, "ERR_START_WORKFLOW"),
+    GetWorkflow => ("ERR_GET_WORKFLOW", 500, Internal, "ERR_GET_WORKFLOW"),
+    TerminateWorkflow => ("ERR_TERMINATE_WORKFLOW", 500, Internal, "ERR_TERMINATE_WORKFLOW"),
+    RaiseEventWorkflow => ("ERR_RAISE_EVENT_WORKFLOW", 500, Internal, "ERR_RAISE_EVENT_WORKFLOW"),
+    PauseWorkflow => ("ERR_PAUSE_WORKFLOW", 500, Internal, "ERR_PAUSE_WORKFLOW"),
+    ResumeWorkflow => ("ERR_RESUME_WORKFLOW", 500, Internal, "ERR_RESUME_WORKFLOW"),
+    PurgeWorkflow => ("ERR_PURGE_WORKFLOW", 500, Internal, "ERR_PURGE_WORKFLOW"),
+    InstanceIdProvidedMissing => ("ERR_INSTANCE_ID_PROVIDED_MISSING", 400, InvalidArgument, "ERR_INSTANCE_ID_PROVIDED_MISSING"),
+    InstanceIdInvalid => ("ERR_INSTANCE_ID_INVALID", 400, InvalidArgument, "ERR_INSTANCE_ID_INVALID"),
+    InstanceIdTooLong => ("ERR_INSTANCE_ID_TOO_LONG", 400, InvalidArgument, "ERR_INSTANCE_ID_TOO_LONG"),
+    WorkflowNameMissing => ("ERR_WORKFLOW_NAME_MISSING", 400, InvalidArgument, "ERR_WORKFLOW_NAME_MISSING"),
+    WorkflowEventNameMissing => ("ERR_WORKFLOW_EVENT_NAME_MISSING", 400, InvalidArgument, "ERR_WORKFLOW_EVENT_NAME_MISSING"),
+    WorkflowComponentMissing => ("ERR_WORKFLOW_COMPONENT_MISSING", 400, InvalidArgument, "ERR_WORKFLOW_COMPONENT_MISSING"),
+    WorkflowComponentNotFound => ("ERR_WORKFLOW_COMPONENT_NOT_FOUND", 400, InvalidArgument, "ERR_WORKFLOW_COMPONENT_NOT_FOUND"),
 }
 
 impl ErrorCode {

@@ -67,8 +67,10 @@ pub enum Error {
     AlreadyExists(String),
     #[error("workflow {0} has not finished: only a finished workflow can be purged")]
     NotFinished(String),
-    #[error("{0}")]
-    Invalid(String),
+    #[error("the instance ID is {0} bytes long, at most {MAX_INSTANCE_ID} are allowed")]
+    IdTooLong(usize),
+    #[error("instance ID '{0}' is not valid: use letters, digits and - _ : .")]
+    IdInvalid(String),
     #[error("{0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -862,20 +864,15 @@ pub fn partition(id: &str) -> u32 {
     naming::partition(id, PARTITIONS)
 }
 
-fn check_id(id: &str) -> Result<(), Error> {
+/// Refuses an instance id that is too long or holds characters Dapr does
+/// not allow.
+pub fn check_id(id: &str) -> Result<(), Error> {
     if id.len() > MAX_INSTANCE_ID {
-        return Err(Error::Invalid(format!(
-            "the instance ID is {} bytes long, at most {MAX_INSTANCE_ID} are allowed",
-            id.len()
-        )));
+        return Err(Error::IdTooLong(id.len()));
     }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
-    {
-        return Err(Error::Invalid(format!(
-            "instance ID '{id}' is not valid: use letters, digits and - _ : ."
-        )));
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.');
+    if id.is_empty() || !id.chars().all(allowed) {
+        return Err(Error::IdInvalid(id.to_owned()));
     }
     Ok(())
 }

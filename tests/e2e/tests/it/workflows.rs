@@ -122,16 +122,17 @@ async fn task_hub(sidecar: &Sidecar) -> Client {
 /// A Python SDK worker (tests/e2e/apps/workflow_worker.py) for `sidecar`,
 /// logging its activity runs to `runs`.
 fn worker(sidecar: &Sidecar, runs: &Path) -> App {
+    worker_with(sidecar, runs, &[])
+}
+
+fn worker_with(sidecar: &Sidecar, runs: &Path, envs: &[(&str, &str)]) -> App {
     let script = crate::sdk::app_script("workflow_worker.py");
-    App::spawn(
-        "workflow_worker.py",
-        &python(),
-        &[&script],
-        &[
-            ("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
-            ("RUNS_FILE", runs.display().to_string()),
-        ],
-    )
+    let mut all = vec![
+        ("DAPR_GRPC_PORT", sidecar.grpc_port.to_string()),
+        ("RUNS_FILE", runs.display().to_string()),
+    ];
+    all.extend(envs.iter().map(|(k, v)| (*k, v.to_string())));
+    App::spawn("workflow_worker.py", &python(), &[&script], &all)
 }
 
 async fn schedule(client: &mut Client, name: &str, id: &str) {
@@ -262,4 +263,176 @@ async fn another_sidecar_of_the_app_finishes_what_a_dead_one_began() {
         "{pids:?}"
     );
     assert!(pids.contains(&survivor));
+}
+
+/// Dapr's workflow management API over HTTP (`/v1.0` and `/v1.0-beta1`) and
+/// over the Dapr gRPC service, with daprd's errors.
+#[tokio::test]
+async fn the_management_api_over_http_and_grpc() {
+    use dapr::dapr::proto::runtime::v1 as dapr_pb;
+    use dapr_pb::dapr_client::DaprClient;
+
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let sidecar = Sidecar::builder("wf-http")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let envs = [
+        ("STEPS", "2"),
+        ("STEP_SECONDS", "0.05"),
+        ("SLEEP_SECONDS", "60"),
+    ];
+    let _app = worker_with(&sidecar, &log, &envs);
+    let http = crate::client();
+    let url = |path: &str| format!("{}{path}", sidecar.url());
+    let status_of = |version: &'static str, id: &'static str| {
+        let http = http.clone();
+        let url = url(&format!("/{version}/workflows/dapr/{id}"));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let until = |version: &'static str, id: &'static str, want: &'static str| async move {
+        jetway_testkit::eventually(Duration::from_secs(30), || async {
+            let (_, body) = status_of(version, id).await;
+            (body["runtimeStatus"] == want).then_some(body)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{id} never became {want}"))
+    };
+
+    let r = http
+        .post(url(
+            "/v1.0/workflows/dapr/long_chain/start?instanceID=http-1",
+        ))
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"instanceID": "http-1"})
+    );
+    let done = until("v1.0", "http-1", "COMPLETED").await;
+    assert_eq!(done["workflowName"], "long_chain");
+    assert_eq!(done["properties"]["dapr.workflow.input"], "null");
+    let output: Value =
+        serde_json::from_str(done["properties"]["dapr.workflow.output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, json!([0, 10]));
+    assert!(done["createdAt"].as_str().unwrap().ends_with('Z'), "{done}");
+
+    // Pause, resume, terminate and purge, on the beta path the JS SDK uses.
+    let beta = |path: &str| url(&format!("/v1.0-beta1/workflows/dapr/{path}"));
+    let post = |u: String| {
+        let http = http.clone();
+        async move { http.post(u).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(post(beta("sleeper/start?instanceID=http-2")).await, 202);
+    until("v1.0-beta1", "http-2", "RUNNING").await;
+    assert_eq!(post(beta("http-2/pause")).await, 202);
+    until("v1.0-beta1", "http-2", "SUSPENDED").await;
+    assert_eq!(post(beta("http-2/resume")).await, 202);
+    until("v1.0-beta1", "http-2", "RUNNING").await;
+    assert_eq!(post(beta("http-2/raiseEvent/ignored")).await, 202);
+    assert_eq!(post(beta("http-2/terminate")).await, 202);
+    until("v1.0-beta1", "http-2", "TERMINATED").await;
+    assert_eq!(post(beta("http-2/purge")).await, 202);
+    let (code, gone) = status_of("v1.0-beta1", "http-2").await;
+    assert_eq!(
+        (code, gone["errorCode"].as_str()),
+        (500, Some("ERR_GET_WORKFLOW"))
+    );
+
+    // daprd's errors.
+    let error = |u: String| {
+        let http = http.clone();
+        async move {
+            let r = http.post(u).send().await.unwrap();
+            let code = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (
+                code,
+                body["errorCode"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    assert_eq!(
+        error(url("/v1.0/workflows/nope/long_chain/start")).await,
+        (400, "ERR_WORKFLOW_COMPONENT_NOT_FOUND".into())
+    );
+    assert_eq!(
+        error(url(
+            "/v1.0/workflows/dapr/long_chain/start?instanceID=a%20b"
+        ))
+        .await,
+        (400, "ERR_INSTANCE_ID_INVALID".into())
+    );
+    let long = "x".repeat(300);
+    assert_eq!(
+        error(url(&format!(
+            "/v1.0/workflows/dapr/long_chain/start?instanceID={long}"
+        )))
+        .await,
+        (400, "ERR_INSTANCE_ID_TOO_LONG".into())
+    );
+    assert_eq!(
+        error(url("/v1.0/workflows/dapr/missing/raiseEvent/e")).await,
+        (500, "ERR_RAISE_EVENT_WORKFLOW".into())
+    );
+    assert_eq!(
+        error(url("/v1.0/workflows/dapr/http-1/purge")).await.0,
+        202,
+        "a finished workflow is purged"
+    );
+
+    // The same over the Dapr gRPC service.
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", sidecar.grpc_port))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut dapr = DaprClient::new(channel);
+    let started = dapr
+        .start_workflow_beta1(dapr_pb::StartWorkflowRequest {
+            instance_id: "grpc-1".into(),
+            workflow_component: "dapr".into(),
+            workflow_name: "long_chain".into(),
+            input: b"null".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(started.instance_id, "grpc-1");
+    let got = jetway_testkit::eventually(Duration::from_secs(30), || {
+        let mut dapr = dapr.clone();
+        async move {
+            let got = dapr
+                .get_workflow_beta1(dapr_pb::GetWorkflowRequest {
+                    instance_id: "grpc-1".into(),
+                    workflow_component: "dapr".into(),
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (got.runtime_status == "COMPLETED").then_some(got)
+        }
+    })
+    .await
+    .expect("the gRPC-started workflow completes");
+    assert_eq!(got.workflow_name, "long_chain");
+    let missing = dapr
+        .terminate_workflow_beta1(dapr_pb::TerminateWorkflowRequest {
+            instance_id: "missing".into(),
+            workflow_component: "dapr".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::Internal, "{missing:?}");
 }

@@ -29,7 +29,7 @@ fn status(error: engine::Error) -> Status {
         NotFound(_) => Status::not_found(error.to_string()),
         AlreadyExists(_) => Status::already_exists(error.to_string()),
         NotFinished(_) => Status::failed_precondition(error.to_string()),
-        Invalid(_) => Status::invalid_argument(error.to_string()),
+        IdTooLong(_) | IdInvalid(_) => Status::invalid_argument(error.to_string()),
         Corrupt(_) => Status::data_loss(error.to_string()),
         Broker(_) => Status::unavailable(error.to_string()),
     }
