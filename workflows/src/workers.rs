@@ -30,13 +30,49 @@ struct Worker {
 
 struct Waiting {
     worker: u64,
+    key: String,
     reply: oneshot::Sender<Answer>,
 }
 
 #[derive(Default)]
 struct Inner {
     workers: Vec<Worker>,
+    /// By completion token.
     waiting: HashMap<String, Waiting>,
+    /// Completion tokens by what the answer names (see [`key`]), for workers
+    /// that send no token back (the JavaScript SDK).
+    tokens: HashMap<String, String>,
+}
+
+impl Inner {
+    fn remove(&mut self, token: &str) -> Option<Waiting> {
+        let waiting = self.waiting.remove(token)?;
+        if self.tokens.get(&waiting.key).is_some_and(|t| t == token) {
+            self.tokens.remove(&waiting.key);
+        }
+        Some(waiting)
+    }
+}
+
+/// What an answer names its item by: the instance for a workflow turn, the
+/// instance and task for an activity.
+pub fn key(instance: &str, task: Option<i32>) -> String {
+    match task {
+        Some(task) => format!("{instance}/{task}"),
+        None => instance.to_owned(),
+    }
+}
+
+fn key_of(item: &pb::WorkItem) -> String {
+    use pb::work_item::Request;
+    match &item.request {
+        Some(Request::WorkflowRequest(r)) => key(&r.instance_id, None),
+        Some(Request::ActivityRequest(r)) => {
+            let instance = r.workflow_instance.as_ref().map_or("", |w| &w.instance_id);
+            key(instance, Some(r.task_id))
+        }
+        _ => String::new(),
+    }
 }
 
 /// The connected workers. Cheap to share.
@@ -54,12 +90,7 @@ struct Forget<'a>(&'a Workers, &'a str);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        self.0
-            .inner
-            .lock()
-            .expect("workers lock")
-            .waiting
-            .remove(self.1);
+        self.0.inner.lock().expect("workers lock").remove(self.1);
     }
 }
 
@@ -113,7 +144,13 @@ impl Workers {
             let mut inner = self.inner.lock().expect("workers lock");
             inner.workers.retain(|w| w.id != id);
             // Dropping the reply senders wakes their `run`s, which send again.
-            inner.waiting.retain(|_, w| w.worker != id);
+            let gone: Vec<String> = (inner.waiting.iter())
+                .filter(|(_, w)| w.worker == id)
+                .map(|(token, _)| token.clone())
+                .collect();
+            for token in gone {
+                inner.remove(&token);
+            }
             inner.workers.len()
         };
         self.count.send_replace(count);
@@ -127,6 +164,7 @@ impl Workers {
     /// Sends `item` to a connected worker (waiting for one if none is) and
     /// returns its answer.
     pub async fn run(&self, mut item: pb::WorkItem) -> Answer {
+        let key = key_of(&item);
         loop {
             let joined = self.joined.notified();
             let Some((worker, items, token)) = self.pick() else {
@@ -135,11 +173,14 @@ impl Workers {
             };
             let (reply, answer) = oneshot::channel();
             item.completion_token = token.clone();
-            self.inner
-                .lock()
-                .expect("workers lock")
-                .waiting
-                .insert(token.clone(), Waiting { worker, reply });
+            {
+                let mut inner = self.inner.lock().expect("workers lock");
+                let key = key.clone();
+                inner.tokens.insert(key.clone(), token.clone());
+                inner
+                    .waiting
+                    .insert(token.clone(), Waiting { worker, key, reply });
+            }
             // However this ends (answered, left, or the caller gone), the
             // token waits no more.
             let _forget = Forget(self, &token);
@@ -166,15 +207,18 @@ impl Workers {
         Some((worker.id, worker.items.clone(), token))
     }
 
-    /// Hands a worker's answer to the item it answers; false when no item
-    /// waits for `token` (answered already, or its worker left).
-    pub fn answer(&self, token: &str, answer: Answer) -> bool {
-        let waiting = self
-            .inner
-            .lock()
-            .expect("workers lock")
-            .waiting
-            .remove(token);
+    /// Hands a worker's answer to the item it answers, found by its
+    /// completion token or, without one, by its [`key`]; false when no item
+    /// waits for it (answered already, or its worker left).
+    pub fn answer(&self, token: &str, key: &str, answer: Answer) -> bool {
+        let waiting = {
+            let mut inner = self.inner.lock().expect("workers lock");
+            let token = match token {
+                "" => inner.tokens.get(key).cloned().unwrap_or_default(),
+                token => token.to_owned(),
+            };
+            inner.remove(&token)
+        };
         match waiting {
             Some(w) => w.reply.send(answer).is_ok(),
             None => false,
@@ -220,9 +264,19 @@ mod tests {
         drop(first);
         let again = second.items.recv().await.unwrap();
         assert_ne!(again.completion_token, sent.completion_token);
-        assert!(!workers.answer(&sent.completion_token, answer("a")));
-        assert!(workers.answer(&again.completion_token, answer("a")));
+        assert!(!workers.answer(&sent.completion_token, "a", answer("a")));
+        assert!(workers.answer(&again.completion_token, "a", answer("a")));
         assert!(matches!(run.await.unwrap(), Answer::Workflow(r) if r.instance_id == "a"));
         assert_eq!(*workers.count().borrow(), 1);
+
+        // A worker that sends no token back is answered by instance.
+        let run = tokio::spawn({
+            let workers = workers.clone();
+            async move { workers.run(item("b")).await }
+        });
+        second.items.recv().await.unwrap();
+        assert!(!workers.answer("", "a", answer("a")));
+        assert!(workers.answer("", "b", answer("b")));
+        assert!(matches!(run.await.unwrap(), Answer::Workflow(r) if r.instance_id == "b"));
     }
 }

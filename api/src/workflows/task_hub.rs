@@ -10,7 +10,7 @@ use jetway_protos::Empty;
 use jetway_protos::task_hub::task_hub_sidecar_service_server::TaskHubSidecarService;
 use jetway_workflows::engine::{self, Engine};
 use jetway_workflows::proto as pb;
-use jetway_workflows::workers::Answer;
+use jetway_workflows::workers::{self, Answer};
 use pb::history_event::EventType;
 use tonic::{Request, Response, Status};
 
@@ -208,7 +208,12 @@ impl TaskHubSidecarService for TaskHub {
     ) -> Reply<pb::CompleteTaskResponse> {
         let r = request.into_inner();
         let token = r.completion_token.clone();
-        match self.engine.workers().answer(&token, Answer::Activity(r)) {
+        let key = workers::key(&r.instance_id, Some(r.task_id));
+        match self
+            .engine
+            .workers()
+            .answer(&token, &key, Answer::Activity(r))
+        {
             true => Ok(Response::new(pb::CompleteTaskResponse {})),
             false => Err(unknown_item()),
         }
@@ -227,7 +232,12 @@ impl TaskHubSidecarService for TaskHub {
     ) -> Reply<pb::CompleteTaskResponse> {
         let r = request.into_inner();
         let token = r.completion_token.clone();
-        match self.engine.workers().answer(&token, Answer::Workflow(r)) {
+        let key = workers::key(&r.instance_id, None);
+        match self
+            .engine
+            .workers()
+            .answer(&token, &key, Answer::Workflow(r))
+        {
             true => Ok(Response::new(pb::CompleteTaskResponse {})),
             false => Err(unknown_item()),
         }

@@ -6,16 +6,23 @@ use std::path::Path;
 use std::time::Duration;
 
 use dapr_durabletask_proto as pb;
-use jetway_testkit::{App, NatsServer, Sidecar, python};
+use jetway_testkit::{App, NatsServer, Sidecar, python, workspace_root};
 use pb::task_hub_sidecar_service_client::TaskHubSidecarServiceClient;
 use serde_json::{Value, json};
 
-/// Runs `scenarios` of tests/e2e/apps/workflow_app.py against `sidecar` and
-/// returns each scenario's report by name.
-async fn python_scenarios(sidecar: &Sidecar, scenarios: &[&str]) -> HashMap<String, Value> {
+/// Runs `scenarios` of a workflow test app (`program` with `args`: the
+/// Python or JavaScript one) against `sidecar` and returns each scenario's
+/// report by name.
+async fn run_scenarios(
+    program: &Path,
+    args: &[String],
+    sidecar: &Sidecar,
+    scenarios: &[&str],
+) -> HashMap<String, Value> {
     let stdout = crate::run_to_end(
-        tokio::process::Command::new(python())
-            .arg(crate::sdk::app_script("workflow_app.py"))
+        tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(workspace_root().join("tests/e2e/js"))
             .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
             .env("DAPR_HTTP_PORT", sidecar.http_port.to_string())
             .env("SCENARIOS", scenarios.join(",")),
@@ -29,6 +36,11 @@ async fn python_scenarios(sidecar: &Sidecar, scenarios: &[&str]) -> HashMap<Stri
         .collect();
     assert!(reports.contains_key("done"), "{stdout}");
     reports
+}
+
+async fn python_scenarios(sidecar: &Sidecar, scenarios: &[&str]) -> HashMap<String, Value> {
+    let script = crate::sdk::app_script("workflow_app.py");
+    run_scenarios(&python(), &[script], sidecar, scenarios).await
 }
 
 #[tokio::test]
@@ -110,6 +122,59 @@ async fn python_sdk_workflows_run_to_completion() {
     // Every instance but the purged one is listed.
     let listed = report("list")["output"].as_u64().unwrap();
     assert!(listed >= 10, "{}", r["list"]);
+}
+
+/// The JavaScript SDK's workflow runtime and client (`@dapr/dapr`), unchanged.
+/// Retries and listing are left out: SDK 3.18 has neither.
+#[tokio::test]
+async fn javascript_sdk_workflows_run_to_completion() {
+    let nats = NatsServer::start().await;
+    let sidecar = Sidecar::builder("js-workflows")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let scenarios = [
+        "chain",
+        "fan_out",
+        "events",
+        "timer",
+        "child",
+        "failing",
+        "continue_as_new",
+        "terminate",
+        "suspend",
+    ];
+    let r = run_scenarios(
+        Path::new("node"),
+        &["workflow_app.mjs".into()],
+        &sidecar,
+        &scenarios,
+    )
+    .await;
+    let report = |name: &str| {
+        let v = &r[name];
+        assert_ne!(v["status"], "ERROR", "{name}: {v}");
+        v
+    };
+    assert_eq!(
+        report("chain")["output"],
+        json!(["Hello Tokyo", "Hello Seattle", "Hello London"])
+    );
+    let fan_out = report("fan_out");
+    assert_eq!(fan_out["output"], 30, "{fan_out}");
+    assert!(fan_out["seconds"].as_f64().unwrap() < 2.4, "{fan_out}");
+    assert_eq!(report("events")["output"], json!({"approved": true}));
+    assert_eq!(report("timer")["output"], "timed out");
+    assert_eq!(report("child")["output"], json!({"child": ["Hello a", "Hello b"]}));
+    assert_eq!(report("failing")["status"], "FAILED");
+    assert_eq!(report("continue_as_new")["output"], 3);
+    let terminate = report("terminate");
+    assert_eq!(terminate["status"], "TERMINATED", "{terminate}");
+    assert_eq!(terminate["after_purge"], Value::Null, "{terminate}");
+    let suspend = report("suspend");
+    assert_eq!(suspend["while_paused"], "SUSPENDED", "{suspend}");
+    assert_eq!(suspend["output"], json!({"approved": "while paused"}), "{suspend}");
 }
 
 type Client = TaskHubSidecarServiceClient<tonic::transport::Channel>;
