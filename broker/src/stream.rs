@@ -397,6 +397,17 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// The stream sequence below which every message this consumer takes
+    /// has been acknowledged.
+    pub async fn ack_floor(&self) -> Result<u64> {
+        let info = self
+            .inner
+            .get_info()
+            .await
+            .map_err(|e| Error::nats("reading a consumer", e))?;
+        Ok(info.ack_floor.stream_sequence)
+    }
+
     /// Messages as the server delivers them, until the connection closes.
     pub async fn messages(
         &self,

@@ -30,7 +30,7 @@ use futures::StreamExt;
 use jetway_broker::kv::{Bucket, BucketConfig, Expect, Op, Write};
 use jetway_broker::naming::{self, WorkflowNames};
 use jetway_broker::stream::{
-    ConsumerConfig, DeliverPolicy, Delivery, Outgoing, Schedule, Stream, StreamConfig,
+    Consumer, ConsumerConfig, DeliverPolicy, Delivery, Outgoing, Schedule, Stream, StreamConfig,
 };
 use jetway_broker::{Broker, HeaderMap};
 use prost::Message;
@@ -56,6 +56,8 @@ const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(10);
 const ACTIVITIES_IN_FLIGHT: usize = 256;
 /// Longest instance id accepted.
 pub const MAX_INSTANCE_ID: usize = 256;
+/// How often consumed inbox and activity messages are removed.
+const SWEEP: Duration = Duration::from_secs(10);
 /// How often a waiter reads the status again without being told of a change.
 const WAIT_POLL: Duration = Duration::from_secs(1);
 
@@ -428,6 +430,7 @@ async fn serve_partition(
         })
         .await?;
     let mut messages = consumer.messages().await?;
+    let mut sweep = tokio::time::interval(SWEEP);
     let mut owner = Owner {
         engine: engine.clone(),
         instances: HashMap::new(),
@@ -444,7 +447,24 @@ async fn serve_partition(
             Some(Ok((id, turn, answer))) = owner.turns.join_next() => {
                 owner.commit(id, turn, answer).await;
             }
+            _ = sweep.tick() => {
+                let filter = engine.names.inbox_filter(partition);
+                sweep_below_ack_floor(&engine.stream, &consumer, &filter).await;
+            }
         }
+    }
+}
+
+/// Removes the messages on `filter` that `consumer` has acknowledged: the
+/// stream keeps histories, so consumed work must go by itself.
+async fn sweep_below_ack_floor(stream: &Stream, consumer: &Consumer, filter: &str) {
+    let removed = match consumer.ack_floor().await {
+        Ok(0) => return,
+        Ok(floor) => stream.purge(filter, Some(floor + 1)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = removed {
+        tracing::debug!(%error, filter, "Removing consumed workflow messages failed.");
     }
 }
 
@@ -772,18 +792,23 @@ async fn serve_activities(engine: &Arc<Engine>, stop: &CancellationToken) -> Res
     let mut messages = consumer.messages().await?;
     let slots = Arc::new(tokio::sync::Semaphore::new(ACTIVITIES_IN_FLIGHT));
     let mut running = JoinSet::new();
+    let mut sweep = tokio::time::interval(SWEEP);
+    let filter = engine.names.activity_filter();
     loop {
         let slot = tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             slot = slots.clone().acquire_owned() => slot.expect("never closed"),
         };
-        let delivery = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            message = messages.next() => match message {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => return Err(error.into()),
-                None => return Ok(()),
-            },
+        let delivery = loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = sweep.tick() => sweep_below_ack_floor(&engine.stream, &consumer, &filter).await,
+                message = messages.next() => match message {
+                    Some(Ok(delivery)) => break delivery,
+                    Some(Err(error)) => return Err(error.into()),
+                    None => return Ok(()),
+                },
+            }
         };
         let engine = engine.clone();
         let stop = stop.clone();

@@ -401,6 +401,14 @@ async fn stream_atomic_batches_store_every_message_or_none() {
         payloads(stream.subject_messages("h.fired", 0).await.unwrap()),
         ["fired"]
     );
+    // A schedule that fired is gone.
+    assert!(
+        stream
+            .subject_messages("h.t.1", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Purging below a sequence keeps the rest of the subject.
     let a2 = stream.last_sequence("h.a").await.unwrap();

@@ -166,7 +166,10 @@ async fn javascript_sdk_workflows_run_to_completion() {
     assert!(fan_out["seconds"].as_f64().unwrap() < 2.4, "{fan_out}");
     assert_eq!(report("events")["output"], json!({"approved": true}));
     assert_eq!(report("timer")["output"], "timed out");
-    assert_eq!(report("child")["output"], json!({"child": ["Hello a", "Hello b"]}));
+    assert_eq!(
+        report("child")["output"],
+        json!({"child": ["Hello a", "Hello b"]})
+    );
     assert_eq!(report("failing")["status"], "FAILED");
     assert_eq!(report("continue_as_new")["output"], 3);
     let terminate = report("terminate");
@@ -174,7 +177,11 @@ async fn javascript_sdk_workflows_run_to_completion() {
     assert_eq!(terminate["after_purge"], Value::Null, "{terminate}");
     let suspend = report("suspend");
     assert_eq!(suspend["while_paused"], "SUSPENDED", "{suspend}");
-    assert_eq!(suspend["output"], json!({"approved": "while paused"}), "{suspend}");
+    assert_eq!(
+        suspend["output"],
+        json!({"approved": "while paused"}),
+        "{suspend}"
+    );
 }
 
 type Client = TaskHubSidecarServiceClient<tonic::transport::Channel>;
@@ -500,4 +507,31 @@ async fn the_management_api_over_http_and_grpc() {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::Internal, "{missing:?}");
+
+    // Consumed inbox messages and finished activities do not stay in the stream.
+    use futures::StreamExt;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stream = js.get_stream("JETWAY_WORKFLOWS").await.unwrap();
+    let left = |filter: &'static str| {
+        let stream = stream.clone();
+        async move {
+            let counts = stream.info_with_subjects(filter).await.unwrap();
+            counts
+                .fold(0, |sum, s| async move { sum + s.map_or(0, |(_, n)| n) })
+                .await
+        }
+    };
+    let swept = jetway_testkit::eventually(Duration::from_secs(30), || async {
+        let left = left("jetway.wf.wf-http.in.>").await + left("jetway.wf.wf-http.act.>").await;
+        (left == 0).then_some(())
+    })
+    .await;
+    if swept.is_err() {
+        let mut subjects = stream.info_with_subjects("jetway.wf.>").await.unwrap();
+        let mut left = Vec::new();
+        while let Some(Ok(s)) = subjects.next().await {
+            left.push(s);
+        }
+        panic!("consumed workflow messages stay in the stream: {left:?}");
+    }
 }
