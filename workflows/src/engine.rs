@@ -75,9 +75,14 @@ pub enum Error {
     IdInvalid(String),
     #[error("{0}")]
     Corrupt(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Broker(#[from] jetway_broker::Error),
 }
+
+/// Room kept in a message for its headers and framing.
+const HEADROOM: usize = 4096;
 
 /// Settings of the workflow engine of one app id.
 #[derive(Clone, Debug)]
@@ -142,6 +147,22 @@ impl Engine {
         &self.workers
     }
 
+    /// The largest payload one message of the stream can carry.
+    fn payload_limit(&self) -> usize {
+        self.broker.max_payload().saturating_sub(HEADROOM)
+    }
+
+    /// Refuses a payload no NATS message can carry, naming what it is.
+    fn check_size(&self, what: &str, size: usize) -> Result<(), Error> {
+        let limit = self.payload_limit();
+        match size > limit {
+            true => Err(Error::TooLarge(format!(
+                "{what} is {size} bytes; the NATS server carries at most {limit} in one message (max_payload)"
+            ))),
+            false => Ok(()),
+        }
+    }
+
     /// Creates an instance (its id generated when empty) and returns its id.
     pub async fn start_instance(
         &self,
@@ -162,6 +183,7 @@ impl Engine {
         let history = self.names.history(&id);
         let last = self.stream.last_sequence(&history).await?;
         let now = now();
+        self.check_size("the workflow's input", request.encoded_len())?;
         let instance = Instance::start(&request, None, now);
         let started = instance.inbox[0].encode_to_vec().into();
         let inbox = self.names.inbox(partition(&id), &id);
@@ -250,7 +272,9 @@ impl Engine {
         if self.status.get(&self.names.status_key(id)).await?.is_none() {
             return Err(Error::NotFound(id.to_owned()));
         }
-        let payload = event(-1, now(), kind).encode_to_vec().into();
+        let event = event(-1, now(), kind);
+        self.check_size("the event", event.encoded_len())?;
+        let payload = event.encode_to_vec().into();
         self.stream
             .publish(
                 self.names.inbox(partition(id), id),
@@ -580,9 +604,24 @@ impl Owner {
             return;
         };
         cached.busy = false;
-        let Answer::Workflow(response) = answer else {
+        let Answer::Workflow(mut response) = answer else {
             return;
         };
+        // A turn whose record no message can carry fails the workflow,
+        // rather than failing to commit again and again.
+        let shown: usize = turn
+            .request
+            .new_events
+            .iter()
+            .map(Message::encoded_len)
+            .sum();
+        if let Err(error) = self
+            .engine
+            .check_size("the workflow turn", shown + response.encoded_len())
+        {
+            tracing::warn!(instance = %id, %error, "A workflow turn is too large; the workflow fails.");
+            response = failure(&id, "PayloadTooLarge", error.to_string());
+        }
         let instance = &mut cached.replayed.instance;
         let before = (
             instance.status(),
@@ -660,7 +699,12 @@ impl Owner {
         );
         let finished = instance.is_finished();
         if after != before {
-            let state = instance.state(true).encode_to_vec().into();
+            let mut state = instance.state(true);
+            if state.encoded_len() > self.engine.payload_limit() {
+                // Input and output together exceed a message: keep the rest.
+                state = instance.state(false);
+            }
+            let state = state.encode_to_vec().into();
             if let Err(error) = self.engine.write_status(&id, state, Expect::Any).await {
                 tracing::warn!(instance = %id, %error, "Writing a workflow's status failed.");
             }
@@ -846,9 +890,18 @@ async fn run_activity(engine: &Engine, delivery: Delivery, stop: &CancellationTo
             }
         }
     };
-    let Answer::Activity(response) = answer else {
+    let Answer::Activity(mut response) = answer else {
         return;
     };
+    if let Err(error) = engine.check_size("the activity's result", response.encoded_len()) {
+        response.result = None;
+        response.failure_details = Some(pb::TaskFailureDetails {
+            error_type: "PayloadTooLarge".into(),
+            error_message: error.to_string(),
+            is_non_retriable: true,
+            ..Default::default()
+        });
+    }
     let instance = request
         .workflow_instance
         .map(|w| w.instance_id)
@@ -881,6 +934,30 @@ async fn run_activity(engine: &Engine, delivery: Delivery, stop: &CancellationTo
             tracing::warn!(%instance, %error, "Sending an activity's result failed; the activity runs again.");
             let _ = delivery.nak(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// A worker's answer that fails the workflow with `error_type` and `message`.
+fn failure(id: &str, error_type: &str, message: String) -> pb::WorkflowResponse {
+    use pb::workflow_action::WorkflowActionType as Action;
+    let failed = pb::CompleteWorkflowAction {
+        workflow_status: Status::Failed as i32,
+        failure_details: Some(pb::TaskFailureDetails {
+            error_type: error_type.into(),
+            error_message: message,
+            is_non_retriable: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    pb::WorkflowResponse {
+        instance_id: id.to_owned(),
+        actions: vec![pb::WorkflowAction {
+            id: -1,
+            workflow_action_type: Some(Action::CompleteWorkflow(failed)),
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
 

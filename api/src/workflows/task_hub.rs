@@ -30,6 +30,7 @@ fn status(error: engine::Error) -> Status {
         AlreadyExists(_) => Status::already_exists(error.to_string()),
         NotFinished(_) => Status::failed_precondition(error.to_string()),
         IdTooLong(_) | IdInvalid(_) => Status::invalid_argument(error.to_string()),
+        TooLarge(_) => Status::resource_exhausted(error.to_string()),
         Corrupt(_) => Status::data_loss(error.to_string()),
         Broker(_) => Status::unavailable(error.to_string()),
     }

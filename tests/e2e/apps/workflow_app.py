@@ -58,6 +58,17 @@ def always_fails(ctx, _):
     raise ValueError("this activity always fails")
 
 
+@wfr.activity(name="big")
+def big(ctx, size):
+    counted("big")
+    return "x" * size
+
+
+@wfr.workflow(name="big_result")
+def big_result(ctx: wf.DaprWorkflowContext, size):
+    return len((yield ctx.call_activity(big, input=size)))
+
+
 @wfr.workflow(name="chain")
 def chain(ctx: wf.DaprWorkflowContext, names):
     results = []
@@ -196,6 +207,16 @@ def scenario(client, name):
         out = state_of(state)
         out["paused"] = paused
         out["while_paused"] = still
+        return out
+    if name == "too_large":
+        # Beyond NATS's max_payload (1 MiB by default): a clear failure, not a hang.
+        out = run(client, name, big_result, 2_000_000)[1]
+        out["small"] = run(client, name, big_result, 1000)[1]["output"]
+        try:
+            client.schedule_new_workflow(workflow=chain, input=["x" * 2_000_000])
+            out["big_input"] = "accepted"
+        except Exception as e:
+            out["big_input"] = f"{type(e).__name__}: {e}"[:300]
         return out
     if name == "list":
         page = client.list_workflow_instance_ids(page_size=1000)

@@ -62,6 +62,7 @@ async fn python_sdk_workflows_run_to_completion() {
         "continue_as_new",
         "terminate",
         "suspend",
+        "too_large",
         "list",
     ];
     let r = python_scenarios(&sidecar, &scenarios).await;
@@ -117,6 +118,18 @@ async fn python_sdk_workflows_run_to_completion() {
         suspend["output"],
         json!({"approved": "while paused"}),
         "{suspend}"
+    );
+
+    let too_large = report("too_large");
+    assert_eq!(too_large["status"], "FAILED", "{too_large}");
+    assert!(
+        too_large["failure"].as_str().unwrap_or("").contains("max_payload"),
+        "{too_large}"
+    );
+    assert_eq!(too_large["small"], 1000, "{too_large}");
+    assert!(
+        too_large["big_input"].as_str().unwrap_or("").contains("max_payload"),
+        "{too_large}"
     );
 
     // Every instance but the purged one is listed.
