@@ -105,10 +105,13 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             )));
         }
     }
+    // The Configuration in `--config` wins over one among the resources.
+    let mut workflow_retention = loaded.workflow_retention;
     if let Some(config) = &settings.config {
         // Read for what it must not silently drop (access control, mTLS).
-        resources::load(std::slice::from_ref(config), &scope)
+        let config = resources::load(std::slice::from_ref(config), &scope)
             .map_err(|e| StartError::Config(e.to_string()))?;
+        workflow_retention = config.workflow_retention.or(workflow_retention);
     }
     let ctx = components::Context {
         broker: &broker,
@@ -159,6 +162,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         jetway_workflows::Config {
             app_id: settings.app_id.clone(),
             replicas: 1,
+            retention: workflow_retention.unwrap_or_default(),
         },
     )
     .await

@@ -85,12 +85,37 @@ pub enum Error {
 const HEADROOM: usize = 4096;
 
 /// Settings of the workflow engine of one app id.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Config {
     pub app_id: String,
     /// Replicas of the stream and bucket (1 on one server, 3 in a cluster).
     pub replicas: usize,
+    pub retention: Retention,
 }
+
+/// How long finished instances are kept before they are purged (Dapr's
+/// `workflow.stateRetentionPolicy`); `None` keeps them until purged.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Retention {
+    pub completed: Option<Duration>,
+    pub failed: Option<Duration>,
+    pub terminated: Option<Duration>,
+}
+
+impl Retention {
+    fn of(&self, status: Status) -> Option<Duration> {
+        match status {
+            Status::Completed => self.completed,
+            Status::Failed => self.failed,
+            Status::Terminated | Status::Canceled => self.terminated,
+            _ => None,
+        }
+    }
+}
+
+/// The id of the kind-less inbox event that asks an instance's owner to
+/// purge it once its retention has passed.
+const EXPIRE: i32 = -2;
 
 /// The workflows of one app id, as this sidecar serves them.
 pub struct Engine {
@@ -99,6 +124,7 @@ pub struct Engine {
     stream: Stream,
     status: Bucket,
     workers: Arc<Workers>,
+    retention: Retention,
     stop: CancellationToken,
 }
 
@@ -137,6 +163,7 @@ impl Engine {
             stream,
             status,
             workers: Arc::new(Workers::default()),
+            retention: config.retention,
             stop: CancellationToken::new(),
         });
         tokio::spawn(supervise(Arc::downgrade(&engine), engine.stop.clone()));
@@ -543,6 +570,11 @@ impl Owner {
             *waiting = delivery;
             return;
         }
+        if event.event_type.is_none() && event.event_id == EXPIRE {
+            self.expire(&id).await;
+            let _ = delivery.ack().await;
+            return;
+        }
         let instance = &mut cached.replayed.instance;
         if matches!(event.event_type, Some(EventType::ExecutionStarted(_))) {
             if instance.started().is_some() && !instance.is_finished() {
@@ -566,6 +598,7 @@ impl Owner {
         if !instance.deliver(event) {
             // Finished: nothing more happens to it.
             let _ = delivery.ack().await;
+            self.instances.remove(&id);
             return;
         }
         cached.deliveries.push(delivery);
@@ -667,6 +700,26 @@ impl Owner {
             .iter()
             .filter_map(|w| outgoing(names, &id, w, now))
             .collect();
+        let finished = work.iter().find_map(|w| match w {
+            Work::Finished(status) => Some(*status),
+            _ => None,
+        });
+        if let Some(keep) = finished.and_then(|s| self.engine.retention.of(s)) {
+            messages.push(Outgoing {
+                subject: names.timer(&id, EXPIRE),
+                payload: pb::HistoryEvent {
+                    event_id: EXPIRE,
+                    ..Default::default()
+                }
+                .encode_to_vec()
+                .into(),
+                schedule: Some(Schedule {
+                    at: SystemTime::now() + keep,
+                    target: names.inbox(partition(&id), &id),
+                }),
+                ..Default::default()
+            });
+        }
         messages.push(Outgoing {
             subject: names.history(&id),
             payload: record.encode(),
@@ -714,6 +767,37 @@ impl Owner {
             self.instances.remove(&id);
         } else {
             self.next_turn(&id);
+        }
+    }
+
+    /// Purges the instance if it finished at least its retention ago (a
+    /// reused id may have started again, or finished again more recently).
+    async fn expire(&mut self, id: &str) {
+        let Some(cached) = self.instances.get(id) else {
+            return;
+        };
+        let instance = &cached.replayed.instance;
+        let due = instance
+            .state(false)
+            .completed_timestamp
+            .zip(self.engine.retention.of(instance.status()))
+            .is_some_and(|(at, keep)| system_time(at) + keep <= SystemTime::now());
+        let running = instance.started().is_some() && !instance.is_finished();
+        if running {
+            return;
+        }
+        // Not running: nothing of it needs to stay in memory.
+        self.instances.remove(id);
+        if !due {
+            return;
+        }
+        match self.engine.purge(id, false).await {
+            Ok(_) => {
+                tracing::debug!(instance = %id, "A finished workflow's retention passed; purged.")
+            }
+            Err(error) => {
+                tracing::warn!(instance = %id, %error, "Purging a workflow past its retention failed.")
+            }
         }
     }
 

@@ -53,6 +53,8 @@ pub use jetway_blocks::pubsub::{Bulk, BulkSpec, Rule, Subscription};
 pub struct Resources {
     pub components: Vec<Component>,
     pub subscriptions: Vec<Subscription>,
+    /// A Configuration's `workflow.stateRetentionPolicy`, if one sets it.
+    pub workflow_retention: Option<jetway_workflows::engine::Retention>,
 }
 
 /// Settings that decide which resources apply to this node.
@@ -407,10 +409,30 @@ pub fn parse_into(
                         "Jetway has no sidecar-to-sidecar mTLS yet (secure the NATS connection instead): refusing to start rather than run unprotected".into(),
                     ));
                 }
+                let policy = &spec["workflow"]["stateRetentionPolicy"];
+                if !policy.is_null() {
+                    let field = "spec.workflow.stateRetentionPolicy";
+                    let keep = |key: &str| match &policy[key] {
+                        serde_yaml::Value::Null => Ok(None),
+                        value => scalar(value)
+                            .ok_or_else(|| "is not a duration".to_owned())
+                            .and_then(|text| jetway_core::duration::parse(&text))
+                            .map(Some)
+                            .map_err(|e| {
+                                err(&format!("{field}.{key}"), format!("not a duration: {e}"))
+                            }),
+                    };
+                    let any = keep("anyTerminal")?;
+                    out.workflow_retention = Some(jetway_workflows::engine::Retention {
+                        completed: keep("completed")?.or(any),
+                        failed: keep("failed")?.or(any),
+                        terminated: keep("terminated")?.or(any),
+                    });
+                }
                 tracing::warn!(
                     file,
                     name,
-                    "Configuration is not applied yet (tracing, metrics, features); ignored."
+                    "Configuration is applied only in part so far (workflow.stateRetentionPolicy); tracing, metrics and features are ignored."
                 );
             }
             "Resiliency" | "HTTPEndpoint" => {

@@ -118,3 +118,36 @@ fn duplicate_component_names_are_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn workflow_retention_reads_every_terminal_state() {
+    let r = parse(
+        r#"
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: appconfig}
+spec:
+  workflow:
+    stateRetentionPolicy: {anyTerminal: 360h, completed: 1m}
+"#,
+    )
+    .unwrap();
+    let hours = std::time::Duration::from_secs(360 * 3600);
+    assert_eq!(
+        r.workflow_retention,
+        Some(jetway_workflows::engine::Retention {
+            completed: Some(std::time::Duration::from_secs(60)),
+            failed: Some(hours),
+            terminated: Some(hours),
+        })
+    );
+    let bad = parse(
+        "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: c}\nspec: {workflow: {stateRetentionPolicy: {failed: soon}}}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("spec.workflow.stateRetentionPolicy.failed"),
+        "{bad}"
+    );
+}

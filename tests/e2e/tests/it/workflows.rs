@@ -123,12 +123,18 @@ async fn python_sdk_workflows_run_to_completion() {
     let too_large = report("too_large");
     assert_eq!(too_large["status"], "FAILED", "{too_large}");
     assert!(
-        too_large["failure"].as_str().unwrap_or("").contains("max_payload"),
+        too_large["failure"]
+            .as_str()
+            .unwrap_or("")
+            .contains("max_payload"),
         "{too_large}"
     );
     assert_eq!(too_large["small"], 1000, "{too_large}");
     assert!(
-        too_large["big_input"].as_str().unwrap_or("").contains("max_payload"),
+        too_large["big_input"]
+            .as_str()
+            .unwrap_or("")
+            .contains("max_payload"),
         "{too_large}"
     );
 
@@ -547,4 +553,53 @@ async fn the_management_api_over_http_and_grpc() {
         }
         panic!("consumed workflow messages stay in the stream: {left:?}");
     }
+}
+
+/// Dapr's `workflow.stateRetentionPolicy`: a finished instance is purged
+/// once its retention has passed, through a schedule the final turn commits.
+#[tokio::test]
+async fn finished_workflows_are_purged_after_their_retention() {
+    let nats = NatsServer::start().await;
+    let res = jetway_testkit::Resources::new().with(
+        "config.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: appconfig}\n\
+         spec:\n  workflow:\n    stateRetentionPolicy: {completed: 2s, anyTerminal: 1h}\n",
+    );
+    let sidecar = Sidecar::builder("wf-retention")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let _app = worker_with(&sidecar, &log, &[("STEPS", "1"), ("STEP_SECONDS", "0")]);
+    let mut client = task_hub(&sidecar).await;
+    schedule(&mut client, "long_chain", "kept-briefly").await;
+    let done = completion(&mut client, "kept-briefly", Duration::from_secs(30)).await;
+    assert_eq!(
+        done.workflow_status,
+        pb::OrchestrationStatus::Completed as i32
+    );
+
+    let gone = jetway_testkit::eventually(Duration::from_secs(20), || {
+        let mut client = client.clone();
+        async move {
+            let request = pb::GetInstanceRequest {
+                instance_id: "kept-briefly".into(),
+                ..Default::default()
+            };
+            let found = client.get_instance(request).await.ok()?.into_inner();
+            (!found.exists).then_some(())
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the instance outlived its retention");
+    let history = client
+        .get_instance_history(pb::GetInstanceHistoryRequest {
+            instance_id: "kept-briefly".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(history.code(), tonic::Code::NotFound);
 }
