@@ -30,6 +30,7 @@ use pb::dapr_client::DaprClient;
 use tokio::sync::mpsc;
 
 mod actors;
+mod workflows;
 
 /// Settings of a run.
 #[derive(clap::Args, Debug, Clone)]
@@ -49,6 +50,9 @@ pub struct BenchArgs {
     /// Reminders registered in the actor measurements.
     #[arg(long, default_value_t = 100_000)]
     pub reminders: usize,
+    /// Workflows per throughput measurement (and per memory measurement).
+    #[arg(long, default_value_t = 5_000)]
+    pub workflows: usize,
 }
 
 /// Groups of measurements.
@@ -58,6 +62,7 @@ pub enum Suite {
     /// Invocation, state, pub/sub, footprint.
     Core,
     Actors,
+    Workflows,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -436,12 +441,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         config_file: None,
     };
     let nats = server::start(&binary, &opts, Duration::from_secs(10)).await?;
+    let wanted = |suite: Suite| args.suite == Suite::All || args.suite == suite;
     let mut result = Ok(());
-    if args.suite != Suite::Actors {
+    if wanted(Suite::Core) {
         result = bench(&args, &nats.url, &store).await;
     }
-    if result.is_ok() && args.suite != Suite::Core {
+    if result.is_ok() && wanted(Suite::Actors) {
         result = actors::bench(&args, &nats.url, &store).await;
+    }
+    if result.is_ok() && wanted(Suite::Workflows) {
+        result = workflows::bench(&args, &nats.url, &store).await;
     }
     drop(nats);
     let _ = std::fs::remove_dir_all(&store);

@@ -18,6 +18,10 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// subject that another in-flight write touches.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
 const WRONG_LAST_SEQUENCE_CONSTANT: u64 = 10164;
+/// JetStream's error code for a batch refused because too many are in flight.
+const TOO_MANY_IN_FLIGHT: u64 = 10210;
+/// How long a batch refused for that waits, at most, before it gives up.
+const BUSY_PATIENCE: Duration = Duration::from_secs(5);
 /// Largest atomic batch the server accepts by default.
 pub const MAX_BATCH: usize = 1000;
 
@@ -30,8 +34,24 @@ pub(crate) struct Message {
 }
 
 /// Publishes `messages` as one atomic batch and returns the stream sequence
-/// of the last; a failed expectation fails it whole with `WrongRevision`.
+/// of the last; a failed expectation fails it whole with `WrongRevision`. A
+/// batch the server refuses because too many are in flight (nothing of it is
+/// stored) is sent again, after a growing pause, for up to 5 s.
 pub(crate) async fn publish(broker: &Broker, messages: Vec<Message>) -> Result<u64> {
+    let patience = tokio::time::Instant::now() + BUSY_PATIENCE;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match publish_once(broker, messages.clone()).await {
+            Err(Error::Busy) if tokio::time::Instant::now() + pause < patience => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn publish_once(broker: &Broker, messages: Vec<Message>) -> Result<u64> {
     if messages.len() > MAX_BATCH {
         return Err(Error::Invalid(format!(
             "an atomic batch holds at most {MAX_BATCH} messages, got {}",
@@ -100,6 +120,7 @@ fn reply_result(reply: &[u8]) -> Result<u64> {
         {
             Err(Error::WrongRevision)
         }
+        Some(e) if e.err_code == TOO_MANY_IN_FLIGHT => Err(Error::Busy),
         Some(e) => Err(Error::nats(
             "atomic batch publish",
             format!("{} (error code {})", e.description, e.err_code),
@@ -123,5 +144,9 @@ mod tests {
             Err(Error::WrongRevision)
         ));
         assert!(reply_result(br#"{"error":{"code":400,"err_code":10174,"description":"atomic publish is disabled"}}"#).is_err());
+        assert!(matches!(
+            reply_result(br#"{"error":{"code":503,"err_code":10210,"description":"atomic publish too many inflight"}}"#),
+            Err(Error::Busy)
+        ));
     }
 }

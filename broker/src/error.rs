@@ -16,6 +16,9 @@ pub enum Error {
     /// No answer within the deadline.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The server holds as many atomic batches in flight as it allows.
+    #[error("the NATS server has too many atomic batches in flight")]
+    Busy,
     /// The message is larger than the server accepts.
     #[error("{0}")]
     PayloadTooLarge(String),

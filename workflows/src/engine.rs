@@ -56,6 +56,9 @@ const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(10);
 const ACTIVITIES_IN_FLIGHT: usize = 256;
 /// Longest instance id accepted.
 pub const MAX_INSTANCE_ID: usize = 256;
+/// Turns committed in one batch at most (each is a few messages, and a
+/// batch holds at most 1,000).
+const MAX_GROUP: usize = 64;
 /// How often consumed inbox and activity messages are removed.
 const SWEEP: Duration = Duration::from_secs(10);
 /// How often a waiter reads the status again without being told of a change.
@@ -448,6 +451,19 @@ struct Cached {
 
 type Done = (String, Turn, Answer);
 
+/// A turn applied in memory, waiting for its commit.
+struct Prepared {
+    id: String,
+    /// Its work, then its history record.
+    messages: Vec<Outgoing>,
+    reset: bool,
+    consumed: Vec<u64>,
+    /// Inbox messages the turn consumed (the first of its deliveries).
+    delivered: usize,
+    /// Status, custom status and executions before the turn.
+    before: (Status, Option<String>, u32),
+}
+
 /// Owns `partition` while this sidecar is its consumer's pinned puller,
 /// until `stop`.
 async fn own(engine: Arc<Engine>, partition: u32, stop: CancellationToken) {
@@ -495,8 +511,15 @@ async fn serve_partition(
                 Some(Err(error)) => return Err(error.into()),
                 None => return Ok(()),
             },
-            Some(Ok((id, turn, answer))) = owner.turns.join_next() => {
-                owner.commit(id, turn, answer).await;
+            Some(Ok(done)) = owner.turns.join_next() => {
+                // Every answer that is in goes in the same batch.
+                let mut answered = vec![done];
+                while answered.len() < MAX_GROUP
+                    && let Some(Ok(done)) = owner.turns.try_join_next()
+                {
+                    answered.push(done);
+                }
+                owner.commit(answered).await;
             }
             _ = sweep.tick() => {
                 let filter = engine.names.inbox_filter(partition);
@@ -631,14 +654,60 @@ impl Owner {
         });
     }
 
-    /// Commits a turn the worker answered, then acknowledges what it consumed.
-    async fn commit(&mut self, id: String, turn: Turn, answer: Answer) {
-        let Some(cached) = self.instances.get_mut(&id) else {
+    /// Commits the turns the workers answered, all in one atomic batch (so
+    /// under load many turns share the cost of one), then acknowledges what
+    /// they consumed.
+    async fn commit(&mut self, answered: Vec<Done>) {
+        let prepared: Vec<Prepared> = answered
+            .into_iter()
+            .filter_map(|(id, turn, answer)| self.prepare(id, turn, answer))
+            .collect();
+        let total: usize = prepared.iter().map(|p| p.messages.len()).sum();
+        if total > jetway_broker::kv::MAX_BATCH {
+            // Too many for one batch: each turn on its own.
+            for p in prepared {
+                self.commit_prepared(vec![p]).await;
+            }
+        } else {
+            self.commit_prepared(prepared).await;
+        }
+    }
+
+    async fn commit_prepared(&mut self, prepared: Vec<Prepared>) {
+        if prepared.is_empty() {
             return;
-        };
+        }
+        let mut messages = Vec::new();
+        let mut records = Vec::with_capacity(prepared.len());
+        for p in &prepared {
+            messages.extend(p.messages.iter().cloned());
+            records.push(messages.len() - 1);
+        }
+        match publish(&self.engine.stream, messages).await {
+            Ok(last) => {
+                // A batch's messages are stored one after another (and a
+                // turn split over several batches has its record last).
+                let first = last + 1 - (records.last().map_or(0, |r| r + 1) as u64);
+                for (p, at) in prepared.into_iter().zip(records) {
+                    self.finish(p, first + at as u64).await;
+                }
+            }
+            Err(error) => {
+                for p in prepared {
+                    tracing::warn!(instance = %p.id, %error, "Committing a workflow turn failed; it runs again.");
+                    self.reload(&p.id).await;
+                }
+            }
+        }
+    }
+
+    /// Applies a worker's answer to its instance and builds the messages
+    /// that commit it (the history record last).
+    fn prepare(&mut self, id: String, turn: Turn, answer: Answer) -> Option<Prepared> {
+        let cached = self.instances.get_mut(&id)?;
         cached.busy = false;
         let Answer::Workflow(mut response) = answer else {
-            return;
+            return None;
         };
         // A turn whose record no message can carry fails the workflow,
         // rather than failing to commit again and again.
@@ -670,8 +739,12 @@ impl Owner {
             Ok(work) => work,
             Err(error) => {
                 tracing::warn!(instance = %id, %error, "A worker's answer does not fit its turn; the turn runs again.");
-                self.reload(&id).await;
-                return;
+                // Replayed from the committed history when its messages come again.
+                let cached = self.instances.remove(&id)?;
+                for delivery in cached.deliveries {
+                    tokio::spawn(async move { delivery.nak(Duration::from_millis(100)).await });
+                }
+                return None;
             }
         };
         let continued = instance.continued != before.2;
@@ -691,7 +764,7 @@ impl Owner {
                     .to_vec(),
                 false => Vec::new(),
             },
-            consumed: consumed.clone(),
+            consumed,
             custom_status: instance.custom_status.clone(),
             continued: instance.continued,
         };
@@ -726,22 +799,30 @@ impl Owner {
             expect_last: Some(cached.last),
             schedule: None,
         });
-        let committed = match publish(&self.engine.stream, messages).await {
-            Ok(seq) => seq,
-            Err(error) => {
-                tracing::warn!(instance = %id, %error, "Committing a workflow turn failed; it runs again.");
-                self.reload(&id).await;
-                return;
-            }
+        Some(Prepared {
+            id,
+            messages,
+            reset: record.reset,
+            consumed: record.consumed,
+            delivered,
+            before,
+        })
+    }
+
+    /// After its commit (its record stored at `sequence`): acknowledges the
+    /// turn's inbox messages, writes a changed status and starts the next turn.
+    async fn finish(&mut self, p: Prepared, sequence: u64) {
+        let Some(cached) = self.instances.get_mut(&p.id) else {
+            return;
         };
-        cached.last = committed;
+        cached.last = sequence;
         cached.replayed.exists = true;
-        if record.reset {
+        if p.reset {
             cached.replayed.consumed.clear();
         }
         cached.reset = false;
-        cached.replayed.consumed.extend(&consumed);
-        for delivery in cached.deliveries.drain(..delivered) {
+        cached.replayed.consumed.extend(&p.consumed);
+        for delivery in cached.deliveries.drain(..p.delivered) {
             let _ = delivery.ack().await;
         }
         let instance = &cached.replayed.instance;
@@ -751,22 +832,22 @@ impl Owner {
             instance.continued,
         );
         let finished = instance.is_finished();
-        if after != before {
+        if after != p.before {
             let mut state = instance.state(true);
             if state.encoded_len() > self.engine.payload_limit() {
                 // Input and output together exceed a message: keep the rest.
                 state = instance.state(false);
             }
             let state = state.encode_to_vec().into();
-            if let Err(error) = self.engine.write_status(&id, state, Expect::Any).await {
-                tracing::warn!(instance = %id, %error, "Writing a workflow's status failed.");
+            if let Err(error) = self.engine.write_status(&p.id, state, Expect::Any).await {
+                tracing::warn!(instance = %p.id, %error, "Writing a workflow's status failed.");
             }
         }
         if finished {
             // Nothing more happens to it: free its memory.
-            self.instances.remove(&id);
+            self.instances.remove(&p.id);
         } else {
-            self.next_turn(&id);
+            self.next_turn(&p.id);
         }
     }
 
