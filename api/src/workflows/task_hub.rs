@@ -43,9 +43,21 @@ fn found(state: Option<pb::WorkflowState>) -> pb::GetInstanceResponse {
     }
 }
 
-/// An answer for a work item no one waits for any more.
-fn unknown_item() -> Status {
-    Status::not_found("unknown instance ID/task ID combo")
+/// The reply to a worker's answer: an error when no work item waits for it
+/// any more (the worker tolerates the message daprd sends then).
+fn answered(taken: bool) -> Reply<pb::CompleteTaskResponse> {
+    match taken {
+        true => Ok(Response::new(pb::CompleteTaskResponse {})),
+        false => Err(Status::not_found("unknown instance ID/task ID combo")),
+    }
+}
+
+impl TaskHub {
+    /// Adds an event to an instance's inbox; the reply is empty.
+    async fn deliver<T: Default>(&self, id: &str, kind: EventType) -> Reply<T> {
+        self.engine.deliver(id, kind).await.map_err(status)?;
+        Ok(Response::new(T::default()))
+    }
 }
 
 #[tonic::async_trait]
@@ -120,11 +132,7 @@ impl TaskHubSidecarService for TaskHub {
             name: r.name,
             input: r.input,
         });
-        self.engine
-            .deliver(&r.instance_id, raised)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::RaiseEventResponse {}))
+        self.deliver(&r.instance_id, raised).await
     }
 
     async fn terminate_instance(
@@ -136,11 +144,7 @@ impl TaskHubSidecarService for TaskHub {
             input: r.output,
             recurse: r.recursive,
         });
-        self.engine
-            .deliver(&r.instance_id, terminated)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::TerminateResponse {}))
+        self.deliver(&r.instance_id, terminated).await
     }
 
     async fn suspend_instance(
@@ -150,11 +154,7 @@ impl TaskHubSidecarService for TaskHub {
         let r = request.into_inner();
         let suspended =
             EventType::ExecutionSuspended(pb::ExecutionSuspendedEvent { input: r.reason });
-        self.engine
-            .deliver(&r.instance_id, suspended)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::SuspendResponse {}))
+        self.deliver(&r.instance_id, suspended).await
     }
 
     async fn resume_instance(
@@ -163,11 +163,7 @@ impl TaskHubSidecarService for TaskHub {
     ) -> Reply<pb::ResumeResponse> {
         let r = request.into_inner();
         let resumed = EventType::ExecutionResumed(pb::ExecutionResumedEvent { input: r.reason });
-        self.engine
-            .deliver(&r.instance_id, resumed)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::ResumeResponse {}))
+        self.deliver(&r.instance_id, resumed).await
     }
 
     async fn purge_instances(
@@ -210,14 +206,11 @@ impl TaskHubSidecarService for TaskHub {
         let r = request.into_inner();
         let token = r.completion_token.clone();
         let key = workers::key(&r.instance_id, Some(r.task_id));
-        match self
-            .engine
-            .workers()
-            .answer(&token, &key, Answer::Activity(r))
-        {
-            true => Ok(Response::new(pb::CompleteTaskResponse {})),
-            false => Err(unknown_item()),
-        }
+        answered(
+            self.engine
+                .workers()
+                .answer(&token, &key, Answer::Activity(r)),
+        )
     }
 
     async fn complete_orchestrator_task(
@@ -234,14 +227,11 @@ impl TaskHubSidecarService for TaskHub {
         let r = request.into_inner();
         let token = r.completion_token.clone();
         let key = workers::key(&r.instance_id, None);
-        match self
-            .engine
-            .workers()
-            .answer(&token, &key, Answer::Workflow(r))
-        {
-            true => Ok(Response::new(pb::CompleteTaskResponse {})),
-            false => Err(unknown_item()),
-        }
+        answered(
+            self.engine
+                .workers()
+                .answer(&token, &key, Answer::Workflow(r)),
+        )
     }
 
     async fn rerun_workflow_from_event(
