@@ -13,7 +13,8 @@
 //!   work it schedules, its timers (message schedules that publish
 //!   `timerFired` to the inbox when due) and its messages to other instances.
 //!   Only then are the inbox messages it consumed acknowledged; one delivered
-//!   again is known by its sequence in the history's records.
+//!   again is known by its sequence in the history's records. The turns and
+//!   starts of all partitions share batches (see [`crate::commit`]).
 //! - Activities are messages that every sidecar with a worker pulls from one
 //!   shared durable consumer; the result goes to the instance's inbox before
 //!   the activity is acknowledged, so a sidecar that dies mid-activity has it
@@ -38,6 +39,7 @@ use prost_types::Timestamp;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::commit::Committer;
 use crate::machine::{Instance, Status, Turn, Work, event};
 use crate::proto as pb;
 use crate::record::{self, Record, Replayed};
@@ -56,8 +58,7 @@ const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(10);
 const ACTIVITIES_IN_FLIGHT: usize = 256;
 /// Longest instance id accepted.
 pub const MAX_INSTANCE_ID: usize = 256;
-/// Turns committed in one batch at most (each is a few messages, and a
-/// batch holds at most 1,000).
+/// Answered turns an owner prepares at once.
 const MAX_GROUP: usize = 64;
 /// How often consumed inbox and activity messages are removed.
 const SWEEP: Duration = Duration::from_secs(10);
@@ -127,6 +128,7 @@ pub struct Engine {
     stream: Stream,
     status: Bucket,
     workers: Arc<Workers>,
+    committer: Committer,
     retention: Retention,
     stop: CancellationToken,
 }
@@ -160,12 +162,14 @@ impl Engine {
                 raw_keys: true,
             })
             .await?;
+        let committer = Committer::start(stream.clone());
         let engine = Arc::new(Engine {
             names,
             broker: broker.clone(),
             stream,
             status,
             workers: Arc::new(Workers::default()),
+            committer,
             retention: config.retention,
             stop: CancellationToken::new(),
         });
@@ -246,7 +250,7 @@ impl Engine {
             expect_last: Some(last),
             schedule: None,
         };
-        match self.stream.publish_atomic(vec![start, created]).await {
+        match self.committer.commit(vec![start, created]).await {
             Err(jetway_broker::Error::WrongRevision) => return Err(Error::AlreadyExists(id)),
             other => other?,
         };
@@ -654,46 +658,25 @@ impl Owner {
         });
     }
 
-    /// Commits the turns the workers answered, all in one atomic batch (so
-    /// under load many turns share the cost of one), then acknowledges what
-    /// they consumed.
+    /// Commits the turns the workers answered (in the sidecar's next batch,
+    /// so under load many turns share its cost), then acknowledges what they
+    /// consumed.
     async fn commit(&mut self, answered: Vec<Done>) {
-        let prepared: Vec<Prepared> = answered
+        let mut prepared: Vec<Prepared> = answered
             .into_iter()
             .filter_map(|(id, turn, answer)| self.prepare(id, turn, answer))
             .collect();
-        let total: usize = prepared.iter().map(|p| p.messages.len()).sum();
-        if total > jetway_broker::kv::MAX_BATCH {
-            // Too many for one batch: each turn on its own.
-            for p in prepared {
-                self.commit_prepared(vec![p]).await;
-            }
-        } else {
-            self.commit_prepared(prepared).await;
-        }
-    }
-
-    async fn commit_prepared(&mut self, prepared: Vec<Prepared>) {
-        if prepared.is_empty() {
-            return;
-        }
-        let mut messages = Vec::new();
-        let mut records = Vec::with_capacity(prepared.len());
-        for p in &prepared {
-            messages.extend(p.messages.iter().cloned());
-            records.push(messages.len() - 1);
-        }
-        match publish(&self.engine.stream, messages).await {
-            Ok(last) => {
-                // A batch's messages are stored one after another (and a
-                // turn split over several batches has its record last).
-                let first = last + 1 - (records.last().map_or(0, |r| r + 1) as u64);
-                for (p, at) in prepared.into_iter().zip(records) {
-                    self.finish(p, first + at as u64).await;
-                }
-            }
-            Err(error) => {
-                for p in prepared {
+        let committer = &self.engine.committer;
+        let committed = futures::future::join_all(
+            prepared
+                .iter_mut()
+                .map(|p| committer.commit(std::mem::take(&mut p.messages))),
+        )
+        .await;
+        for (p, committed) in prepared.into_iter().zip(committed) {
+            match committed {
+                Ok(sequence) => self.finish(p, sequence).await,
+                Err(error) => {
                     tracing::warn!(instance = %p.id, %error, "Committing a workflow turn failed; it runs again.");
                     self.reload(&p.id).await;
                 }
@@ -951,23 +934,6 @@ fn outgoing(names: &WorkflowNames, id: &str, work: &Work, now: Timestamp) -> Opt
         ),
         Work::Finished(_) => return None,
     })
-}
-
-/// Publishes a turn's messages; more than one batch holds go first in batches
-/// of their own (work a crash could repeat, never lose), the last batch with
-/// the history record.
-async fn publish(
-    stream: &Stream,
-    mut messages: Vec<Outgoing>,
-) -> Result<u64, jetway_broker::Error> {
-    let max = jetway_broker::kv::MAX_BATCH;
-    while messages.len() > max {
-        let rest = messages.split_off(max - 1);
-        stream
-            .publish_atomic(std::mem::replace(&mut messages, rest))
-            .await?;
-    }
-    stream.publish_atomic(messages).await
 }
 
 /// Runs activities from the app's shared consumer on this sidecar's workers,

@@ -3,6 +3,7 @@
 //! is kept in ([`record`]), the connected workers ([`workers`]) and the
 //! JetStream driver that runs them all ([`engine`]).
 
+mod commit;
 pub mod engine;
 pub mod machine;
 pub mod record;
