@@ -14,7 +14,7 @@
 //!   `timerFired` to the inbox when due) and its messages to other instances.
 //!   Only then are the inbox messages it consumed acknowledged; one delivered
 //!   again is known by its sequence in the history's records. The turns and
-//!   starts of all partitions share batches (see [`crate::commit`]).
+//!   starts of all partitions share batches (group commit).
 //! - Activities are messages that every sidecar with a worker pulls from one
 //!   shared durable consumer; the result goes to the instance's inbox before
 //!   the activity is acknowledged, so a sidecar that dies mid-activity has it
