@@ -2,7 +2,7 @@
 //! protocol runs workflows of five chained and of five fanned-out activities;
 //! end-to-end latency unloaded, workflows per second at a bounded
 //! concurrency, and the sidecar's memory across many completed workflows
-//! with a retention policy on.
+//! with a retention policy on; then the same shapes with the Python SDK worker.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -239,6 +239,57 @@ pub(super) async fn bench(
         more.per_sec
     );
     worker.abort();
+    sidecar.stop().await;
+    python_worker(args, nats_url, &resources).await
+}
+
+/// The same shapes with the Python SDK's worker (bench/python/), run by the
+/// interpreter in `JETWAY_PYTHON` (`python3` by default); not measured, saying
+/// why, when that interpreter cannot import `dapr.ext.workflow`.
+async fn python_worker(
+    args: &BenchArgs,
+    nats_url: &str,
+    resources: &std::path::Path,
+) -> anyhow::Result<()> {
+    let python = std::env::var("JETWAY_PYTHON").unwrap_or_else(|_| "python3".into());
+    let importable = tokio::process::Command::new(&python)
+        .args(["-c", "import dapr.ext.workflow"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if !importable {
+        println!(
+            "workflows: the Python SDK worker is not measured: {python} cannot import dapr.ext.workflow (set JETWAY_PYTHON)"
+        );
+        return Ok(());
+    }
+    let sidecar = Sidecar::start(nats_url, "wf-bench-py", None, resources, &http_client()).await?;
+    let script = resources.join("workflow_worker.py");
+    std::fs::write(&script, include_str!("../python/workflow_worker.py"))?;
+    let mut worker = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
+        .env("DAPR_HTTP_PORT", sidecar.port.to_string())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {python}"))?;
+    let client = Client::connect(format!("http://127.0.0.1:{}", sidecar.grpc_port)).await?;
+    // A worker in Python is slower: fewer workflows keep the run short.
+    let count = args.workflows.min(1_000);
+    let samples = (args.requests / 10).clamp(20, 100);
+    for shape in [Shape::Chain, Shape::FanOut] {
+        let m = measure_shape(&client, shape, samples, count, args.in_flight).await?;
+        println!(
+            "{:<32} {:>9.0} {:>9.0} {:>10.0}",
+            format!("workflows: {} (Python worker)", shape.name()),
+            m.p50.as_secs_f64() * 1e6,
+            m.p99.as_secs_f64() * 1e6,
+            m.per_sec,
+        );
+    }
+    let _ = worker.kill().await;
     sidecar.stop().await;
     Ok(())
 }
