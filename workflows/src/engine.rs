@@ -40,7 +40,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::commit::Committer;
-use crate::machine::{Instance, Status, Turn, Work, event};
+use crate::machine::{Instance, Rerun, Status, Turn, Work, event};
 use crate::proto as pb;
 use crate::record::{self, Record, Replayed};
 use crate::workers::{Answer, Workers};
@@ -81,6 +81,10 @@ pub enum Error {
     Corrupt(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Rerun(#[from] crate::machine::RerunError),
     #[error(transparent)]
     Broker(#[from] jetway_broker::Error),
 }
@@ -262,6 +266,75 @@ impl Engine {
             Err(e) => return Err(e),
         }
         Ok(id)
+    }
+
+    /// Runs a finished top-level instance again from one of its activities,
+    /// timers or child workflows, as a new instance (Dapr's
+    /// `RerunWorkflowFromEvent`); returns the new instance's id.
+    pub async fn rerun(&self, request: pb::RerunWorkflowFromEventRequest) -> Result<String, Error> {
+        let source = request.source_instance_id;
+        let Some(state) = self.get(&source, false).await? else {
+            return Err(Error::NotFound(source));
+        };
+        if !is_finished(&state) {
+            return Err(Error::Invalid(format!(
+                "workflow {source} is not in a terminal state: only a finished workflow can be rerun"
+            )));
+        }
+        if state.parent_instance_id.is_some() {
+            return Err(Error::Invalid(format!(
+                "workflow {source} is a child workflow: rerun its parent instead"
+            )));
+        }
+        let new_id = request
+            .new_instance_id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        check_id(&new_id)?;
+        if let Some(child) = &request.new_child_workflow_instance_id {
+            check_id(child)?;
+        }
+        let key = self.names.status_key(&new_id);
+        if self.status.get(&key).await?.is_some() {
+            return Err(Error::AlreadyExists(new_id));
+        }
+        let rerun = Rerun {
+            event_id: i32::try_from(request.event_id).unwrap_or(i32::MAX),
+            new_id: new_id.clone(),
+            input: request.overwrite_input.then_some(request.input),
+            child_id: request.new_child_workflow_instance_id,
+        };
+        let (replayed, _) = self.load(&source).await?;
+        let now = now();
+        let (instance, work) = replayed.instance.rerun(&rerun, now)?;
+        let history = self.names.history(&new_id);
+        let last = self.stream.last_sequence(&history).await?;
+        let mut messages: Vec<Outgoing> = work
+            .iter()
+            .filter_map(|w| outgoing(&self.names, &new_id, w, now))
+            .collect();
+        messages.push(Outgoing {
+            subject: history,
+            payload: Record {
+                reset: true,
+                history: instance.history.clone(),
+                ..Default::default()
+            }
+            .encode(),
+            expect_last: Some(last),
+            schedule: None,
+        });
+        let size: usize = messages.iter().map(|m| m.payload.len()).sum();
+        self.check_size("the rerun workflow's history", size)?;
+        match self.committer.commit(messages).await {
+            Err(jetway_broker::Error::WrongRevision) => return Err(Error::AlreadyExists(new_id)),
+            other => other?,
+        };
+        let state = instance.state(true).encode_to_vec().into();
+        match self.write_status(&new_id, state, Expect::Absent).await {
+            Ok(()) | Err(Error::Broker(jetway_broker::Error::WrongRevision)) => Ok(new_id),
+            Err(e) => Err(e),
+        }
     }
 
     /// The instance's state, if it exists; inputs, outputs and custom status

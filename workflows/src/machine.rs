@@ -454,6 +454,167 @@ impl Instance {
     }
 }
 
+/// What `RerunWorkflowFromEvent` asks for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rerun {
+    /// The activity, timer or child workflow to run again (its event id).
+    pub event_id: i32,
+    /// The instance that runs again.
+    pub new_id: String,
+    /// The rerun activity's or child's input instead of its own, if set.
+    pub input: Option<Option<String>>,
+    /// The rerun child's instance id, instead of `<new id>:<event id in hex>`.
+    pub child_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RerunError {
+    #[error("workflow {0} does not have history event with ID {1}")]
+    EventNotFound(String, i32),
+    #[error("event {0} is not an activity, timer or child workflow: only those can be rerun")]
+    NotRerunnable(i32),
+    #[error("event {0} is a timer: it takes no input")]
+    TimerInput(i32),
+    #[error("event {0} is not a child workflow: it takes no child instance ID")]
+    ChildId(i32),
+}
+
+impl Instance {
+    /// A new instance (Dapr's rerun) whose history is this finished one's up
+    /// to event `rerun.event_id`; that activity, timer or child workflow, and
+    /// every one not finished by then, runs again. Returns the instance and
+    /// the work that starts them again.
+    pub fn rerun(
+        &self,
+        rerun: &Rerun,
+        now: Timestamp,
+    ) -> Result<(Instance, Vec<Work>), RerunError> {
+        let mut history = Vec::new();
+        // Started and not finished before the target, by event id.
+        let mut open: std::collections::BTreeMap<i32, pb::HistoryEvent> = Default::default();
+        let mut target = None;
+        for e in &self.history {
+            let mut e = e.clone();
+            if e.event_id == rerun.event_id && e.event_id >= 0 {
+                target = Some(e);
+                break;
+            }
+            let finishes = match &mut e.event_type {
+                Some(EventType::ExecutionStarted(s)) => {
+                    if let Some(w) = &mut s.workflow_instance {
+                        w.instance_id = rerun.new_id.clone();
+                    }
+                    None
+                }
+                Some(
+                    EventType::TaskScheduled(_)
+                    | EventType::TimerCreated(_)
+                    | EventType::ChildWorkflowInstanceCreated(_),
+                ) => {
+                    open.insert(e.event_id, e);
+                    continue;
+                }
+                Some(EventType::TaskCompleted(c)) => Some(c.task_scheduled_id),
+                Some(EventType::TaskFailed(f)) => Some(f.task_scheduled_id),
+                Some(EventType::TimerFired(f)) => Some(f.timer_id),
+                Some(EventType::ChildWorkflowInstanceCompleted(c)) => Some(c.task_scheduled_id),
+                Some(EventType::ChildWorkflowInstanceFailed(f)) => Some(f.task_scheduled_id),
+                _ => None,
+            };
+            // A finished task's record goes just before its outcome.
+            history.extend(finishes.and_then(|id| open.remove(&id)));
+            history.push(e);
+        }
+        let mut target =
+            target.ok_or_else(|| RerunError::EventNotFound(self.id.clone(), rerun.event_id))?;
+        let from = Some(pb::RerunParentInstanceInfo {
+            instance_id: self.id.clone(),
+        });
+        match &mut target.event_type {
+            Some(EventType::TaskScheduled(t)) => {
+                if rerun.child_id.is_some() {
+                    return Err(RerunError::ChildId(rerun.event_id));
+                }
+                t.rerun_parent_instance_info = from;
+                if let Some(input) = &rerun.input {
+                    t.input = input.clone();
+                }
+            }
+            Some(EventType::TimerCreated(t)) => {
+                if rerun.input.is_some() {
+                    return Err(RerunError::TimerInput(rerun.event_id));
+                }
+                if rerun.child_id.is_some() {
+                    return Err(RerunError::ChildId(rerun.event_id));
+                }
+                t.rerun_parent_instance_info = from;
+            }
+            Some(EventType::ChildWorkflowInstanceCreated(c)) => {
+                c.rerun_parent_instance_info = from;
+                if let Some(id) = &rerun.child_id {
+                    c.instance_id = id.clone();
+                }
+                if let Some(input) = &rerun.input {
+                    c.input = input.clone();
+                }
+            }
+            _ => return Err(RerunError::NotRerunnable(rerun.event_id)),
+        }
+        let target_id = target.event_id;
+        let mut instance = Instance {
+            id: rerun.new_id.clone(),
+            history,
+            ..Instance::default()
+        };
+        let mut work = Vec::new();
+        for mut e in open.into_values().chain([target]) {
+            if let Some(EventType::ChildWorkflowInstanceCreated(c)) = &mut e.event_type
+                && !(e.event_id == target_id && rerun.child_id.is_some())
+            {
+                c.instance_id = format!("{}:{:04x}", rerun.new_id, e.event_id);
+            }
+            let Some(action) = e.event_type.as_ref().and_then(again) else {
+                continue;
+            };
+            instance.act(e.event_id, action, now, &mut work);
+            // The original record keeps what an action does not carry (the
+            // timer's origin, the rerun's source).
+            if let Some(record) = instance.history.last_mut() {
+                record.event_type = e.event_type;
+            }
+        }
+        Ok((instance, work))
+    }
+}
+
+/// The action that does again what a task's record says was done.
+fn again(record: &EventType) -> Option<Action> {
+    Some(match record.clone() {
+        EventType::TaskScheduled(t) => Action::ScheduleTask(pb::ScheduleTaskAction {
+            name: t.name,
+            version: t.version,
+            input: t.input,
+            task_execution_id: t.task_execution_id,
+            ..Default::default()
+        }),
+        EventType::TimerCreated(t) => Action::CreateTimer(pb::CreateTimerAction {
+            fire_at: t.fire_at,
+            name: t.name,
+            ..Default::default()
+        }),
+        EventType::ChildWorkflowInstanceCreated(c) => {
+            Action::CreateChildWorkflow(pb::CreateChildWorkflowAction {
+                instance_id: c.instance_id,
+                name: c.name,
+                version: c.version,
+                input: c.input,
+                ..Default::default()
+            })
+        }
+        _ => return None,
+    })
+}
+
 /// Whether the worker may see `event`: the Python worker fails a workflow on
 /// kinds it does not know, and those are the sidecar's own records.
 fn shown(event: &pb::HistoryEvent) -> bool {
@@ -892,5 +1053,148 @@ mod tests {
             (wf, requests)
         };
         assert_eq!(run(), run());
+    }
+
+    /// Runs one turn of `wf` with `actions` as the worker's answer.
+    fn step(wf: &mut Instance, actions: Vec<(i32, Action)>, t: i64) -> Vec<Work> {
+        let turn = wf.turn(at(t)).unwrap();
+        let id = wf.id.clone();
+        wf.complete(turn, answer(&id, actions), at(t)).unwrap()
+    }
+
+    #[test]
+    fn a_rerun_copies_the_history_up_to_its_event_and_runs_again_what_was_open() {
+        // Tasks 1 and 2 fan out; task 3 follows 1; 2 finishes only after 3 started.
+        let mut wf = Instance::start(&create("src"), None, at(10));
+        step(&mut wf, vec![(1, schedule("a")), (2, schedule("b"))], 11);
+        wf.deliver(completed(1, "A"));
+        step(&mut wf, vec![(3, schedule("c"))], 12);
+        wf.deliver(completed(2, "B"));
+        wf.deliver(completed(3, "C"));
+        step(&mut wf, vec![(4, done(Status::Completed, "ABC"))], 13);
+        assert!(wf.is_finished());
+
+        let rerun = Rerun {
+            event_id: 3,
+            new_id: "again".into(),
+            input: Some(Some("\"new\"".into())),
+            child_id: None,
+        };
+        let (mut again, work) = wf.rerun(&rerun, at(20)).unwrap();
+        assert_eq!(again.id, "again");
+        assert_eq!(again.status(), Status::Running);
+        assert_eq!(
+            kinds(&again.history),
+            [
+                "workflowStarted",
+                "executionStarted",
+                "workflowStarted",
+                "taskScheduled",
+                "taskCompleted",
+                "taskScheduled",
+                "taskScheduled",
+            ]
+        );
+        let started = again.started().unwrap();
+        assert_eq!(
+            started.workflow_instance.as_ref().unwrap().instance_id,
+            "again"
+        );
+        let Some(EventType::TaskScheduled(target)) = &again.history[6].event_type else {
+            panic!("the rerun task is last");
+        };
+        assert_eq!(target.input.as_deref(), Some("\"new\""));
+        assert_eq!(
+            target
+                .rerun_parent_instance_info
+                .as_ref()
+                .unwrap()
+                .instance_id,
+            "src"
+        );
+        // Task 2, open at event 3, runs again too; task 1 does not.
+        let runs: Vec<_> = work
+            .iter()
+            .map(|w| match w {
+                Work::Activity(a) => (a.task_id, a.name.as_str(), a.input.as_deref()),
+                other => panic!("only activities run again, not {other:?}"),
+            })
+            .collect();
+        assert_eq!(runs, [(2, "b", Some("\"x\"")), (3, "c", Some("\"new\""))]);
+        assert!(work.iter().all(|w| matches!(w, Work::Activity(a)
+            if a.workflow_instance.as_ref().unwrap().instance_id == "again")));
+
+        // The rerun instance goes on like any other.
+        again.deliver(completed(2, "B2"));
+        again.deliver(completed(3, "C2"));
+        let turn = again.turn(at(21)).unwrap();
+        assert_eq!(turn.request.instance_id, "again");
+        assert_eq!(
+            kinds(&turn.request.new_events),
+            ["workflowStarted", "taskCompleted", "taskCompleted"]
+        );
+    }
+
+    #[test]
+    fn a_rerun_refuses_what_cannot_run_again() {
+        let mut wf = Instance::start(&create("src"), None, at(10));
+        let timer = Action::CreateTimer(pb::CreateTimerAction {
+            fire_at: Some(at(100)),
+            ..Default::default()
+        });
+        step(&mut wf, vec![(1, timer), (2, schedule("a"))], 11);
+        let rerun = |event_id, input: Option<Option<String>>, child_id: Option<&str>| Rerun {
+            event_id,
+            new_id: "n".into(),
+            input,
+            child_id: child_id.map(Into::into),
+        };
+        assert_eq!(
+            wf.rerun(&rerun(9, None, None), at(20)).unwrap_err(),
+            RerunError::EventNotFound("src".into(), 9)
+        );
+        assert_eq!(
+            wf.rerun(&rerun(1, Some(None), None), at(20)).unwrap_err(),
+            RerunError::TimerInput(1)
+        );
+        assert_eq!(
+            wf.rerun(&rerun(2, None, Some("c")), at(20)).unwrap_err(),
+            RerunError::ChildId(2)
+        );
+        // A timer runs again at its own time.
+        let (_, work) = wf.rerun(&rerun(1, None, None), at(20)).unwrap();
+        assert_eq!(
+            work,
+            [Work::Timer {
+                id: 1,
+                fire_at: at(100)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_rerun_child_gets_a_new_instance_id() {
+        let mut wf = Instance::start(&create("src"), None, at(10));
+        let child = Action::CreateChildWorkflow(pb::CreateChildWorkflowAction {
+            instance_id: "src:0001".into(),
+            name: "kid".into(),
+            ..Default::default()
+        });
+        step(&mut wf, vec![(1, child)], 11);
+        let rerun = |child_id: Option<&str>| Rerun {
+            event_id: 1,
+            new_id: "n".into(),
+            input: None,
+            child_id: child_id.map(Into::into),
+        };
+        for (asked, expected) in [(None, "n:0001"), (Some("mine"), "mine")] {
+            let (again, work) = wf.rerun(&rerun(asked), at(20)).unwrap();
+            let [Work::StartChild(request, parent)] = work.as_slice() else {
+                panic!("the child starts again: {work:?}");
+            };
+            assert_eq!(request.instance_id, expected);
+            assert_eq!(parent.workflow_instance.as_ref().unwrap().instance_id, "n");
+            assert_eq!(again.children(), [expected]);
+        }
     }
 }

@@ -9,6 +9,7 @@ use futures::Stream;
 use jetway_protos::Empty;
 use jetway_protos::task_hub::task_hub_sidecar_service_server::TaskHubSidecarService;
 use jetway_workflows::engine::{self, Engine};
+use jetway_workflows::machine::RerunError;
 use jetway_workflows::proto as pb;
 use jetway_workflows::workers::{self, Answer};
 use pb::history_event::EventType;
@@ -29,7 +30,11 @@ fn status(error: engine::Error) -> Status {
         NotFound(_) => Status::not_found(error.to_string()),
         AlreadyExists(_) => Status::already_exists(error.to_string()),
         NotFinished(_) => Status::failed_precondition(error.to_string()),
-        IdTooLong(_) | IdInvalid(_) => Status::invalid_argument(error.to_string()),
+        IdTooLong(_) | IdInvalid(_) | Invalid(_) => Status::invalid_argument(error.to_string()),
+        Rerun(RerunError::EventNotFound(..) | RerunError::NotRerunnable(_)) => {
+            Status::not_found(error.to_string())
+        }
+        Rerun(_) => Status::invalid_argument(error.to_string()),
         TooLarge(_) => Status::resource_exhausted(error.to_string()),
         Corrupt(_) => Status::data_loss(error.to_string()),
         Broker(_) => Status::unavailable(error.to_string()),
@@ -236,11 +241,16 @@ impl TaskHubSidecarService for TaskHub {
 
     async fn rerun_workflow_from_event(
         &self,
-        _: Request<pb::RerunWorkflowFromEventRequest>,
+        request: Request<pb::RerunWorkflowFromEventRequest>,
     ) -> Reply<pb::RerunWorkflowFromEventResponse> {
-        Err(Status::unimplemented(
-            "RerunWorkflowFromEvent is not implemented by Jetway yet",
-        ))
+        let new_instance_id = self
+            .engine
+            .rerun(request.into_inner())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RerunWorkflowFromEventResponse {
+            new_instance_id,
+        }))
     }
 
     async fn list_instance_ids(

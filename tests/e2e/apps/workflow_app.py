@@ -218,6 +218,24 @@ def scenario(client, name):
         except Exception as e:
             out["big_input"] = f"{type(e).__name__}: {e}"[:300]
         return out
+    if name == "rerun":
+        # Run the chain again from its second activity, with a new input.
+        source, first = run(client, name, chain, ["Tokyo", "Seattle", "London"])
+        history = client.get_workflow_history(source)
+        tasks = [e.event_id for e in history if e.event_type.name == "TASK_SCHEDULED"]
+        again = client.rerun_workflow_from_event(
+            source, tasks[1], new_instance_id=f"{source}-again", input="Paris"
+        )
+        state = client.wait_for_workflow_completion(again, timeout_in_seconds=30)
+        out = state_of(state)
+        out["instance"] = again
+        out["source_output"] = first["output"]
+        try:
+            client.rerun_workflow_from_event(source, 999)
+            out["missing_event"] = "accepted"
+        except Exception as e:
+            out["missing_event"] = getattr(e, "code", lambda: type(e).__name__)().name
+        return out
     if name == "list":
         page = client.list_workflow_instance_ids(page_size=1000)
         return {"status": "COMPLETED", "output": len(page.instance_ids)}

@@ -63,6 +63,7 @@ async fn python_sdk_workflows_run_to_completion() {
         "terminate",
         "suspend",
         "too_large",
+        "rerun",
         "list",
     ];
     let r = python_scenarios(&sidecar, &scenarios).await;
@@ -119,6 +120,21 @@ async fn python_sdk_workflows_run_to_completion() {
         json!({"approved": "while paused"}),
         "{suspend}"
     );
+
+    // Rerun from the second activity: the first is replayed, the rest run again.
+    let rerun = report("rerun");
+    assert_eq!(rerun["status"], "COMPLETED", "{rerun}");
+    assert_eq!(
+        rerun["output"],
+        json!(["Hello Tokyo", "Hello Paris", "Hello London"]),
+        "{rerun}"
+    );
+    assert_eq!(
+        rerun["source_output"],
+        json!(["Hello Tokyo", "Hello Seattle", "Hello London"])
+    );
+    assert!(rerun["instance"].as_str().unwrap().ends_with("-again"));
+    assert_eq!(rerun["missing_event"], "NOT_FOUND", "{rerun}");
 
     let too_large = report("too_large");
     assert_eq!(too_large["status"], "FAILED", "{too_large}");
