@@ -60,6 +60,8 @@ const ACTIVITIES_IN_FLIGHT: usize = 256;
 pub const MAX_INSTANCE_ID: usize = 256;
 /// Answered turns an owner prepares at once.
 const MAX_GROUP: usize = 64;
+/// Instances one purge by filter removes at most (the caller asks again).
+pub const PURGE_AT_ONCE: u32 = 1_000;
 /// How often consumed inbox and activity messages are removed.
 const SWEEP: Duration = Duration::from_secs(10);
 /// How often a waiter reads the status again without being told of a change.
@@ -395,19 +397,20 @@ impl Engine {
     }
 
     /// Removes a finished instance's history and status (and its children's,
-    /// if `recursive`); returns how many instances were removed.
-    pub async fn purge(&self, id: &str, recursive: bool) -> Result<u32, Error> {
+    /// if `recursive`); `force` removes it running or not. Returns how many
+    /// instances were removed.
+    pub async fn purge(&self, id: &str, recursive: bool, force: bool) -> Result<u32, Error> {
         let Some(state) = self.get(id, false).await? else {
             return Ok(0);
         };
-        if !is_finished(&state) {
+        if !force && !is_finished(&state) {
             return Err(Error::NotFinished(id.to_owned()));
         }
         let mut removed = 1;
         if recursive {
             let replayed = self.load(id).await?.0;
             for child in replayed.instance.children() {
-                removed += Box::pin(self.purge(child, true)).await?;
+                removed += Box::pin(self.purge(child, true, force)).await?;
             }
         }
         self.stream.purge(&self.names.history(id), None).await?;
@@ -420,6 +423,42 @@ impl Engine {
             })
             .await?;
         Ok(removed)
+    }
+
+    /// Purges the instances `filter` matches (finished ones, or any with
+    /// `force`), at most [`PURGE_AT_ONCE`] of them; returns how many were
+    /// removed and whether that was all.
+    pub async fn purge_matching(
+        &self,
+        filter: &pb::PurgeInstanceFilter,
+        recursive: bool,
+        force: bool,
+    ) -> Result<(u32, bool), Error> {
+        let within = |at: Option<Timestamp>| {
+            let at = at.map_or(SystemTime::UNIX_EPOCH, system_time);
+            filter
+                .created_time_from
+                .is_none_or(|from| at >= system_time(from))
+                && filter.created_time_to.is_none_or(|to| at < system_time(to))
+        };
+        let mut removed = 0;
+        for id in self.ids().await? {
+            let Some(state) = self.get(&id, false).await? else {
+                continue;
+            };
+            let matches = (force || is_finished(&state))
+                && within(state.created_timestamp)
+                && (filter.runtime_status.is_empty()
+                    || filter.runtime_status.contains(&state.workflow_status));
+            if !matches {
+                continue;
+            }
+            if removed >= PURGE_AT_ONCE {
+                return Ok((removed, false));
+            }
+            removed += self.purge(&id, recursive, force).await?;
+        }
+        Ok((removed, true))
     }
 
     /// The committed history of the instance's current execution.
@@ -437,8 +476,20 @@ impl Engine {
         after: Option<&str>,
         size: usize,
     ) -> Result<(Vec<String>, Option<String>), Error> {
+        let mut ids = self.ids().await?;
+        ids.sort();
+        let start = after.map_or(0, |a| ids.partition_point(|id| id.as_str() <= a));
+        let page: Vec<String> = ids.into_iter().skip(start).take(size.max(1)).collect();
+        let next = (page.len() == size.max(1))
+            .then(|| page.last().cloned())
+            .flatten();
+        Ok((page, next))
+    }
+
+    /// The ids of the app's instances, in no order.
+    async fn ids(&self) -> Result<Vec<String>, Error> {
         let prefix = self.names.status_prefix();
-        let mut ids: Vec<String> = self
+        Ok(self
             .status
             .keys()
             .await?
@@ -447,14 +498,7 @@ impl Engine {
                 k.strip_prefix(&prefix)
                     .and_then(jetway_broker::codec::decode)
             })
-            .collect();
-        ids.sort();
-        let start = after.map_or(0, |a| ids.partition_point(|id| id.as_str() <= a));
-        let page: Vec<String> = ids.into_iter().skip(start).take(size.max(1)).collect();
-        let next = (page.len() == size.max(1))
-            .then(|| page.last().cloned())
-            .flatten();
-        Ok((page, next))
+            .collect())
     }
 
     /// The instance's records replayed, and the sequence of the last.
@@ -928,7 +972,7 @@ impl Owner {
         if !due {
             return;
         }
-        match self.engine.purge(id, false).await {
+        match self.engine.purge(id, false, false).await {
             Ok(_) => {
                 tracing::debug!(instance = %id, "A finished workflow's retention passed; purged.")
             }

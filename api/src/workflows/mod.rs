@@ -236,7 +236,7 @@ pub(crate) async fn change(
 pub(crate) async fn purge(engine: &Engine, component: &str, id: &str) -> Result<(), Error> {
     check_component(component)?;
     check_instance(id)?;
-    match engine.purge(id, true).await {
+    match engine.purge(id, true, false).await {
         Ok(0) => Err(failed(
             ErrorCode::PurgeWorkflow,
             engine::Error::NotFound(id.to_owned()),

@@ -177,15 +177,22 @@ impl TaskHubSidecarService for TaskHub {
     ) -> Reply<pb::PurgeInstancesResponse> {
         use pb::purge_instances_request::Request as Which;
         let r = request.into_inner();
-        let Some(Which::InstanceId(id)) = r.request else {
-            return Err(Status::unimplemented(
-                "purging by filter is not implemented by Jetway yet: purge by instance ID",
-            ));
+        let force = r.force.unwrap_or(false);
+        let engine = &self.engine;
+        let (removed, complete) = match &r.request {
+            Some(Which::InstanceId(id)) => (engine.purge(id, r.recursive, force).await, true),
+            Some(Which::PurgeInstanceFilter(filter)) => {
+                let (removed, all) = engine
+                    .purge_matching(filter, r.recursive, force)
+                    .await
+                    .map_err(status)?;
+                (Ok(removed), all)
+            }
+            None => return Err(Status::invalid_argument("name an instance ID or a filter")),
         };
-        let removed = self.engine.purge(&id, r.recursive).await.map_err(status)?;
         Ok(Response::new(pb::PurgeInstancesResponse {
-            deleted_instance_count: removed as i32,
-            is_complete: Some(true),
+            deleted_instance_count: removed.map_err(status)? as i32,
+            is_complete: Some(complete),
         }))
     }
 

@@ -569,6 +569,56 @@ async fn the_management_api_over_http_and_grpc() {
         }
         panic!("consumed workflow messages stay in the stream: {left:?}");
     }
+
+    // Purging by filter takes the finished instances it matches; a running
+    // one goes only when forced.
+    let mut hub = task_hub(&sidecar).await;
+    schedule(&mut hub, "sleeper", "asleep").await;
+    let purge = |request| {
+        let mut hub = hub.clone();
+        async move { hub.purge_instances(request).await.unwrap().into_inner() }
+    };
+    let by_filter = |status: pb::OrchestrationStatus, force| pb::PurgeInstancesRequest {
+        request: Some(pb::purge_instances_request::Request::PurgeInstanceFilter(
+            pb::PurgeInstanceFilter {
+                runtime_status: vec![status as i32],
+                ..Default::default()
+            },
+        )),
+        force: Some(force),
+        ..Default::default()
+    };
+    let purged = purge(by_filter(pb::OrchestrationStatus::Completed, false)).await;
+    assert_eq!(
+        (purged.deleted_instance_count, purged.is_complete),
+        (1, Some(true)),
+        "grpc-1 is the one completed instance left"
+    );
+    let exists = |id: &'static str| {
+        let mut hub = hub.clone();
+        async move {
+            let request = pb::GetInstanceRequest {
+                instance_id: id.into(),
+                ..Default::default()
+            };
+            hub.get_instance(request).await.unwrap().into_inner().exists
+        }
+    };
+    assert!(!exists("grpc-1").await);
+    let running = pb::OrchestrationStatus::Running;
+    until("v1.0", "asleep", "RUNNING").await;
+    assert_eq!(
+        purge(by_filter(running, false))
+            .await
+            .deleted_instance_count,
+        0
+    );
+    assert!(exists("asleep").await);
+    assert_eq!(
+        purge(by_filter(running, true)).await.deleted_instance_count,
+        1
+    );
+    assert!(!exists("asleep").await);
 }
 
 /// Dapr's `workflow.stateRetentionPolicy`: a finished instance is purged
