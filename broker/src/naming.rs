@@ -117,6 +117,32 @@ impl WorkflowNames {
         )
     }
 
+    /// A payload of `instance` too large for one message, in chunks.
+    pub fn blob(&self, instance: &str, name: &str) -> String {
+        format!("{}.{name}", self.blob_prefix(instance))
+    }
+
+    /// Every chunked payload of `instance`.
+    pub fn blobs(&self, instance: &str) -> String {
+        format!("{}.*", self.blob_prefix(instance))
+    }
+
+    fn blob_prefix(&self, instance: &str) -> String {
+        format!(
+            "{WORKFLOW_PREFIX}.{}.blob.{}",
+            self.app,
+            encode_token(instance)
+        )
+    }
+
+    /// Whether `subject` is a chunked payload of this app.
+    pub fn is_blob(&self, subject: &str) -> bool {
+        let prefix = format!("{WORKFLOW_PREFIX}.{}.blob.", self.app);
+        subject
+            .strip_prefix(&prefix)
+            .is_some_and(|rest| rest.split('.').count() == 2 && !rest.contains(['*', '>']))
+    }
+
     /// The status key of `instance`.
     pub fn status_key(&self, instance: &str) -> String {
         format!("{}.{}", self.app, encode_token(instance))

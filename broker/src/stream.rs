@@ -27,7 +27,7 @@ const PINNED_GROUP: &str = "owner";
 pub const MAX_SUBJECT_MESSAGES: usize = 100_000;
 
 /// One message of [`Stream::publish_atomic`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Outgoing {
     pub subject: String,
     pub payload: Bytes,
@@ -41,7 +41,7 @@ pub struct Outgoing {
 /// When and where the stream publishes a scheduled message (nats-server
 /// 2.12+ message schedules): once, at `at`, to `target` (a subject of the
 /// same stream). A time already past fires at once.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
     pub at: std::time::SystemTime,
     pub target: String,

@@ -43,6 +43,7 @@ use crate::commit::Committer;
 use crate::machine::{Instance, Rerun, Status, Turn, Work, event};
 use crate::proto as pb;
 use crate::record::{self, Record, Replayed};
+use crate::spill::{self, MAX_SPILLED};
 use crate::workers::{Answer, Workers};
 use pb::history_event::EventType;
 
@@ -91,6 +92,8 @@ pub enum Error {
     Broker(#[from] jetway_broker::Error),
 }
 
+/// The tag of a status entry that leaves the payloads to the history.
+const PAYLOADS_IN_HISTORY: &str = "jetway:payloads-in-history";
 /// Room kept in a message for its headers and framing.
 const HEADROOM: usize = 4096;
 
@@ -192,14 +195,80 @@ impl Engine {
         self.broker.max_payload().saturating_sub(HEADROOM)
     }
 
-    /// Refuses a payload no NATS message can carry, naming what it is.
+    /// Refuses a payload larger than the engine carries, naming what it is.
     fn check_size(&self, what: &str, size: usize) -> Result<(), Error> {
-        let limit = self.payload_limit();
-        match size > limit {
+        match size > MAX_SPILLED {
             true => Err(Error::TooLarge(format!(
-                "{what} is {size} bytes; the NATS server carries at most {limit} in one message (max_payload)"
+                "{what} is {size} bytes; a workflow carries at most {MAX_SPILLED} in one message"
             ))),
             false => Ok(()),
+        }
+    }
+
+    /// `message` with its payload by reference when it is larger than a
+    /// NATS message (see [`crate::spill`]).
+    fn spill(&self, instance: &str, message: Outgoing) -> Vec<Outgoing> {
+        spill::spill(&self.names, instance, message, self.payload_limit())
+    }
+
+    /// The messages one piece of work of instance `id` sends, each payload
+    /// by reference if large (the chunks belong to the addressee).
+    fn work_messages(&self, id: &str, work: &Work, now: Timestamp) -> Vec<Outgoing> {
+        let to = match work {
+            Work::StartChild(request, _) => request.instance_id.as_str(),
+            Work::Deliver { instance, .. } | Work::Terminate { instance, .. } => instance,
+            _ => id,
+        };
+        outgoing(&self.names, id, work, now).map_or_else(Vec::new, |m| self.spill(to, m))
+    }
+
+    /// Publishes one message to `instance`, its payload by reference if large.
+    async fn send(&self, instance: &str, subject: String, payload: Bytes) -> Result<(), Error> {
+        let message = Outgoing {
+            subject,
+            payload,
+            ..Default::default()
+        };
+        let mut messages = self.spill(instance, message);
+        match messages.pop() {
+            Some(m) if messages.is_empty() => {
+                self.stream
+                    .publish(m.subject, HeaderMap::new(), m.payload, None, None)
+                    .await?;
+            }
+            Some(m) => {
+                messages.push(m);
+                self.committer.commit(messages).await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// What a message of the stream carries, its chunks read if it refers
+    /// to them; `None` (logged) when the reference is broken.
+    async fn payload_of(&self, payload: &Bytes) -> Result<Option<Bytes>, Error> {
+        match spill::resolve(&self.stream, &self.names, payload.clone()).await {
+            Ok(payload) => Ok(Some(payload)),
+            Err(spill::Unresolved::Read(e)) => Err(e.into()),
+            Err(spill::Unresolved::Broken(why)) => {
+                tracing::warn!(%why, "A workflow message refers to a payload that cannot be read; dropping it.");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Acknowledges a consumed inbox or activity message, and removes the
+    /// chunks of its payload, if it had any.
+    async fn consumed(&self, delivery: &Delivery) {
+        if delivery.ack().await.is_err() {
+            return;
+        }
+        if let Some(blob) = spill::reference(delivery.payload())
+            && self.names.is_blob(blob)
+            && let Err(error) = self.stream.purge(blob, None).await
+        {
+            tracing::debug!(%error, blob, "Removing a consumed payload failed; its instance's purge removes it.");
         }
     }
 
@@ -256,13 +325,15 @@ impl Engine {
             expect_last: Some(last),
             schedule: None,
         };
-        match self.committer.commit(vec![start, created]).await {
+        let mut messages = self.spill(&id, start);
+        messages.push(created);
+        match self.committer.commit(messages).await {
             Err(jetway_broker::Error::WrongRevision) => return Err(Error::AlreadyExists(id)),
             other => other?,
         };
         // The owner may have written a newer status already: then this one loses.
         let expect = current.map_or(Expect::Absent, |e| Expect::Revision(e.revision));
-        let pending = instance.state(true).encode_to_vec().into();
+        let pending = self.status_entry(&instance);
         match self.write_status(&id, pending, expect).await {
             Ok(()) | Err(Error::Broker(jetway_broker::Error::WrongRevision)) => {}
             Err(e) => return Err(e),
@@ -311,28 +382,31 @@ impl Engine {
         let (instance, work) = replayed.instance.rerun(&rerun, now)?;
         let history = self.names.history(&new_id);
         let last = self.stream.last_sequence(&history).await?;
+        let record = Record {
+            reset: true,
+            history: instance.history.clone(),
+            ..Default::default()
+        }
+        .encode();
+        self.check_size("the rerun workflow's history", record.len())?;
         let mut messages: Vec<Outgoing> = work
             .iter()
-            .filter_map(|w| outgoing(&self.names, &new_id, w, now))
+            .flat_map(|w| self.work_messages(&new_id, w, now))
             .collect();
-        messages.push(Outgoing {
-            subject: history,
-            payload: Record {
-                reset: true,
-                history: instance.history.clone(),
-                ..Default::default()
-            }
-            .encode(),
-            expect_last: Some(last),
-            schedule: None,
-        });
-        let size: usize = messages.iter().map(|m| m.payload.len()).sum();
-        self.check_size("the rerun workflow's history", size)?;
+        messages.extend(self.spill(
+            &new_id,
+            Outgoing {
+                subject: history,
+                payload: record,
+                expect_last: Some(last),
+                schedule: None,
+            },
+        ));
         match self.committer.commit(messages).await {
             Err(jetway_broker::Error::WrongRevision) => return Err(Error::AlreadyExists(new_id)),
             other => other?,
         };
-        let state = instance.state(true).encode_to_vec().into();
+        let state = self.status_entry(&instance);
         match self.write_status(&new_id, state, Expect::Absent).await {
             Ok(()) | Err(Error::Broker(jetway_broker::Error::WrongRevision)) => Ok(new_id),
             Err(e) => Err(e),
@@ -350,6 +424,13 @@ impl Engine {
             return Ok(None);
         };
         let mut state = decode_state(&entry.value)?;
+        if state.tags.remove(PAYLOADS_IN_HISTORY).is_some() && with_payloads {
+            // Too large for the status entry: read from the history.
+            let (replayed, _) = self.load(id).await?;
+            let full = replayed.instance.state(true);
+            (state.input, state.output, state.custom_status) =
+                (full.input, full.output, full.custom_status);
+        }
         if !with_payloads {
             state.input = None;
             state.output = None;
@@ -384,16 +465,8 @@ impl Engine {
         let event = event(-1, now(), kind);
         self.check_size("the event", event.encoded_len())?;
         let payload = event.encode_to_vec().into();
-        self.stream
-            .publish(
-                self.names.inbox(partition(id), id),
-                HeaderMap::new(),
-                payload,
-                None,
-                None,
-            )
-            .await?;
-        Ok(())
+        self.send(id, self.names.inbox(partition(id), id), payload)
+            .await
     }
 
     /// Removes a finished instance's history and status (and its children's,
@@ -415,6 +488,7 @@ impl Engine {
         }
         self.stream.purge(&self.names.history(id), None).await?;
         self.stream.purge(&self.names.timers(id), None).await?;
+        self.stream.purge(&self.names.blobs(id), None).await?;
         self.status
             .write(Write {
                 key: self.names.status_key(id),
@@ -503,13 +577,33 @@ impl Engine {
 
     /// The instance's records replayed, and the sequence of the last.
     async fn load(&self, id: &str) -> Result<(Replayed, u64), Error> {
-        let records = self
+        let mut records = self
             .stream
             .subject_messages(&self.names.history(id), 0)
             .await?;
+        for (_, record) in &mut records {
+            *record = match spill::resolve(&self.stream, &self.names, record.clone()).await {
+                Ok(record) => record,
+                Err(spill::Unresolved::Read(e)) => return Err(e.into()),
+                Err(spill::Unresolved::Broken(why)) => {
+                    return Err(Error::Corrupt(format!("a record of workflow {id}: {why}")));
+                }
+            };
+        }
         let last = records.last().map_or(0, |(seq, _)| *seq);
         let replayed = record::replay(id, &records).map_err(Error::Corrupt)?;
         Ok((replayed, last))
+    }
+
+    /// The status entry of `instance`: its state, without the payloads
+    /// (left to the history) when they would not fit in one message.
+    fn status_entry(&self, instance: &Instance) -> Bytes {
+        let mut state = instance.state(true);
+        if state.encoded_len() > self.payload_limit() {
+            state = instance.state(false);
+            state.tags.insert(PAYLOADS_IN_HISTORY.into(), String::new());
+        }
+        state.encode_to_vec().into()
     }
 
     async fn write_status(&self, id: &str, value: Bytes, expect: Expect) -> Result<(), Error> {
@@ -677,7 +771,19 @@ impl Owner {
             let _ = delivery.term().await;
             return;
         };
-        let Ok(event) = pb::HistoryEvent::decode(delivery.payload().as_ref()) else {
+        let payload = match self.engine.payload_of(delivery.payload()).await {
+            Ok(Some(payload)) => payload,
+            Ok(None) => {
+                let _ = delivery.term().await;
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(instance = %id, %error, "Reading an inbox message's payload failed; it comes again.");
+                let _ = delivery.nak(Duration::from_secs(1)).await;
+                return;
+            }
+        };
+        let Ok(event) = pb::HistoryEvent::decode(payload.as_ref()) else {
             tracing::warn!(instance = %id, "An inbox message is not a history event; dropping it.");
             let _ = delivery.term().await;
             return;
@@ -706,7 +812,7 @@ impl Owner {
         let cached = self.instances.get_mut(&id).expect("cached above");
         let seq = delivery.sequence();
         if cached.replayed.consumed.contains(&seq) {
-            let _ = delivery.ack().await;
+            self.engine.consumed(&delivery).await;
             return;
         }
         // Delivered again while it waits: keep the newer delivery to acknowledge.
@@ -716,14 +822,14 @@ impl Owner {
         }
         if event.event_type.is_none() && event.event_id == EXPIRE {
             self.expire(&id).await;
-            let _ = delivery.ack().await;
+            self.engine.consumed(&delivery).await;
             return;
         }
         let instance = &mut cached.replayed.instance;
         if matches!(event.event_type, Some(EventType::ExecutionStarted(_))) {
             if instance.started().is_some() && !instance.is_finished() {
                 // Started already: a second start changes nothing.
-                let _ = delivery.ack().await;
+                self.engine.consumed(&delivery).await;
                 return;
             }
             if instance.is_finished() || !instance.history.is_empty() {
@@ -735,13 +841,13 @@ impl Owner {
             }
         } else if instance.started().is_none() {
             tracing::debug!(instance = %id, "A message for no workflow; dropping it.");
-            let _ = delivery.ack().await;
+            self.engine.consumed(&delivery).await;
             self.instances.remove(&id);
             return;
         }
         if !instance.deliver(event) {
             // Finished: nothing more happens to it.
-            let _ = delivery.ack().await;
+            self.engine.consumed(&delivery).await;
             self.instances.remove(&id);
             return;
         }
@@ -868,10 +974,11 @@ impl Owner {
             custom_status: instance.custom_status.clone(),
             continued: instance.continued,
         };
-        let names = &self.engine.names;
+        let engine = &self.engine;
+        let names = &engine.names;
         let mut messages: Vec<Outgoing> = work
             .iter()
-            .filter_map(|w| outgoing(names, &id, w, now))
+            .flat_map(|w| engine.work_messages(&id, w, now))
             .collect();
         let finished = work.iter().find_map(|w| match w {
             Work::Finished(status) => Some(*status),
@@ -893,12 +1000,13 @@ impl Owner {
                 ..Default::default()
             });
         }
-        messages.push(Outgoing {
+        let record_message = Outgoing {
             subject: names.history(&id),
             payload: record.encode(),
             expect_last: Some(cached.last),
             schedule: None,
-        });
+        };
+        messages.extend(engine.spill(&id, record_message));
         Some(Prepared {
             id,
             messages,
@@ -923,7 +1031,7 @@ impl Owner {
         cached.reset = false;
         cached.replayed.consumed.extend(&p.consumed);
         for delivery in cached.deliveries.drain(..p.delivered) {
-            let _ = delivery.ack().await;
+            self.engine.consumed(&delivery).await;
         }
         let instance = &cached.replayed.instance;
         let after = (
@@ -933,12 +1041,7 @@ impl Owner {
         );
         let finished = instance.is_finished();
         if after != p.before {
-            let mut state = instance.state(true);
-            if state.encoded_len() > self.engine.payload_limit() {
-                // Input and output together exceed a message: keep the rest.
-                state = instance.state(false);
-            }
-            let state = state.encode_to_vec().into();
+            let state = self.engine.status_entry(instance);
             if let Err(error) = self.engine.write_status(&p.id, state, Expect::Any).await {
                 tracing::warn!(instance = %p.id, %error, "Writing a workflow's status failed.");
             }
@@ -1114,7 +1217,19 @@ async fn serve_activities(engine: &Arc<Engine>, stop: &CancellationToken) -> Res
 
 /// Runs one activity and sends its result to the instance's inbox.
 async fn run_activity(engine: &Engine, delivery: Delivery, stop: &CancellationToken) {
-    let Ok(request) = pb::ActivityRequest::decode(delivery.payload().as_ref()) else {
+    let payload = match engine.payload_of(delivery.payload()).await {
+        Ok(Some(payload)) => payload,
+        Ok(None) => {
+            let _ = delivery.term().await;
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Reading an activity's payload failed; it comes again.");
+            let _ = delivery.nak(Duration::from_secs(1)).await;
+            return;
+        }
+    };
+    let Ok(request) = pb::ActivityRequest::decode(payload.as_ref()) else {
         tracing::warn!("An activity message does not decode; dropping it.");
         let _ = delivery.term().await;
         return;
@@ -1170,14 +1285,8 @@ async fn run_activity(engine: &Engine, delivery: Delivery, stop: &CancellationTo
     };
     let payload = event(-1, now(), kind).encode_to_vec().into();
     let subject = engine.names.inbox(partition(&instance), &instance);
-    match engine
-        .stream
-        .publish(subject, HeaderMap::new(), payload, None, None)
-        .await
-    {
-        Ok(_) => {
-            let _ = delivery.ack().await;
-        }
+    match engine.send(&instance, subject, payload).await {
+        Ok(()) => engine.consumed(&delivery).await,
         Err(error) => {
             tracing::warn!(%instance, %error, "Sending an activity's result failed; the activity runs again.");
             let _ = delivery.nak(Duration::from_secs(1)).await;

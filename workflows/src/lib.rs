@@ -7,6 +7,7 @@ mod commit;
 pub mod engine;
 pub mod machine;
 pub mod record;
+mod spill;
 pub mod workers;
 
 pub use dapr_durabletask_proto as proto;

@@ -62,7 +62,7 @@ async fn python_sdk_workflows_run_to_completion() {
         "continue_as_new",
         "terminate",
         "suspend",
-        "too_large",
+        "large_payloads",
         "rerun",
         "list",
     ];
@@ -136,22 +136,28 @@ async fn python_sdk_workflows_run_to_completion() {
     assert!(rerun["instance"].as_str().unwrap().ends_with("-again"));
     assert_eq!(rerun["missing_event"], "NOT_FOUND", "{rerun}");
 
-    let too_large = report("too_large");
-    assert_eq!(too_large["status"], "FAILED", "{too_large}");
-    assert!(
-        too_large["failure"]
-            .as_str()
-            .unwrap_or("")
-            .contains("max_payload"),
-        "{too_large}"
+    // Payloads beyond NATS's max_payload go by reference, in and out.
+    let large = report("large_payloads");
+    assert_eq!(large["status"], "COMPLETED", "{large}");
+    assert_eq!(large["output"], 2_000_000, "an activity's result");
+    assert_eq!(large["big_input"], 2_000_000, "a workflow's input");
+    assert_eq!(
+        large["big_event"], 1_500_000,
+        "an event, and the output it becomes"
     );
-    assert_eq!(too_large["small"], 1000, "{too_large}");
+    // Consumed messages' chunks go; the three records' stay with their instances.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let stream = js.get_stream("JETWAY_WORKFLOWS").await.unwrap();
+    let blobs = jetway_testkit::eventually(Duration::from_secs(10), || async {
+        use futures::StreamExt;
+        let subjects = stream.info_with_subjects("jetway.wf.py-workflows.blob.>");
+        let n = subjects.await.unwrap().count().await;
+        (n == 3).then_some(())
+    })
+    .await;
     assert!(
-        too_large["big_input"]
-            .as_str()
-            .unwrap_or("")
-            .contains("max_payload"),
-        "{too_large}"
+        blobs.is_ok(),
+        "the chunks of consumed payloads stay in the stream"
     );
 
     // Every instance but the purged one is listed.
