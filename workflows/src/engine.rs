@@ -44,7 +44,7 @@ use crate::machine::{Instance, Rerun, Status, Turn, Work, event};
 use crate::proto as pb;
 use crate::record::{self, Record, Replayed};
 use crate::spill::{self, MAX_SPILLED};
-use crate::workers::{Answer, Workers};
+use crate::workers::{Answer, Warm, Workers};
 use pb::history_event::EventType;
 
 /// Inbox partitions of an app id: each is one consumer, owned by one sidecar.
@@ -59,6 +59,8 @@ const ACTIVITY_ACK_WAIT: Duration = Duration::from_secs(10);
 const ACTIVITIES_IN_FLIGHT: usize = 256;
 /// Longest instance id accepted.
 pub const MAX_INSTANCE_ID: usize = 256;
+/// Instances an owner keeps in memory before it drops the idle ones.
+const MAX_CACHED: usize = 10_000;
 /// Answered turns an owner prepares at once.
 const MAX_GROUP: usize = 64;
 /// Instances one purge by filter removes at most (the caller asks again).
@@ -535,13 +537,19 @@ impl Engine {
         Ok((removed, true))
     }
 
-    /// The committed history of the instance's current execution.
+    /// The committed history of the instance's current execution: while it
+    /// runs, as its worker replays it (a stateful worker that lost its copy
+    /// reads it here); once finished, every record.
     pub async fn history(&self, id: &str) -> Result<Vec<pb::HistoryEvent>, Error> {
         let (replayed, _) = self.load(id).await?;
         if !replayed.exists {
             return Err(Error::NotFound(id.to_owned()));
         }
-        Ok(replayed.instance.history)
+        let instance = replayed.instance;
+        Ok(match instance.is_finished() {
+            true => instance.history,
+            false => instance.past_events(),
+        })
     }
 
     /// A page of the app's instance ids, after `after` (exclusive).
@@ -662,9 +670,11 @@ struct Cached {
     reset: bool,
     /// A turn is with a worker.
     busy: bool,
+    /// The worker that ran its last turn.
+    warm: Option<Warm>,
 }
 
-type Done = (String, Turn, Answer);
+type Done = (String, Turn, Answer, Option<Warm>);
 
 /// A turn applied in memory, waiting for its commit.
 struct Prepared {
@@ -789,6 +799,11 @@ impl Owner {
             return;
         };
         if !self.instances.contains_key(&id) {
+            if self.instances.len() >= MAX_CACHED {
+                // Idle ones are read again from their history when needed.
+                self.instances
+                    .retain(|_, c| c.busy || !c.deliveries.is_empty());
+            }
             match self.engine.load(&id).await {
                 Ok((replayed, last)) => {
                     self.instances.insert(
@@ -799,6 +814,7 @@ impl Owner {
                             deliveries: Vec::new(),
                             reset: false,
                             busy: false,
+                            warm: None,
                         },
                     );
                 }
@@ -867,6 +883,7 @@ impl Owner {
             return;
         };
         cached.busy = true;
+        let warm = cached.warm.take();
         let workers = self.engine.workers.clone();
         let id = id.to_owned();
         self.turns.spawn(async move {
@@ -876,8 +893,8 @@ impl Owner {
                 )),
                 ..Default::default()
             };
-            let answer = workers.run(item).await;
-            (id, turn, answer)
+            let (answer, warm) = workers.run(item, warm).await;
+            (id, turn, answer, warm)
         });
     }
 
@@ -887,7 +904,7 @@ impl Owner {
     async fn commit(&mut self, answered: Vec<Done>) {
         let mut prepared: Vec<Prepared> = answered
             .into_iter()
-            .filter_map(|(id, turn, answer)| self.prepare(id, turn, answer))
+            .filter_map(|(id, turn, answer, warm)| self.prepare(id, turn, answer, warm))
             .collect();
         let committer = &self.engine.committer;
         let committed = futures::future::join_all(
@@ -909,12 +926,26 @@ impl Owner {
 
     /// Applies a worker's answer to its instance and builds the messages
     /// that commit it (the history record last).
-    fn prepare(&mut self, id: String, turn: Turn, answer: Answer) -> Option<Prepared> {
+    fn prepare(
+        &mut self,
+        id: String,
+        turn: Turn,
+        answer: Answer,
+        warm: Option<Warm>,
+    ) -> Option<Prepared> {
         let cached = self.instances.get_mut(&id)?;
         cached.busy = false;
         let Answer::Workflow(mut response) = answer else {
             return None;
         };
+        // A worker forgets the history of an execution it ended.
+        let ended = response.actions.iter().any(|a| {
+            matches!(
+                a.workflow_action_type,
+                Some(pb::workflow_action::WorkflowActionType::CompleteWorkflow(_))
+            )
+        });
+        cached.warm = warm.filter(|_| !ended && !cached.reset);
         // A turn whose record no message can carry fails the workflow,
         // rather than failing to commit again and again.
         let shown: usize = turn
@@ -1240,11 +1271,11 @@ async fn run_activity(engine: &Engine, delivery: Delivery, stop: &CancellationTo
     };
     let mut progress = tokio::time::interval(ACTIVITY_ACK_WAIT / 3);
     progress.tick().await;
-    let run = engine.workers.run(item);
+    let run = engine.workers.run(item, None);
     tokio::pin!(run);
     let answer = loop {
         tokio::select! {
-            answer = &mut run => break answer,
+            (answer, _) = &mut run => break answer,
             _ = progress.tick() => { let _ = delivery.in_progress().await; }
             _ = stop.cancelled() => {
                 // No worker here any more: let another sidecar run it.

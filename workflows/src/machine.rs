@@ -205,6 +205,12 @@ impl Instance {
         true
     }
 
+    /// The committed history as a worker replays it: without the records
+    /// it does not know.
+    pub fn past_events(&self) -> Vec<pb::HistoryEvent> {
+        self.history.iter().filter(|e| shown(e)).cloned().collect()
+    }
+
     /// The next work item, when the inbox holds anything to show; `None` while
     /// a scheduled start lies ahead of `now`.
     pub fn turn(&self, now: Timestamp) -> Option<Turn> {
@@ -229,7 +235,7 @@ impl Instance {
                 execution_id: self
                     .started()
                     .and_then(|s| s.workflow_instance.as_ref()?.execution_id.clone()),
-                past_events: self.history.iter().filter(|e| shown(e)).cloned().collect(),
+                past_events: self.past_events(),
                 new_events,
                 ..Default::default()
             },

@@ -200,10 +200,12 @@ impl TaskHubSidecarService for TaskHub {
 
     async fn get_work_items(
         &self,
-        _: Request<pb::GetWorkItemsRequest>,
+        request: Request<pb::GetWorkItemsRequest>,
     ) -> Reply<Self::GetWorkItemsStream> {
+        let stateful = (request.get_ref().capabilities)
+            .contains(&(pb::WorkerCapability::StatefulHistory as i32));
         // The worker stays connected while the stream (and so the connection) lives.
-        let connection = self.engine.workers().join();
+        let connection = self.engine.workers().join(stateful);
         let items = futures::stream::unfold(connection, |mut connection| async move {
             let item = connection.items.recv().await?;
             Some((Ok(item), connection))
