@@ -42,6 +42,11 @@ impl WorkflowNames {
         }
     }
 
+    /// The role its sidecars announce in placement to share the partitions.
+    pub fn placement_role(&self) -> String {
+        format!("{WORKFLOW_PREFIX}.{}", self.app)
+    }
+
     /// Every subject of the app's workflows in the stream.
     pub fn all(&self) -> String {
         format!("{WORKFLOW_PREFIX}.{}.>", self.app)

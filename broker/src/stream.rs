@@ -335,7 +335,11 @@ impl Stream {
                 },
             },
         };
-        Ok(Consumer { inner, pinned })
+        Ok(Consumer {
+            inner,
+            stream: self.inner.clone(),
+            pinned,
+        })
     }
 }
 
@@ -393,6 +397,8 @@ fn publish_error(e: jetstream::context::PublishError) -> Error {
 /// A durable pull consumer.
 pub struct Consumer {
     inner: consumer::Consumer<consumer::pull::Config>,
+    /// Its stream.
+    stream: stream::Stream,
     pinned: bool,
 }
 
@@ -406,6 +412,16 @@ impl Consumer {
             .await
             .map_err(|e| Error::nats("reading a consumer", e))?;
         Ok(info.ack_floor.stream_sequence)
+    }
+
+    /// Unpins a pinned consumer, so the next puller gets its messages now
+    /// rather than once the pin times out; for a client that stopped pulling.
+    pub async fn unpin(&self) -> Result<()> {
+        let name = self.inner.cached_info().name.clone();
+        self.stream
+            .unpin_consumer(&name, PINNED_GROUP)
+            .await
+            .map_err(|e| Error::nats("unpinning a consumer", e))
     }
 
     /// Messages as the server delivers them, until the connection closes.

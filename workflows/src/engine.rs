@@ -5,9 +5,11 @@
 //! - Everything that happens to an instance (start, activity results, timers,
 //!   events, terminate, suspend, resume) is a message on its inbox subject.
 //!   Inboxes fall into [`PARTITIONS`] partitions; each partition has one
-//!   durable consumer, pinned to one sidecar at a time among those with a
-//!   worker connected, and that sidecar runs the partition's turns with the
-//!   instances' histories cached.
+//!   durable consumer. The sidecars with a worker connected announce
+//!   themselves in placement (as actor hosts do), each pulls the partitions
+//!   placement gives it, and the consumer is pinned to one puller at a time,
+//!   so a partition's turns run in one sidecar, with its instances'
+//!   histories cached, even while views of placement differ.
 //! - A turn commits in one atomic batch: its history record (expecting the
 //!   history's last sequence, so two owners never both commit), the activity
 //!   work it schedules, its timers (message schedules that publish
@@ -30,6 +32,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use jetway_broker::kv::{Bucket, BucketConfig, Expect, Op, Write};
 use jetway_broker::naming::{self, WorkflowNames};
+use jetway_broker::placement::{self, HEARTBEAT, Members};
 use jetway_broker::stream::{
     Consumer, ConsumerConfig, DeliverPolicy, Delivery, Outgoing, Schedule, Stream, StreamConfig,
 };
@@ -51,6 +54,8 @@ use pb::history_event::EventType;
 pub const PARTITIONS: u32 = 16;
 /// How long a silent owner keeps its partition.
 const OWNER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a partition looks at placement.
+const PLACEMENT_CHECK: Duration = Duration::from_millis(500);
 /// Redelivery of an inbox message its owner has not acknowledged.
 const INBOX_ACK_WAIT: Duration = Duration::from_secs(10);
 /// Redelivery of an activity whose sidecar stopped saying it is running.
@@ -135,6 +140,10 @@ const EXPIRE: i32 = -2;
 /// The workflows of one app id, as this sidecar serves them.
 pub struct Engine {
     names: WorkflowNames,
+    app_id: String,
+    /// This sidecar in placement.
+    host: String,
+    members: Arc<Members>,
     broker: Broker,
     stream: Stream,
     status: Bucket,
@@ -174,8 +183,15 @@ impl Engine {
             })
             .await?;
         let committer = Committer::start(stream.clone());
+        // Nothing waits on changes: partitions look at placement on their own.
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let members =
+            Members::start(broker, naming::ACTOR_HOSTS_BUCKET, config.replicas, changed).await?;
         let engine = Arc::new(Engine {
             names,
+            app_id: config.app_id.clone(),
+            host: format!("wf-{}", uuid::Uuid::new_v4().simple()),
+            members,
             broker: broker.clone(),
             stream,
             status,
@@ -186,6 +202,16 @@ impl Engine {
         });
         tokio::spawn(supervise(Arc::downgrade(&engine), engine.stop.clone()));
         Ok(engine)
+    }
+
+    /// Whether placement gives `partition` to this sidecar. Until it sees
+    /// its own announcement it takes part in every partition: the pinned
+    /// consumer still lets only one sidecar at a time take its messages.
+    fn is_placed_here(&self, partition: u32) -> bool {
+        let role = self.names.placement_role();
+        let hosts = self.members.hosts_of(&role);
+        !hosts.contains(&self.host)
+            || placement::owner(&hosts, &role, partition) == Some(self.host.as_str())
     }
 
     pub fn workers(&self) -> &Arc<Workers> {
@@ -646,6 +672,7 @@ async fn supervise(engine: std::sync::Weak<Engine>, stop: CancellationToken) {
         let Some(engine) = engine.upgrade() else {
             return;
         };
+        tokio::spawn(announce(engine.clone(), serving.clone()));
         for partition in 0..PARTITIONS {
             tokio::spawn(own(engine.clone(), partition, serving.clone()));
         }
@@ -657,6 +684,23 @@ async fn supervise(engine: std::sync::Weak<Engine>, stop: CancellationToken) {
         }
         serving.cancel();
     }
+}
+
+/// Announces this sidecar as serving the app's workflows until `stop`, then
+/// withdraws it, so the others take its partitions at once.
+async fn announce(engine: Arc<Engine>, stop: CancellationToken) {
+    let role = [engine.names.placement_role()];
+    loop {
+        let announced = engine.members.announce(&engine.host, &engine.app_id, &role);
+        if let Err(error) = announced.await {
+            tracing::warn!(%error, "Announcing the workflow host failed.");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
+    let _ = engine.members.withdraw(&engine.host).await;
 }
 
 /// One instance of an owned partition.
@@ -693,7 +737,29 @@ struct Prepared {
 /// until `stop`.
 async fn own(engine: Arc<Engine>, partition: u32, stop: CancellationToken) {
     while !stop.is_cancelled() {
-        if let Err(error) = serve_partition(&engine, partition, &stop).await {
+        if !engine.is_placed_here(partition) {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(PLACEMENT_CHECK) => continue,
+            }
+        }
+        // Served until placement moves it elsewhere.
+        let serving = stop.child_token();
+        tokio::spawn({
+            let (engine, serving) = (engine.clone(), serving.clone());
+            async move {
+                while engine.is_placed_here(partition) {
+                    tokio::select! {
+                        _ = serving.cancelled() => return,
+                        _ = tokio::time::sleep(PLACEMENT_CHECK) => {}
+                    }
+                }
+                serving.cancel();
+            }
+        });
+        let served = serve_partition(&engine, partition, &serving).await;
+        serving.cancel();
+        if let Err(error) = served {
             tracing::warn!(partition, %error, "Serving a workflow partition failed; trying again.");
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -730,7 +796,15 @@ async fn serve_partition(
     };
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
+            _ = stop.cancelled() => {
+                // Pulling no more: hand the partition over.
+                drop(messages);
+                owner.release().await;
+                if let Err(error) = consumer.unpin().await {
+                    tracing::debug!(partition, %error, "Unpinning a workflow partition failed; its pin times out.");
+                }
+                return Ok(());
+            }
             message = messages.next() => match message {
                 Some(Ok(delivery)) => owner.receive(delivery).await,
                 Some(Err(error)) => return Err(error.into()),
@@ -1112,6 +1186,17 @@ impl Owner {
             }
             Err(error) => {
                 tracing::warn!(instance = %id, %error, "Purging a workflow past its retention failed.")
+            }
+        }
+    }
+
+    /// Hands the partition over: the waiting messages go to its next owner
+    /// at once rather than after their acknowledgement wait.
+    async fn release(&mut self) {
+        self.turns.abort_all();
+        for (_, cached) in self.instances.drain() {
+            for delivery in cached.deliveries {
+                let _ = delivery.nak(Duration::ZERO).await;
             }
         }
     }

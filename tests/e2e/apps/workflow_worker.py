@@ -1,7 +1,7 @@
 """A workflow worker with the official Python SDK (dapr.ext.workflow), for
 durability tests: it runs until killed, and appends one JSON line per
-activity run to RUNS_FILE (with its own pid), so a test can count runs
-across crashes.
+activity run and one per workflow turn to RUNS_FILE (with its own pid), so
+a test can count runs across crashes and see which worker ran what.
 
 Workflows: `long_chain` (STEPS activities `step`, each STEP_SECONDS long,
 returns the list of step results) and `sleeper` (a SLEEP_SECONDS durable
@@ -29,13 +29,20 @@ wfr = wf.WorkflowRuntime()
 @wfr.activity(name="step")
 def step(ctx, i):
     time.sleep(STEP_SECONDS)
-    with lock, open(RUNS_FILE, "a") as f:
-        f.write(json.dumps({"step": i, "pid": os.getpid()}) + "\n")
+    log_run({"step": i})
     return i * 10
+
+
+def log_run(record):
+    with lock, open(RUNS_FILE, "a") as f:
+        f.write(json.dumps({**record, "pid": os.getpid()}) + "\n")
 
 
 @wfr.workflow(name="long_chain")
 def long_chain(ctx: wf.DaprWorkflowContext, _):
+    # Every turn runs the function again: one line per turn, for tests that
+    # look at which worker (and so which sidecar) ran an instance's turns.
+    log_run({"turn": ctx.instance_id})
     results = []
     for i in range(STEPS):
         results.append((yield ctx.call_activity(step, input=i)))

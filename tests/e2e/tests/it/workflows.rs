@@ -355,15 +355,33 @@ async fn another_sidecar_of_the_app_finishes_what_a_dead_one_began() {
     let mut first_app = worker(&first, &log);
     let second_app = worker(&second, &log);
     let mut client = task_hub(&second).await;
-    for i in 0..4 {
+    for i in 0..16 {
         schedule(&mut client, "long_chain", &format!("pair-{i}")).await;
     }
+    // Placement shares the partitions, so both sidecars run turns.
+    let turns = |log: &Path| -> BTreeSet<u64> {
+        let events = crate::sdk::read_events(log);
+        events
+            .iter()
+            .filter(|r| r.get("turn").is_some())
+            .filter_map(|r| r["pid"].as_u64())
+            .collect()
+    };
+    let shared = jetway_testkit::eventually(Duration::from_secs(30), || async {
+        (turns(&log).len() == 2).then_some(())
+    })
+    .await;
+    assert!(
+        shared.is_ok(),
+        "one sidecar ran every turn: {:?}",
+        turns(&log)
+    );
     steps_done(&log, 6).await;
     let dead = first_app.pid().unwrap() as u64;
     first.kill().await;
     first_app.kill().await;
 
-    for i in 0..4 {
+    for i in 0..16 {
         let id = format!("pair-{i}");
         let done = completion(&mut client, &id, Duration::from_secs(90)).await;
         let output = chain_output(&done);
