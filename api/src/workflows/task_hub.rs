@@ -24,6 +24,10 @@ pub(crate) struct TaskHub {
     pub(crate) engine: Arc<Engine>,
 }
 
+/// How often a worker that asks for them gets a health ping on its idle
+/// work-item stream (so proxies keep it open).
+const HEALTH_PING: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn status(error: engine::Error) -> Status {
     use engine::Error::*;
     match error {
@@ -202,14 +206,28 @@ impl TaskHubSidecarService for TaskHub {
         &self,
         request: Request<pb::GetWorkItemsRequest>,
     ) -> Reply<Self::GetWorkItemsStream> {
-        let stateful = (request.get_ref().capabilities)
-            .contains(&(pb::WorkerCapability::StatefulHistory as i32));
+        let can = |c: pb::WorkerCapability| request.get_ref().capabilities.contains(&(c as i32));
+        let pings = can(pb::WorkerCapability::HealthPing);
         // The worker stays connected while the stream (and so the connection) lives.
-        let connection = self.engine.workers().join(stateful);
-        let items = futures::stream::unfold(connection, |mut connection| async move {
-            let item = connection.items.recv().await?;
-            Some((Ok(item), connection))
-        });
+        let connection = self
+            .engine
+            .workers()
+            .join(can(pb::WorkerCapability::StatefulHistory));
+        let ticks =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_PING, HEALTH_PING);
+        let items = futures::stream::unfold(
+            (connection, ticks),
+            move |(mut connection, mut ticks)| async move {
+                let item = tokio::select! {
+                    item = connection.items.recv() => item?,
+                    _ = ticks.tick(), if pings => pb::WorkItem {
+                        request: Some(pb::work_item::Request::HealthPing(pb::HealthPing {})),
+                        ..Default::default()
+                    },
+                };
+                Some((Ok(item), (connection, ticks)))
+            },
+        );
         Ok(Response::new(Box::pin(items)))
     }
 

@@ -693,3 +693,38 @@ async fn finished_workflows_are_purged_after_their_retention() {
         .unwrap_err();
     assert_eq!(history.code(), tonic::Code::NotFound);
 }
+
+/// A worker that says `WORKER_CAPABILITY_HEALTH_PING` gets pings on its
+/// idle work-item stream; one that does not, gets none.
+#[tokio::test]
+async fn idle_workers_that_ask_get_health_pings() {
+    use futures::StreamExt;
+    let nats = NatsServer::start().await;
+    let sidecar = Sidecar::builder("wf-pings")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let mut client = task_hub(&sidecar).await;
+    let open = |capabilities: Vec<i32>| {
+        let mut client = client.clone();
+        async move {
+            let request = pb::GetWorkItemsRequest { capabilities };
+            client.get_work_items(request).await.unwrap().into_inner()
+        }
+    };
+    let mut plain = open(vec![]).await;
+    let mut pinged = open(vec![pb::WorkerCapability::HealthPing as i32]).await;
+    let first = tokio::time::timeout(Duration::from_secs(15), pinged.next())
+        .await
+        .expect("a health ping within 15 s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first.request, Some(pb::work_item::Request::HealthPing(_))),
+        "{first:?}"
+    );
+    let none = tokio::time::timeout(Duration::from_millis(100), plain.next()).await;
+    assert!(none.is_err(), "a worker that did not ask got {none:?}");
+    client.hello(()).await.unwrap();
+}
