@@ -9,6 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Messages of one batch at most, so one batch's wait stays short (a
 /// message adds about as much as a hundredth of the fixed cost).
 const BATCH_MESSAGES: usize = 256;
+/// Payload bytes of one batch at most, besides a group larger on its own
+/// (one with payloads by reference).
+const BATCH_BYTES: usize = 8 << 20;
 /// Groups waiting for a batch before their senders wait too.
 const QUEUE: usize = 1024;
 
@@ -57,20 +60,25 @@ async fn run(stream: Stream, mut waiting: mpsc::Receiver<Group>) {
                 None => return,
             },
         };
-        let mut size = first.messages.len();
+        // (messages, bytes) of the batch so far.
+        let mut size = measure(&first);
         let mut groups = vec![first];
-        while size < BATCH_MESSAGES
-            && let Ok(group) = waiting.try_recv()
-        {
-            if size + group.messages.len() > BATCH_MESSAGES {
+        while let Ok(group) = waiting.try_recv() {
+            let (messages, bytes) = measure(&group);
+            if size.0 + messages > BATCH_MESSAGES || size.1 + bytes > BATCH_BYTES {
                 next = Some(group);
                 break;
             }
-            size += group.messages.len();
+            size = (size.0 + messages, size.1 + bytes);
             groups.push(group);
         }
         commit(&stream, groups).await;
     }
+}
+
+fn measure(group: &Group) -> (usize, usize) {
+    let bytes = group.messages.iter().map(|m| m.payload.len()).sum();
+    (group.messages.len(), bytes)
 }
 
 async fn commit(stream: &Stream, mut groups: Vec<Group>) {

@@ -69,7 +69,7 @@ const MAX_CACHED: usize = 10_000;
 /// Answered turns an owner prepares at once.
 const MAX_GROUP: usize = 64;
 /// Instances one purge by filter removes at most (the caller asks again).
-pub const PURGE_AT_ONCE: u32 = 1_000;
+const PURGE_AT_ONCE: u32 = 1_000;
 /// How often consumed inbox and activity messages are removed.
 const SWEEP: Duration = Duration::from_secs(10);
 /// How often a waiter reads the status again without being told of a change.
