@@ -257,18 +257,18 @@ impl Engine {
             payload,
             ..Default::default()
         };
-        let mut messages = self.spill(instance, message);
-        match messages.pop() {
-            Some(m) if messages.is_empty() => {
-                self.stream
-                    .publish(m.subject, HeaderMap::new(), m.payload, None, None)
-                    .await?;
+        // A message alone is a plain publish; one with chunks, a batch.
+        match <[Outgoing; 1]>::try_from(self.spill(instance, message)) {
+            Ok([m]) => {
+                let headers = HeaderMap::new();
+                let publish = self
+                    .stream
+                    .publish(m.subject, headers, m.payload, None, None);
+                publish.await?;
             }
-            Some(m) => {
-                messages.push(m);
+            Err(messages) => {
                 self.committer.commit(messages).await?;
             }
-            None => {}
         }
         Ok(())
     }

@@ -276,10 +276,10 @@ fn delta(item: &pb::WorkItem, worker: Picked, warm: Option<Warm>) -> (pb::WorkIt
     let Some(pb::work_item::Request::WorkflowRequest(turn)) = &mut item.request else {
         return (item, None);
     };
-    let events = turn.past_events.len();
     if !worker.stateful {
         return (item, None);
     }
+    let events = turn.past_events.len();
     if let Some(warm) = warm.filter(|w| w.worker == worker.id && w.events <= events) {
         turn.past_events.drain(..warm.events);
         turn.cached_history = Some(pb::CachedHistory {

@@ -184,18 +184,18 @@ impl TaskHubSidecarService for TaskHub {
         let force = r.force.unwrap_or(false);
         let engine = &self.engine;
         let (removed, complete) = match &r.request {
-            Some(Which::InstanceId(id)) => (engine.purge(id, r.recursive, force).await, true),
-            Some(Which::PurgeInstanceFilter(filter)) => {
-                let (removed, all) = engine
-                    .purge_matching(filter, r.recursive, force)
-                    .await
-                    .map_err(status)?;
-                (Ok(removed), all)
+            Some(Which::InstanceId(id)) => {
+                let removed = engine.purge(id, r.recursive, force).await;
+                (removed.map_err(status)?, true)
             }
+            Some(Which::PurgeInstanceFilter(filter)) => engine
+                .purge_matching(filter, r.recursive, force)
+                .await
+                .map_err(status)?,
             None => return Err(Status::invalid_argument("name an instance ID or a filter")),
         };
         Ok(Response::new(pb::PurgeInstancesResponse {
-            deleted_instance_count: removed.map_err(status)? as i32,
+            deleted_instance_count: removed as i32,
             is_complete: Some(complete),
         }))
     }
