@@ -89,6 +89,20 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     (
+        "get_secret",
+        "GetSecret",
+        "GetSecretRequest",
+        "GetSecretResponse",
+        false,
+    ),
+    (
+        "get_bulk_secret",
+        "GetBulkSecret",
+        "GetBulkSecretRequest",
+        "GetBulkSecretResponse",
+        false,
+    ),
+    (
         "get_metadata",
         "GetMetadata",
         "GetMetadataRequest",

@@ -25,7 +25,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, ErrorCode, actors, metadata, pubsub, state, workflows};
+use super::{Error, ErrorCode, actors, metadata, pubsub, secrets, state, workflows};
 use crate::app::AppResponse;
 use crate::app::token_matches;
 use crate::node::Node;
@@ -649,6 +649,33 @@ impl Dapr for Api {
         )
         .await?;
         Ok(tonic::Response::new(events))
+    }
+
+    async fn get_secret(
+        &self,
+        request: tonic::Request<pb::GetSecretRequest>,
+    ) -> Reply<pb::GetSecretResponse> {
+        let r = request.into_inner();
+        let data = secrets::get(&self.node, &r.store_name, &r.key).await?;
+        Ok(tonic::Response::new(pb::GetSecretResponse {
+            data: data.into_iter().collect(),
+        }))
+    }
+
+    async fn get_bulk_secret(
+        &self,
+        request: tonic::Request<pb::GetBulkSecretRequest>,
+    ) -> Reply<pb::GetBulkSecretResponse> {
+        let r = request.into_inner();
+        let all = secrets::bulk(&self.node, &r.store_name).await?;
+        let data = all
+            .into_iter()
+            .map(|(name, secret)| {
+                let secrets = secret.into_iter().collect();
+                (name, pb::SecretResponse { secrets })
+            })
+            .collect();
+        Ok(tonic::Response::new(pb::GetBulkSecretResponse { data }))
     }
 
     async fn get_metadata(

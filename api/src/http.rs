@@ -16,7 +16,7 @@ use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, ErrorCode, actors, pubsub, state, workflows};
+use super::{Error, ErrorCode, actors, pubsub, secrets, state, workflows};
 use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp};
@@ -104,6 +104,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1.0/metadata/{key}", axum::routing::put(set_metadata))
         .route("/v1.0/shutdown", post(shutdown))
         .route("/v1.0/invoke/{app_id}/method/{*method}", any(invoke_method))
+        .route("/v1.0/secrets/{store}/bulk", get(bulk_secrets))
+        .route("/v1.0/secrets/{store}/{key}", get(get_secret))
         .merge(state_routes)
         .merge(pubsub_routes)
         .merge(actor_routes)
@@ -269,6 +271,21 @@ async fn forward(
         );
     }
     Ok(response)
+}
+
+// === secrets ===
+
+/// `GET /v1.0/secrets/{store}/{key}` (request `metadata.*` is for stores that
+/// read it; none of Jetway's do).
+async fn get_secret(
+    State(node): AppState,
+    Path((store, key)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    Ok(axum::Json(secrets::get(&node, &store, &key).await?).into_response())
+}
+
+async fn bulk_secrets(State(node): AppState, Path(store): Path<String>) -> Result<Response, Error> {
+    Ok(axum::Json(secrets::bulk(&node, &store).await?).into_response())
 }
 
 // === actors ===

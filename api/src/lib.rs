@@ -1,7 +1,7 @@
 //! Jetway's API edge: the Dapr API the app talks to, and the app channel the
 //! sidecar calls the app through. Transports (HTTP, gRPC) translate requests
 //! into calls on the building blocks; each block's errors map to Dapr's codes
-//! once (`actors`, `invoke`, `pubsub`, `state`), and become Dapr's error
+//! once (`actors`, `invoke`, `pubsub`, `secrets`, `state`), and become Dapr's error
 //! bodies or gRPC statuses here.
 
 pub mod actors;
@@ -13,6 +13,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod node;
 pub mod pubsub;
+mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod state;

@@ -42,6 +42,8 @@ pub struct Node {
     pub settings: Settings,
     pub broker: Broker,
     pub registry: Registry,
+    /// Which secrets the app may read, by store (`secrets.scopes`).
+    pub secret_scopes: BTreeMap<String, jetway_blocks::secrets::Scope>,
     pub app: Option<AppChannel>,
     pub invoker: Arc<Invoker>,
     /// The actor runtime, when a state store is marked `actorStateStore`.

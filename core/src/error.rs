@@ -138,6 +138,13 @@ codes! {
     WorkflowEventNameMissing => ("ERR_WORKFLOW_EVENT_NAME_MISSING", 400, InvalidArgument, "ERR_WORKFLOW_EVENT_NAME_MISSING"),
     WorkflowComponentMissing => ("ERR_WORKFLOW_COMPONENT_MISSING", 400, InvalidArgument, "ERR_WORKFLOW_COMPONENT_MISSING"),
     WorkflowComponentNotFound => ("ERR_WORKFLOW_COMPONENT_NOT_FOUND", 400, InvalidArgument, "ERR_WORKFLOW_COMPONENT_NOT_FOUND"),
+
+    SecretStoresNotConfigured => ("ERR_SECRET_STORES_NOT_CONFIGURED", 500, FailedPrecondition, "ERR_SECRET_STORES_NOT_CONFIGURED"),
+    /// daprd answers an unknown secret store with 401, not 404.
+    SecretStoreNotFound => ("ERR_SECRET_STORE_NOT_FOUND", 401, InvalidArgument, "ERR_SECRET_STORE_NOT_FOUND"),
+    /// The Configuration's `secrets.scopes` deny the key.
+    SecretPermissionDenied => ("ERR_PERMISSION_DENIED", 403, PermissionDenied, "ERR_PERMISSION_DENIED"),
+    SecretGet => ("ERR_SECRET_GET", 500, Internal, "ERR_SECRET_GET"),
 }
 
 impl ErrorCode {
@@ -647,6 +654,34 @@ mod tests {
                 400,
                 G::InvalidArgument,
                 "ERR_WORKFLOW_COMPONENT_NOT_FOUND",
+            ),
+            (
+                E::SecretStoresNotConfigured,
+                "ERR_SECRET_STORES_NOT_CONFIGURED",
+                500,
+                G::FailedPrecondition,
+                "ERR_SECRET_STORES_NOT_CONFIGURED",
+            ),
+            (
+                E::SecretStoreNotFound,
+                "ERR_SECRET_STORE_NOT_FOUND",
+                401,
+                G::InvalidArgument,
+                "ERR_SECRET_STORE_NOT_FOUND",
+            ),
+            (
+                E::SecretPermissionDenied,
+                "ERR_PERMISSION_DENIED",
+                403,
+                G::PermissionDenied,
+                "ERR_PERMISSION_DENIED",
+            ),
+            (
+                E::SecretGet,
+                "ERR_SECRET_GET",
+                500,
+                G::Internal,
+                "ERR_SECRET_GET",
             ),
         ];
         assert_eq!(

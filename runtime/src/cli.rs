@@ -28,6 +28,19 @@ pub enum Command {
     Run(RunArgs),
     /// Measure Jetway against raw NATS and direct HTTP (starts its own nats-server).
     Bench(jetway_bench::BenchArgs),
+    /// Seal a secret for a `secretstores.jetstream` store that has an
+    /// encryption key: reads the value on stdin, prints what to put in the
+    /// bucket under NAME.
+    Seal(SealArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SealArgs {
+    /// The secret's name (the KV key it is stored under; it is bound to it).
+    pub name: String,
+    /// The file holding the store's key (32 bytes, base64).
+    #[arg(long)]
+    pub key_file: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]

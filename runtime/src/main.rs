@@ -14,6 +14,7 @@ fn main() {
         Command::Sidecar(a) => (a, None),
         Command::Run(r) => (r.sidecar, Some(r.command)),
         Command::Bench(b) => std::process::exit(bench(b)),
+        Command::Seal(s) => std::process::exit(seal(s)),
     };
     let level = match args.log_level() {
         Ok(level) => level,
@@ -42,6 +43,32 @@ fn main() {
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     std::process::exit(code);
+}
+
+/// `jetway seal`: the sealed form of the value on stdin.
+fn seal(args: jetway_runtime::cli::SealArgs) -> i32 {
+    use std::io::Read;
+    let key = std::fs::read_to_string(&args.key_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| jetway_blocks::secrets::SealKey::parse(&text));
+    let key = match key {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("jetway seal: {}: {e}", args.key_file.display());
+            return EXIT_CONFIG;
+        }
+    };
+    let mut value = Vec::new();
+    if let Err(e) = std::io::stdin().take(1 << 20).read_to_end(&mut value) {
+        eprintln!("jetway seal: cannot read the value on stdin: {e}");
+        return 1;
+    }
+    // `echo value | jetway seal` should not seal echo's newline.
+    if value.ends_with(b"\n") {
+        value.pop();
+    }
+    println!("{}", key.seal(&args.name, &value));
+    0
 }
 
 async fn sidecar(settings: jetway_api::settings::Settings) -> i32 {

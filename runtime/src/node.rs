@@ -107,11 +107,13 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     }
     // The Configuration in `--config` wins over one among the resources.
     let mut workflow_retention = loaded.workflow_retention;
+    let mut secret_scopes = loaded.secret_scopes;
     if let Some(config) = &settings.config {
         // Read for what it must not silently drop (access control, mTLS).
         let config = resources::load(std::slice::from_ref(config), &scope)
             .map_err(|e| StartError::Config(e.to_string()))?;
         workflow_retention = config.workflow_retention.or(workflow_retention);
+        secret_scopes.extend(config.secret_scopes);
     }
     let ctx = components::Context {
         broker: &broker,
@@ -170,6 +172,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let node = Arc::new(Node {
         broker,
         registry,
+        secret_scopes,
         app,
         invoker,
         actors,

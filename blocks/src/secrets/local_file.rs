@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{Error, Secret, SecretStore};
+use super::{Error, Secret, SecretStore, Secrets, Wanted};
 
 /// Secrets from a JSON file. Nested objects are flattened, their keys joined
 /// with `separator`; with `multi_valued`, each top-level key is one secret
@@ -70,6 +70,12 @@ fn flatten(prefix: &str, value: Value, separator: &str, out: &mut BTreeMap<Strin
 impl SecretStore for LocalFileStore {
     async fn get(&self, name: &str) -> Result<Option<Secret>, Error> {
         Ok(self.secrets.get(name).cloned())
+    }
+
+    async fn bulk(&self, wanted: &Wanted) -> Result<Secrets, Error> {
+        let mut all = self.secrets.clone();
+        all.retain(|name, _| wanted(name));
+        Ok(all)
     }
 }
 

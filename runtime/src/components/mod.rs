@@ -10,6 +10,8 @@
 mod nats;
 mod pubsub_jetstream;
 mod pubsub_memory;
+mod secretstores_jetstream;
+mod secretstores_local_env;
 mod secretstores_local_file;
 mod state_jetstream;
 mod state_memory;
@@ -90,6 +92,8 @@ const FACTORIES: &[Factory] = &[
     pubsub_jetstream::FACTORY,
     pubsub_memory::FACTORY,
     secretstores_local_file::FACTORY,
+    secretstores_local_env::FACTORY,
+    secretstores_jetstream::FACTORY,
 ];
 
 fn factory(kind: &str) -> Option<&'static Factory> {

@@ -55,6 +55,8 @@ pub struct Resources {
     pub subscriptions: Vec<Subscription>,
     /// A Configuration's `workflow.stateRetentionPolicy`, if one sets it.
     pub workflow_retention: Option<jetway_workflows::engine::Retention>,
+    /// A Configuration's `secrets.scopes`, by secret store name.
+    pub secret_scopes: BTreeMap<String, jetway_blocks::secrets::Scope>,
 }
 
 /// Settings that decide which resources apply to this node.
@@ -91,6 +93,42 @@ pub fn load(paths: &[PathBuf], scope: &Scope<'_>) -> Result<Resources, Error> {
         }
     }
     Ok(out)
+}
+
+/// One entry of a Configuration's `secrets.scopes`: its store and scope, or
+/// the field (under the entry) that is wrong.
+fn secret_scope(
+    v: &serde_yaml::Value,
+) -> Result<(String, jetway_blocks::secrets::Scope), (String, String)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Entry {
+        store_name: String,
+        #[serde(default)]
+        default_access: Option<String>,
+        #[serde(default)]
+        allowed_secrets: Vec<String>,
+        #[serde(default)]
+        denied_secrets: Vec<String>,
+    }
+    let e: Entry = serde_yaml::from_value(v.clone()).map_err(|e| (String::new(), e.to_string()))?;
+    let default_deny = match e.default_access.as_deref().map(str::to_ascii_lowercase) {
+        None => false,
+        Some(a) if a == "allow" || a.is_empty() => false,
+        Some(a) if a == "deny" => true,
+        Some(a) => {
+            return Err((
+                ".defaultAccess".into(),
+                format!("'{a}' is neither allow nor deny"),
+            ));
+        }
+    };
+    let scope = jetway_blocks::secrets::Scope {
+        default_deny,
+        allowed: e.allowed_secrets,
+        denied: e.denied_secrets,
+    };
+    Ok((e.store_name, scope))
 }
 
 fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, Error> {
@@ -429,10 +467,20 @@ pub fn parse_into(
                         terminated: keep("terminated")?.or(any),
                     });
                 }
+                for (i, scope) in spec["secrets"]["scopes"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    let (store, scope) = secret_scope(scope)
+                        .map_err(|(f, m)| err(&format!("spec.secrets.scopes[{i}]{f}"), m))?;
+                    out.secret_scopes.insert(store, scope);
+                }
                 tracing::warn!(
                     file,
                     name,
-                    "Configuration is applied only in part so far (workflow.stateRetentionPolicy); tracing, metrics and features are ignored."
+                    "Configuration is applied only in part so far (secrets.scopes, workflow.stateRetentionPolicy); tracing, metrics and features are ignored."
                 );
             }
             "Resiliency" | "HTTPEndpoint" => {

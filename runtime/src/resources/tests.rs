@@ -151,3 +151,32 @@ spec:
         "{bad}"
     );
 }
+
+#[test]
+fn secret_scopes_are_read_per_store() {
+    let r = parse(
+        r#"
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata: {name: appconfig}
+spec:
+  secrets:
+    scopes:
+    - {storeName: vault, defaultAccess: DENY, allowedSecrets: [db]}
+    - {storeName: local, deniedSecrets: [admin]}
+"#,
+    )
+    .unwrap();
+    let vault = &r.secret_scopes["vault"];
+    assert!(vault.default_deny && vault.allows("db") && !vault.allows("other"));
+    assert!(!r.secret_scopes["local"].allows("admin") && r.secret_scopes["local"].allows("db"));
+    let bad = parse(
+        "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: c}\nspec: {secrets: {scopes: [{defaultAccess: allow}]}}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("spec.secrets.scopes[0]") && bad.contains("storeName"),
+        "{bad}"
+    );
+}

@@ -13,6 +13,7 @@ mod loss;
 mod nats;
 mod pubsub;
 mod sdk;
+mod secrets;
 mod startup;
 mod state;
 mod workflows;
