@@ -89,6 +89,13 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     (
+        "invoke_binding",
+        "InvokeBinding",
+        "InvokeBindingRequest",
+        "InvokeBindingResponse",
+        false,
+    ),
+    (
         "get_secret",
         "GetSecret",
         "GetSecretRequest",

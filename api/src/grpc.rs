@@ -25,7 +25,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, ErrorCode, actors, metadata, pubsub, secrets, state, workflows};
+use super::{Error, ErrorCode, actors, bindings, metadata, pubsub, secrets, state, workflows};
 use crate::app::AppResponse;
 use crate::app::token_matches;
 use crate::node::Node;
@@ -649,6 +649,24 @@ impl Dapr for Api {
         )
         .await?;
         Ok(tonic::Response::new(events))
+    }
+
+    async fn invoke_binding(
+        &self,
+        request: tonic::Request<pb::InvokeBindingRequest>,
+    ) -> Reply<pb::InvokeBindingResponse> {
+        let ctx = context(request.metadata());
+        let r = request.into_inner();
+        let call = jetway_blocks::bindings::Request {
+            operation: r.operation,
+            data: r.data.into(),
+            metadata: r.metadata.into_iter().collect(),
+        };
+        let answer = bindings::invoke(&self.node, &ctx, &r.name, call).await?;
+        Ok(tonic::Response::new(pb::InvokeBindingResponse {
+            data: answer.data.map(Vec::from).unwrap_or_default(),
+            metadata: answer.metadata.into_iter().collect(),
+        }))
     }
 
     async fn get_secret(

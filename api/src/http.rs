@@ -16,7 +16,7 @@ use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, ErrorCode, actors, pubsub, secrets, state, workflows};
+use super::{Error, ErrorCode, actors, bindings, pubsub, secrets, state, workflows};
 use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp};
@@ -104,6 +104,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1.0/metadata/{key}", axum::routing::put(set_metadata))
         .route("/v1.0/shutdown", post(shutdown))
         .route("/v1.0/invoke/{app_id}/method/{*method}", any(invoke_method))
+        .route(
+            "/v1.0/bindings/{name}",
+            post(invoke_binding).put(invoke_binding),
+        )
         .route("/v1.0/secrets/{store}/bulk", get(bulk_secrets))
         .route("/v1.0/secrets/{store}/{key}", get(get_secret))
         .merge(state_routes)
@@ -269,6 +273,55 @@ async fn forward(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
+    }
+    Ok(response)
+}
+
+// === bindings ===
+
+#[derive(Deserialize)]
+struct BindingCall {
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    operation: String,
+}
+
+/// `POST|PUT /v1.0/bindings/{name}`: `data` goes to the component as JSON,
+/// except a string, which goes as its text (as in daprd).
+async fn invoke_binding(
+    State(node): AppState,
+    Ctx(ctx): Ctx,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let call: BindingCall = json_body(&body)?;
+    let data = match call.data.as_deref().map(RawValue::get) {
+        None | Some("null") => Bytes::new(),
+        Some(text) if text.starts_with('"') => Bytes::from(
+            serde_json::from_str::<String>(text).map_err(|e| Error::malformed(e.to_string()))?,
+        ),
+        Some(text) => Bytes::from(text.to_owned()),
+    };
+    let request = jetway_blocks::bindings::Request {
+        operation: call.operation,
+        data,
+        metadata: call.metadata,
+    };
+    let answer = bindings::invoke(&node, &ctx, &name, request).await?;
+    let mut response = match answer.data.filter(|d| !d.is_empty()) {
+        Some(data) => (StatusCode::OK, data).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    };
+    for (k, v) in &answer.metadata {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::try_from(format!("metadata.{k}")),
+            HeaderValue::from_str(v),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
     }
     Ok(response)
 }

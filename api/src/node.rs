@@ -46,6 +46,8 @@ pub struct Node {
     pub secret_scopes: BTreeMap<String, jetway_blocks::secrets::Scope>,
     pub app: Option<AppChannel>,
     pub invoker: Arc<Invoker>,
+    /// Output bindings (here or on other nodes) and this node's inputs.
+    pub bindings: Arc<jetway_blocks::bindings::Bindings>,
     /// The actor runtime, when a state store is marked `actorStateStore`.
     pub actors: Option<Arc<Actors>>,
     /// Actor streams of a gRPC app (`SubscribeActorEventsAlpha1`).

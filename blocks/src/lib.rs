@@ -4,6 +4,7 @@
 //! requests into calls on these and their errors into Dapr's codes.
 
 pub mod actors;
+pub mod bindings;
 pub mod invoke;
 pub mod pubsub;
 pub mod registry;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::bindings::BindingComponent;
 pub use crate::pubsub::PubSubComponent;
 use crate::secrets::SecretStore;
 pub use crate::state::StateComponent;
@@ -14,6 +15,7 @@ pub struct Registry {
     pub state: HashMap<String, StateComponent>,
     pub pubsub: HashMap<String, PubSubComponent>,
     pub secrets: HashMap<String, Arc<dyn SecretStore>>,
+    pub bindings: Vec<BindingComponent>,
     /// (name, type, features) of every component, in load order, for metadata.
     pub listed: Vec<(String, String, &'static [&'static str])>,
 }

@@ -16,6 +16,11 @@ pub const ACTOR_PREFIX: &str = "jetway.actor";
 pub const ACTOR_LEASE_PREFIX: &str = "jetway.actorlease";
 /// Stream of the actor partition leases.
 pub const ACTOR_LEASE_STREAM: &str = "JETWAY_ACTOR_LEASES";
+/// Output bindings served over request-reply.
+pub const BINDING_PREFIX: &str = "jetway.binding";
+/// Leases of input bindings that run on one replica of an app at a time.
+pub const BINDING_LEASE_PREFIX: &str = "jetway.bindinglease";
+pub const BINDING_LEASE_STREAM: &str = "JETWAY_BINDING_LEASES";
 /// Bucket where actor hosts announce the types they host.
 pub const ACTOR_HOSTS_BUCKET: &str = "jetway_actor_hosts";
 
@@ -195,6 +200,16 @@ pub fn invoke_subject(app_id: &str) -> String {
 /// Queue group shared by the replicas of `app_id`, so each call reaches one.
 pub fn invoke_queue_group(app_id: &str) -> String {
     encode_token(app_id)
+}
+
+/// Subject on which the nodes that run output binding `name` serve it.
+pub fn binding_subject(name: &str) -> String {
+    format!("{BINDING_PREFIX}.{}", encode_token(name))
+}
+
+/// The lease of input binding `name` of `app_id`, held by one replica.
+pub fn binding_lease(app_id: &str, name: &str) -> String {
+    format!("{}_{}", encode_name_part(app_id), encode_name_part(name))
 }
 
 /// Subject prefix of the default stream of a pub/sub component.

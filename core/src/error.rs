@@ -145,6 +145,11 @@ codes! {
     /// The Configuration's `secrets.scopes` deny the key.
     SecretPermissionDenied => ("ERR_PERMISSION_DENIED", 403, PermissionDenied, "ERR_PERMISSION_DENIED"),
     SecretGet => ("ERR_SECRET_GET", 500, Internal, "ERR_SECRET_GET"),
+
+    /// An unknown output binding, or one that failed.
+    OutputBinding => ("ERR_INVOKE_OUTPUT_BINDING", 500, Internal, "ERR_INVOKE_OUTPUT_BINDING"),
+    /// The binding's node refused the calling app (not in its `scopes`).
+    OutputBindingDenied => ("ERR_INVOKE_OUTPUT_BINDING", 403, PermissionDenied, "ERR_INVOKE_OUTPUT_BINDING"),
 }
 
 impl ErrorCode {
@@ -682,6 +687,20 @@ mod tests {
                 500,
                 G::Internal,
                 "ERR_SECRET_GET",
+            ),
+            (
+                E::OutputBinding,
+                "ERR_INVOKE_OUTPUT_BINDING",
+                500,
+                G::Internal,
+                "ERR_INVOKE_OUTPUT_BINDING",
+            ),
+            (
+                E::OutputBindingDenied,
+                "ERR_INVOKE_OUTPUT_BINDING",
+                403,
+                G::PermissionDenied,
+                "ERR_INVOKE_OUTPUT_BINDING",
             ),
         ];
         assert_eq!(

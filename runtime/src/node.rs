@@ -10,6 +10,7 @@ use jetway_api::metrics::Metrics;
 use jetway_api::node::{ActiveSubscription, Node, Readiness, SubscriptionKind, route};
 use jetway_api::settings::Settings;
 use jetway_blocks::actors::{Actors, AppConfig};
+use jetway_blocks::bindings::Bindings;
 use jetway_blocks::invoke::{Invoker, Serving};
 use jetway_blocks::pubsub::Subscription;
 use jetway_blocks::pubsub::subscriber::{self, CompiledRule};
@@ -121,7 +122,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         app_id: &settings.app_id,
         namespace: settings.namespace.as_deref(),
     };
-    let registry = components::build(&loaded.components, &ctx)
+    let mut registry = components::build(&loaded.components, &ctx)
         .await
         .map_err(|e| match e.unreachable {
             true => StartError::Nats(e.to_string()),
@@ -169,12 +170,19 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     )
     .await
     .map_err(|e| StartError::Nats(format!("cannot open the workflow stream: {e}")))?;
+    let bindings = Arc::new(Bindings::new(
+        broker.clone(),
+        settings.app_id.clone(),
+        std::mem::take(&mut registry.bindings),
+        settings.invoke_timeout,
+    ));
     let node = Arc::new(Node {
         broker,
         registry,
         secret_scopes,
         app,
         invoker,
+        bindings,
         actors,
         actor_streams: Arc::default(),
         workflows,
@@ -245,6 +253,13 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
                 .await;
         });
     }
+    let (bindings, stop, shutdown) = (node.bindings.clone(), work.clone(), node.shutdown.clone());
+    tasks.spawn(async move {
+        if let Err(error) = bindings.serve(stop).await {
+            tracing::error!(%error, "Serving output bindings failed.");
+            shutdown.cancel();
+        }
+    });
     node.readiness.set_outbound_ready();
     tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, grpc_port = node.settings.grpc_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
 
@@ -418,6 +433,15 @@ async fn serve_app(
         }
     }
     *node.subscriptions.write().expect("subscriptions lock") = active;
+    let inputs = node
+        .bindings
+        .start_inputs(Arc::new(app.clone()), tasks, stop.clone())
+        .await;
+    match inputs {
+        Ok(names) if names.is_empty() => {}
+        Ok(names) => tracing::info!(bindings = ?names, "Input bindings started."),
+        Err(error) => tracing::error!(%error, "Input bindings could not start."),
+    }
     host_actors(node, app, stop, tasks).await;
 }
 

@@ -331,6 +331,46 @@ impl GrpcApp {
         Vec::new()
     }
 
+    /// The input bindings the app takes (`ListInputBindings`).
+    pub async fn input_bindings(&self) -> Vec<String> {
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        match client
+            .list_input_bindings(self.request((), MetadataMap::new()))
+            .await
+        {
+            Ok(r) => r.into_inner().bindings,
+            Err(status) => {
+                tracing::debug!(%status, "ListInputBindings failed; no input bindings.");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Calls `OnBindingEvent`; the app's data, or why it failed.
+    pub async fn binding_event(
+        &self,
+        name: &str,
+        event: jetway_blocks::bindings::Event,
+    ) -> Result<Bytes, jetway_blocks::bindings::Refused> {
+        let message = pb::BindingEventRequest {
+            name: name.to_owned(),
+            data: event.data.into(),
+            metadata: event.metadata.into_iter().collect(),
+        };
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        match client
+            .on_binding_event(self.request(message, MetadataMap::new()))
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().data.into()),
+            Err(status) => Err(jetway_blocks::bindings::Refused(format!(
+                "the app answered {:?}: {}",
+                status.code(),
+                status.message()
+            ))),
+        }
+    }
+
     /// Healthy when `AppCallbackHealthCheck.HealthCheck` succeeds.
     pub async fn is_healthy(&self) -> bool {
         let mut client =

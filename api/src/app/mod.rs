@@ -3,6 +3,7 @@
 
 pub mod actor_stream;
 mod actors;
+mod bindings;
 pub mod grpc;
 mod http;
 

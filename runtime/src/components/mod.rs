@@ -1,5 +1,5 @@
 //! The component factory: turns loaded Component resources into running
-//! state stores, pub/sub brokers and secret stores.
+//! state stores, pub/sub brokers, secret stores and bindings.
 //!
 //! Each component type is one entry of [`FACTORIES`]: its Dapr type name,
 //! the metadata names it reads and its constructor, which parses the
@@ -7,6 +7,7 @@
 //! goes in phases: secret stores first, then every other component's
 //! `secretKeyRef` values are read from them, then the rest are built.
 
+mod bindings;
 mod nats;
 mod pubsub_jetstream;
 mod pubsub_memory;
@@ -66,6 +67,7 @@ enum Built {
     State(StateComponent),
     PubSub(PubSubComponent),
     Secrets(Arc<dyn SecretStore>),
+    Binding(jetway_blocks::bindings::BindingComponent),
 }
 
 /// The shared state of one build: the node's context and the NATS
@@ -94,6 +96,8 @@ const FACTORIES: &[Factory] = &[
     secretstores_local_file::FACTORY,
     secretstores_local_env::FACTORY,
     secretstores_jetstream::FACTORY,
+    bindings::CRON,
+    bindings::JETSTREAM,
 ];
 
 fn factory(kind: &str) -> Option<&'static Factory> {
@@ -267,6 +271,10 @@ fn add(registry: &mut Registry, c: &Component, built: Built) {
         }
         Built::Secrets(s) => {
             registry.secrets.insert(c.name.clone(), s);
+            &[]
+        }
+        Built::Binding(b) => {
+            registry.bindings.push(b);
             &[]
         }
     };

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 /// What the app received on one path.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
+    pub(crate) method: Method,
     pub(crate) path: String,
     pub(crate) body: Bytes,
     pub(crate) headers: HeaderMap,
@@ -172,6 +173,7 @@ async fn handle(
     let (response, delay) = {
         let mut s = shared.lock().unwrap();
         s.received.push(Received {
+            method: method.clone(),
             path: path.clone(),
             body: body.clone(),
             headers: headers.clone(),

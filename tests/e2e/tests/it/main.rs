@@ -3,6 +3,7 @@
 
 mod actors;
 mod app;
+mod bindings;
 mod deploy;
 mod faults;
 mod grpc;

@@ -1,0 +1,125 @@
+//! Binding components: each type's connector (from the `jetway-bindings`
+//! crate) reads its own metadata; here they get their NATS connection, the
+//! `direction` and `route` every binding reads, and the app's scopes.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use jetway_bindings::{self as connectors, Input, Metadata, Output};
+use jetway_blocks::bindings::BindingComponent;
+use jetway_broker::naming;
+
+use super::{Builder, Built, Error, Factory, nats};
+use crate::resources::Component;
+
+/// What every binding reads.
+const KEYS: &[&str] = &["direction", "route"];
+
+pub(super) const CRON: Factory = Factory {
+    kind: "bindings.cron",
+    keys: &[KEYS, connectors::cron::KEYS],
+    construct: |c, _| {
+        let made = connectors::cron::Cron::new(&metadata(c)).map(|cron| Made {
+            input: Some(Arc::new(cron)),
+            // Every replica would fire it: one holds its lease and does.
+            singleton: true,
+            ..Made::default()
+        });
+        ready(c, made)
+    },
+};
+
+pub(super) const JETSTREAM: Factory = Factory {
+    kind: "bindings.jetstream",
+    keys: &[KEYS, nats::KEYS, connectors::jetstream::KEYS],
+    construct: |c, b| jetstream(c, b).boxed(),
+};
+
+async fn jetstream(c: &Component, b: &Builder<'_>) -> Result<Built, Error> {
+    let client = nats::connection(c, b).await?.client().clone();
+    let meta = metadata(c);
+    let durable = naming::resource_name(&format!("{}-{}", b.ctx.app_id, c.name));
+    let input = match meta.get("streamName") {
+        Some(_) => {
+            let consumer = connectors::jetstream::Consumer::new(client.clone(), &meta, &durable);
+            Some(Arc::new(consumer.map_err(|e| error(c, e))?) as Arc<dyn Input>)
+        }
+        None => None,
+    };
+    let made = Made {
+        output: Some(Arc::new(connectors::jetstream::Publisher::new(
+            client, &meta,
+        ))),
+        input,
+        singleton: false,
+    };
+    component(c, made)
+}
+
+/// What a connector made.
+#[derive(Default)]
+struct Made {
+    output: Option<Arc<dyn Output>>,
+    input: Option<Arc<dyn Input>>,
+    singleton: bool,
+}
+
+fn metadata(c: &Component) -> Metadata {
+    c.metadata.iter().collect()
+}
+
+fn error(c: &Component, e: connectors::Error) -> Error {
+    match e {
+        connectors::Error::Config { field, message } => Error::new(c, Some(&field), message),
+        other => Error::new(c, None, other.to_string()),
+    }
+}
+
+fn ready<'a>(
+    c: &'a Component,
+    made: Result<Made, connectors::Error>,
+) -> BoxFuture<'a, Result<Built, Error>> {
+    std::future::ready(made.map_err(|e| error(c, e)).and_then(|m| component(c, m))).boxed()
+}
+
+/// The component, with `direction` (which sides run; an input named there
+/// is started without asking the app) and `route` applied.
+fn component(c: &Component, made: Made) -> Result<Built, Error> {
+    let direction = c.metadata.value("direction").map(|d| {
+        d.split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    });
+    if let Some(sides) = &direction
+        && let Some(bad) = sides.iter().find(|s| *s != "input" && *s != "output")
+    {
+        return Err(Error::new(
+            c,
+            Some("direction"),
+            format!("'{bad}' is neither input nor output"),
+        ));
+    }
+    let wants = |side: &str| {
+        direction
+            .as_ref()
+            .is_none_or(|d| d.iter().any(|s| s == side))
+    };
+    let route = match c.metadata.value("route") {
+        Some(r) if r.starts_with('/') => r.to_owned(),
+        Some(r) => format!("/{r}"),
+        None => format!("/{}", c.name),
+    };
+    Ok(Built::Binding(BindingComponent {
+        name: c.name.clone(),
+        kind: c.kind.clone(),
+        output: made.output.filter(|_| wants("output")),
+        input: made.input.filter(|_| wants("input")),
+        route,
+        input_declared: direction
+            .as_ref()
+            .is_some_and(|d| d.iter().any(|s| s == "input")),
+        singleton: made.singleton,
+        scopes: c.scopes.clone(),
+    }))
+}

@@ -1,0 +1,241 @@
+//! Bindings: the API over HTTP and gRPC, output bindings served to other
+//! nodes over NATS within their scopes, input bindings feeding the app.
+
+use std::time::Duration;
+
+use http::Method;
+use jetway_testkit::{NatsServer, Resources, Sidecar};
+use serde_json::{Value, json};
+
+use crate::app::TestApp;
+
+/// A stream `ORDERS` on `orders.>`.
+async fn orders_stream(nats: &NatsServer) -> async_nats::jetstream::Context {
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "ORDERS".into(),
+        subjects: vec!["orders.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    js
+}
+
+async fn call(sidecar: &Sidecar, name: &str, body: Value) -> reqwest::Response {
+    crate::client()
+        .post(format!("{}/v1.0/bindings/{name}", sidecar.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn posts(app: &TestApp, path: &str) -> Vec<Value> {
+    app.received(path)
+        .into_iter()
+        .filter(|r| r.method == Method::POST)
+        .map(|r| r.json())
+        .collect()
+}
+
+#[tokio::test]
+async fn jetstream_binding_publishes_and_feeds_the_app() {
+    let nats = NatsServer::start().await;
+    let js = orders_stream(&nats).await;
+    let app = TestApp::start(Value::Null).await;
+    let res = Resources::new().with(
+        "orders.yaml",
+        "apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: orders}
+spec:
+  type: bindings.jetstream
+  version: v1
+  metadata:
+  - {name: subject, value: orders.new}
+  - {name: streamName, value: ORDERS}
+  - {name: retryDelay, value: 200ms}
+scopes: [binder, caller]
+",
+    );
+    let binder = Sidecar::builder("binder")
+        .nats(&nats)
+        .resources(&res)
+        .app_port(app.port)
+        .start()
+        .await
+        .unwrap();
+
+    // The app fails its first event: it comes again.
+    app.reply("/orders", 500, "");
+    let r = call(
+        &binder,
+        "orders",
+        json!({"operation": "create", "data": {"id": 1}}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["metadata.stream"], "ORDERS");
+    assert_eq!(r.headers()["metadata.sequence"], "1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while posts(&app, "/orders").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.reply("/orders", 200, "");
+    jetway_testkit::eventually(Duration::from_secs(10), || async {
+        (posts(&app, "/orders").len() >= 2).then_some(())
+    })
+    .await
+    .expect("the refused event is delivered again");
+    assert!(
+        posts(&app, "/orders")
+            .iter()
+            .all(|e| *e == json!({"id": 1}))
+    );
+    // Acked once taken: the consumer has nothing pending.
+    let stream = js.get_stream("ORDERS").await.unwrap();
+    let settled = jetway_testkit::eventually(Duration::from_secs(5), || async {
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer("binder-orders").await.ok()?;
+        let info = consumer.info().await.ok()?;
+        (info.num_ack_pending == 0 && info.num_pending == 0).then_some(())
+    })
+    .await;
+    assert!(settled.is_ok(), "the event stays unacked");
+
+    // A string is sent as its text; a request subject overrides the component's.
+    let r = call(
+        &binder,
+        "orders",
+        json!({"operation": "create", "data": "plain", "metadata": {"subject": "orders.other"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let stored = js
+        .get_stream("ORDERS")
+        .await
+        .unwrap()
+        .get_last_raw_message_by_subject("orders.other")
+        .await
+        .unwrap();
+    assert_eq!(&stored.payload[..], b"plain");
+
+    let r = call(&binder, "orders", json!({"operation": "delete"})).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorCode"], "ERR_INVOKE_OUTPUT_BINDING");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("supported: create"),
+        "{body}"
+    );
+    let r = call(&binder, "nosuchbinding", json!({"operation": "create"})).await;
+    assert_eq!(r.status(), 500);
+
+    // A node without the component reaches it over NATS, within its scopes.
+    let caller = Sidecar::builder("caller")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let r = call(
+        &caller,
+        "orders",
+        json!({"operation": "create", "data": {"id": 2}}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["metadata.sequence"], "3");
+    let outsider = Sidecar::builder("outsider")
+        .nats(&nats)
+        .start()
+        .await
+        .unwrap();
+    let r = call(
+        &outsider,
+        "orders",
+        json!({"operation": "create", "data": {"id": 3}}),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorCode"], "ERR_INVOKE_OUTPUT_BINDING");
+    let info = js
+        .get_stream("ORDERS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.state.messages, 3, "the refused call published nothing");
+}
+
+/// A cron binding fires once per schedule across the replicas of its app,
+/// and keeps firing when the replica that fired it stops.
+#[tokio::test]
+async fn cron_fires_once_per_schedule_across_replicas() {
+    let nats = NatsServer::start().await;
+    let res = Resources::new().component(
+        "tick",
+        "bindings.cron",
+        &[("schedule", "@every 1s"), ("direction", "input")],
+    );
+    let (a, b) = (
+        TestApp::start(Value::Null).await,
+        TestApp::start(Value::Null).await,
+    );
+    let mut first = Sidecar::builder("ticker")
+        .nats(&nats)
+        .resources(&res)
+        .app_port(a.port)
+        .start()
+        .await
+        .unwrap();
+    let _second = Sidecar::builder("ticker")
+        .nats(&nats)
+        .resources(&res)
+        .app_port(b.port)
+        .start()
+        .await
+        .unwrap();
+    let count = || posts(&a, "/tick").len() + posts(&b, "/tick").len();
+    jetway_testkit::eventually(Duration::from_secs(15), || async {
+        (count() >= 1).then_some(())
+    })
+    .await
+    .expect("the schedule fires");
+    let start = count();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let fired = count() - start;
+    assert!(
+        (3..=6).contains(&fired),
+        "{fired} triggers in 5 s of @every 1s on two replicas"
+    );
+    assert!(
+        a.received("/tick").iter().all(|r| r.method == Method::POST),
+        "no probe: direction says input"
+    );
+
+    // The replica that fires stops: the other takes the lease and fires.
+    let (holder, other) = if posts(&a, "/tick").len() > posts(&b, "/tick").len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let holder_is_first = std::ptr::eq(holder, &a);
+    if holder_is_first {
+        first.kill().await;
+    } else {
+        drop(_second);
+    }
+    let before = posts(other, "/tick").len();
+    jetway_testkit::eventually(Duration::from_secs(20), || async {
+        (posts(other, "/tick").len() >= before + 2).then_some(())
+    })
+    .await
+    .expect("the other replica fires after the holder stopped");
+}
