@@ -289,8 +289,8 @@ struct BindingCall {
     operation: String,
 }
 
-/// `POST|PUT /v1.0/bindings/{name}`: `data` goes to the component as JSON,
-/// except a string, which goes as its text (as in daprd).
+/// `POST|PUT /v1.0/bindings/{name}`: `data` goes to the component as the
+/// JSON it is (a string with its quotes, none as `null`), as daprd sends it.
 async fn invoke_binding(
     State(node): AppState,
     Ctx(ctx): Ctx,
@@ -298,12 +298,9 @@ async fn invoke_binding(
     body: Bytes,
 ) -> Result<Response, Error> {
     let call: BindingCall = json_body(&body)?;
-    let data = match call.data.as_deref().map(RawValue::get) {
-        None | Some("null") => Bytes::new(),
-        Some(text) if text.starts_with('"') => Bytes::from(
-            serde_json::from_str::<String>(text).map_err(|e| Error::malformed(e.to_string()))?,
-        ),
-        Some(text) => Bytes::from(text.to_owned()),
+    let data = match &call.data {
+        Some(raw) => Bytes::from(raw.get().to_owned()),
+        None => Bytes::from_static(b"null"),
     };
     let request = jetway_blocks::bindings::Request {
         operation: call.operation,
@@ -311,8 +308,8 @@ async fn invoke_binding(
         metadata: call.metadata,
     };
     let answer = bindings::invoke(&node, &ctx, &name, request).await?;
-    let mut response = match answer.data.filter(|d| !d.is_empty()) {
-        Some(data) => (StatusCode::OK, data).into_response(),
+    let mut response = match answer.data {
+        Some(data) => ([(header::CONTENT_TYPE, "application/json")], data).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     };
     for (k, v) in &answer.metadata {

@@ -83,10 +83,15 @@ impl Input for Cron {
             }
             let event = Event {
                 data: Bytes::new(),
+                // As daprd's cron sends them (the time as Go prints it).
                 metadata: BTreeMap::from([
-                    ("schedule".to_owned(), self.text.clone()),
                     ("timeZone".to_owned(), "UTC".to_owned()),
-                    ("readTimeUTC".to_owned(), at.to_rfc3339()),
+                    (
+                        "readTimeUTC".to_owned(),
+                        Utc::now()
+                            .format("%Y-%m-%d %H:%M:%S%.f +0000 UTC")
+                            .to_string(),
+                    ),
                 ]),
             };
             // A refused trigger is not retried: the next one comes on time.

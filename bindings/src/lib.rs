@@ -5,8 +5,11 @@
 //! and who may call.
 
 pub mod cron;
+pub mod http;
 pub mod jetstream;
+pub mod localstorage;
 mod metadata;
+pub mod redis;
 
 pub use metadata::Metadata;
 
@@ -44,11 +47,6 @@ pub enum Error {
     /// Bad component metadata: the field and what is wrong with it.
     #[error("{message}")]
     Config { field: String, message: String },
-    #[error("operation {operation} is not supported (supported: {})", supported.join(", "))]
-    Unsupported {
-        operation: String,
-        supported: &'static [&'static str],
-    },
     /// The request itself is wrong (missing metadata, bad data).
     #[error("{0}")]
     BadRequest(String),
@@ -72,10 +70,10 @@ impl Error {
 
 /// An output binding.
 ///
-/// Every implementation guarantees: an operation outside `operations()` is
-/// `Error::Unsupported`, never sent to the service; a call that fails is an
-/// error, never a success with partial data; no call waits longer than the
-/// connector's own timeout.
+/// Every implementation guarantees: `invoke` is only called with one of
+/// `operations()` (the caller checks); a call that fails is an error, never a
+/// success with partial data; no call waits longer than the connector's own
+/// timeout. No response data (`None`) is daprd's nil response (HTTP 204).
 #[async_trait::async_trait]
 pub trait Output: Send + Sync {
     fn operations(&self) -> &'static [&'static str];

@@ -242,23 +242,25 @@ async fn call(
         .output
         .as_ref()
         .ok_or_else(|| Error::NotFound(c.name.clone()))?;
+    let failed = |message: String| Error::Failed {
+        name: c.name.clone(),
+        message,
+    };
+    if request.operation.is_empty() {
+        return Err(failed("operation field is missing from request".into()));
+    }
     if !output.operations().contains(&request.operation.as_str()) {
-        return Err(Error::Failed {
-            name: c.name.clone(),
-            message: jetway_bindings::Error::Unsupported {
-                operation: request.operation,
-                supported: output.operations(),
-            }
-            .to_string(),
-        });
+        return Err(failed(format!(
+            "binding {} does not support operation {}. supported operations:{}",
+            c.name,
+            request.operation,
+            output.operations().join(" ")
+        )));
     }
     tracing::debug!(binding = %c.name, caller, operation = %request.operation, "Output binding call.");
     match tokio::time::timeout(timeout, output.invoke(request)).await {
         Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(Error::Failed {
-            name: c.name.clone(),
-            message: e.to_string(),
-        }),
+        Ok(Err(e)) => Err(failed(e.to_string())),
         Err(_) => Err(timed_out(&c.name, timeout)),
     }
 }

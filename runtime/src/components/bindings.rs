@@ -30,6 +30,35 @@ pub(super) const CRON: Factory = Factory {
     },
 };
 
+pub(super) const HTTP: Factory = Factory {
+    kind: "bindings.http",
+    keys: &[KEYS, connectors::http::KEYS],
+    construct: |c, _| ready(c, connectors::http::Http::new(&metadata(c)).map(output)),
+};
+
+pub(super) const LOCALSTORAGE: Factory = Factory {
+    kind: "bindings.localstorage",
+    keys: &[KEYS, connectors::localstorage::KEYS],
+    construct: |c, _| {
+        let made = connectors::localstorage::LocalStorage::new(&metadata(c)).map(output);
+        ready(c, made)
+    },
+};
+
+pub(super) const REDIS: Factory = Factory {
+    kind: "bindings.redis",
+    keys: &[KEYS, connectors::redis::KEYS],
+    construct: |c, _| {
+        async move {
+            let made = connectors::redis::Redis::connect(&metadata(c))
+                .await
+                .map(output);
+            made.map_err(|e| error(c, e)).and_then(|m| component(c, m))
+        }
+        .boxed()
+    },
+};
+
 pub(super) const JETSTREAM: Factory = Factory {
     kind: "bindings.jetstream",
     keys: &[KEYS, nats::KEYS, connectors::jetstream::KEYS],
@@ -63,6 +92,14 @@ struct Made {
     output: Option<Arc<dyn Output>>,
     input: Option<Arc<dyn Input>>,
     singleton: bool,
+}
+
+/// An output-only connector.
+fn output(o: impl Output + 'static) -> Made {
+    Made {
+        output: Some(Arc::new(o)),
+        ..Made::default()
+    }
 }
 
 fn metadata(c: &Component) -> Metadata {

@@ -97,7 +97,10 @@ const FACTORIES: &[Factory] = &[
     secretstores_local_env::FACTORY,
     secretstores_jetstream::FACTORY,
     bindings::CRON,
+    bindings::HTTP,
     bindings::JETSTREAM,
+    bindings::LOCALSTORAGE,
+    bindings::REDIS,
 ];
 
 fn factory(kind: &str) -> Option<&'static Factory> {

@@ -104,7 +104,8 @@ scopes: [binder, caller]
     .await;
     assert!(settled.is_ok(), "the event stays unacked");
 
-    // A string is sent as its text; a request subject overrides the component's.
+    // A string goes as JSON, quotes and all (as daprd sends it); a request
+    // subject overrides the component's.
     let r = call(
         &binder,
         "orders",
@@ -119,7 +120,7 @@ scopes: [binder, caller]
         .get_last_raw_message_by_subject("orders.other")
         .await
         .unwrap();
-    assert_eq!(&stored.payload[..], b"plain");
+    assert_eq!(&stored.payload[..], br#""plain""#);
 
     let r = call(&binder, "orders", json!({"operation": "delete"})).await;
     assert_eq!(r.status(), 500);
@@ -129,7 +130,7 @@ scopes: [binder, caller]
         body["message"]
             .as_str()
             .unwrap()
-            .contains("supported: create"),
+            .ends_with("does not support operation delete. supported operations:create"),
         "{body}"
     );
     let r = call(&binder, "nosuchbinding", json!({"operation": "create"})).await;
@@ -238,4 +239,186 @@ async fn cron_fires_once_per_schedule_across_replicas() {
     })
     .await
     .expect("the other replica fires after the holder stopped");
+}
+
+/// `bindings.localstorage`, `bindings.http` and `bindings.redis` (the
+/// machine's Redis on its standard port) over HTTP, and through the Python
+/// SDK over gRPC.
+#[tokio::test]
+async fn output_bindings_reach_real_services() {
+    let nats = NatsServer::start().await;
+    let web = TestApp::start(Value::Null).await;
+    let files = tempfile::tempdir().unwrap();
+    let key = format!("jetway-test-{}", uuid_like());
+    let res = Resources::new()
+        .component(
+            "files",
+            "bindings.localstorage",
+            &[("rootPath", &files.path().display().to_string())],
+        )
+        .component(
+            "web",
+            "bindings.http",
+            &[("url", &format!("http://127.0.0.1:{}", web.port))],
+        )
+        .component(
+            "cache",
+            "bindings.redis",
+            &[("redisHost", "127.0.0.1:6379")],
+        );
+    let sidecar = Sidecar::builder("outputs")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+
+    // Local storage: a JSON string is written as its text.
+    let r = call(
+        &sidecar,
+        "files",
+        json!({"operation": "create", "data": "hello", "metadata": {"fileName": "dir/greeting.txt"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"fileName": "dir/greeting.txt"})
+    );
+    let r = call(
+        &sidecar,
+        "files",
+        json!({"operation": "get", "metadata": {"fileName": "dir/greeting.txt"}}),
+    )
+    .await;
+    assert_eq!(r.text().await.unwrap(), "hello");
+    let r = call(&sidecar, "files", json!({"operation": "list"})).await;
+    let listed: Vec<String> = r.json().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].ends_with("/dir/greeting.txt"), "{listed:?}");
+    let r = call(
+        &sidecar,
+        "files",
+        json!({"operation": "create", "data": 1, "metadata": {"fileName": "../escape"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 500);
+    assert!(!files.path().parent().unwrap().join("escape").exists());
+    let r = call(
+        &sidecar,
+        "files",
+        json!({"operation": "delete", "metadata": {"fileName": "dir/greeting.txt"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+
+    // HTTP: the path is appended, capitalised metadata become headers.
+    let r = call(
+        &sidecar,
+        "web",
+        json!({"operation": "post", "data": {"a": 1}, "metadata": {"path": "/echo/x", "X-Custom": "v", "lower": "no"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["metadata.statusCode"], "200");
+    assert_eq!(r.headers()["metadata.x-echo"], "yes");
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/echo/x");
+    assert_eq!(echo["body"], r#"{"a":1}"#);
+    assert_eq!(echo["headers"]["x-custom"], "v");
+    assert!(echo["headers"].get("lower").is_none());
+    let r = call(
+        &sidecar,
+        "web",
+        json!({"operation": "get", "metadata": {"path": "echo?status=404"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        "error invoking output binding web: received status code 404"
+    );
+
+    // Redis: TTLs expire; a missing key is an empty 200.
+    let r = call(
+        &sidecar,
+        "cache",
+        json!({"operation": "create", "data": {"n": 1}, "metadata": {"key": key, "ttlInSeconds": "1"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = call(
+        &sidecar,
+        "cache",
+        json!({"operation": "get", "metadata": {"key": key}}),
+    )
+    .await;
+    assert_eq!(r.text().await.unwrap(), r#"{"n":1}"#);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = call(
+        &sidecar,
+        "cache",
+        json!({"operation": "get", "metadata": {"key": key}}),
+    )
+    .await;
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (200, String::new())
+    );
+    let r = call(&sidecar, "cache", json!({"operation": "create", "data": 1})).await;
+    assert_eq!(r.status(), 500, "no key");
+
+    // The same through the Python SDK, over gRPC.
+    let calls = json!([
+        {"name": "cache", "operation": "create", "data": "from python", "metadata": {"key": key}},
+        {"name": "cache", "operation": "get", "metadata": {"key": key}},
+        {"name": "cache", "operation": "increment", "metadata": {"key": format!("{key}-n")}},
+        {"name": "cache", "operation": "get", "metadata": {"key": format!("{key}-n"), "delete": "true"}},
+        {"name": "cache", "operation": "delete", "metadata": {"key": key}},
+        {"name": "files", "operation": "create", "data": "raw bytes", "metadata": {"fileName": "py.txt"}},
+        {"name": "files", "operation": "get", "metadata": {"fileName": "py.txt"}},
+        {"name": "web", "operation": "get", "metadata": {"path": "/echo/py"}},
+        {"name": "cache", "operation": "list"},
+        {"name": "nosuch", "operation": "create"},
+    ]);
+    let mut command = tokio::process::Command::new(jetway_testkit::python());
+    command
+        .arg(crate::sdk::app_script("bindings_client.py"))
+        .arg(calls.to_string())
+        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
+        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string());
+    let seen = crate::last_json(&crate::run_to_end(&mut command, Duration::from_secs(60)).await);
+    assert_eq!(
+        seen[1]["data"], "from python",
+        "gRPC data goes as its bytes: {seen}"
+    );
+    assert_eq!(seen[3]["data"], "1");
+    assert_eq!(seen[6]["data"], "raw bytes");
+    assert_eq!(seen[7]["metadata"]["statusCode"], "200");
+    assert!(seen[7]["data"].as_str().unwrap().contains("/echo/py"));
+    assert_eq!(seen[8]["code"], "INTERNAL");
+    assert!(
+        seen[8]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not support operation list")
+    );
+    assert_eq!(seen[9]["code"], "INTERNAL");
+    assert!(
+        seen[9]["message"]
+            .as_str()
+            .unwrap()
+            .contains("couldn't find output binding nosuch")
+    );
+}
+
+/// A name no other run of this test uses (the machine's Redis is shared).
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{nanos}", std::process::id())
 }
