@@ -9,7 +9,10 @@ pub mod http;
 pub mod jetstream;
 pub mod localstorage;
 mod metadata;
+pub mod mysql;
+pub mod postgres;
 pub mod redis;
+mod sql;
 
 pub use metadata::Metadata;
 

@@ -49,13 +49,35 @@ pub(super) const REDIS: Factory = Factory {
     kind: "bindings.redis",
     keys: &[KEYS, connectors::redis::KEYS],
     construct: |c, _| {
-        async move {
-            let made = connectors::redis::Redis::connect(&metadata(c))
-                .await
-                .map(output);
-            made.map_err(|e| error(c, e)).and_then(|m| component(c, m))
-        }
-        .boxed()
+        connected(c, async move {
+            connectors::redis::Redis::connect(&metadata(c)).await
+        })
+    },
+};
+
+pub(super) const POSTGRESQL: Factory = Factory {
+    kind: "bindings.postgresql",
+    keys: &[KEYS, connectors::postgres::KEYS],
+    construct: |c, _| {
+        connected(c, async move {
+            connectors::postgres::Postgres::connect(&metadata(c)).await
+        })
+    },
+};
+
+/// daprd's other name for `bindings.postgresql`.
+pub(super) const POSTGRES: Factory = Factory {
+    kind: "bindings.postgres",
+    ..POSTGRESQL
+};
+
+pub(super) const MYSQL: Factory = Factory {
+    kind: "bindings.mysql",
+    keys: &[KEYS, connectors::mysql::KEYS],
+    construct: |c, _| {
+        connected(c, async move {
+            connectors::mysql::Mysql::connect(&metadata(c)).await
+        })
     },
 };
 
@@ -111,6 +133,18 @@ fn error(c: &Component, e: connectors::Error) -> Error {
         connectors::Error::Config { field, message } => Error::new(c, Some(&field), message),
         other => Error::new(c, None, other.to_string()),
     }
+}
+
+/// An output-only connector that connects to its service when built.
+fn connected<'a, O: Output + 'static>(
+    c: &'a Component,
+    connect: impl std::future::Future<Output = Result<O, connectors::Error>> + Send + 'a,
+) -> BoxFuture<'a, Result<Built, Error>> {
+    async move {
+        let made = connect.await.map(output);
+        made.map_err(|e| error(c, e)).and_then(|m| component(c, m))
+    }
+    .boxed()
 }
 
 fn ready<'a>(

@@ -100,6 +100,9 @@ const FACTORIES: &[Factory] = &[
     bindings::HTTP,
     bindings::JETSTREAM,
     bindings::LOCALSTORAGE,
+    bindings::MYSQL,
+    bindings::POSTGRES,
+    bindings::POSTGRESQL,
     bindings::REDIS,
 ];
 

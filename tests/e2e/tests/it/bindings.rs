@@ -422,3 +422,141 @@ fn uuid_like() -> String {
         .as_nanos();
     format!("{}-{nanos}", std::process::id())
 }
+
+/// `bindings.postgresql` and `bindings.mysql` against the machine's
+/// PostgreSQL and MariaDB: exec with parameters, query rows as daprd renders
+/// them, errors, close.
+#[tokio::test]
+async fn sql_bindings_run_statements_with_parameters() {
+    let nats = NatsServer::start().await;
+    let table = format!("jetway_{}", uuid_like().replace('-', "_"));
+    let res = Resources::new()
+        .component(
+            "pg",
+            "bindings.postgresql",
+            &[(
+                "connectionString",
+                "host=127.0.0.1 port=5432 user=postgres dbname=test",
+            )],
+        )
+        .component(
+            "my",
+            "bindings.mysql",
+            &[("url", "root:@tcp(127.0.0.1:3306)/test")],
+        );
+    let sidecar = Sidecar::builder("sql")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let exec = |name: &'static str, sql: String, params: Value| {
+        let sidecar = &sidecar;
+        async move {
+            let metadata = json!({"sql": sql, "params": params.to_string()});
+            call(
+                sidecar,
+                name,
+                json!({"operation": "exec", "metadata": metadata}),
+            )
+            .await
+        }
+    };
+    let query = |name: &'static str, sql: String| {
+        let sidecar = &sidecar;
+        async move {
+            call(
+                sidecar,
+                name,
+                json!({"operation": "query", "metadata": {"sql": sql}}),
+            )
+            .await
+        }
+    };
+
+    // PostgreSQL: parameters take the statement's types.
+    let r = exec("pg", format!("CREATE TABLE {table} (id int PRIMARY KEY, name text, price numeric(10,2), at timestamptz, doc jsonb, ok bool)"), json!([])).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = exec(
+        "pg",
+        format!(
+            "INSERT INTO {table} VALUES ($1, $2, $3, $4, $5, $6), (2, 'b', NULL, NULL, NULL, NULL)"
+        ),
+        json!([1, "a", "12.50", "2026-12-04T01:02:03Z", {"k": [1]}, true]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["metadata.rows-affected"], "2");
+    assert_eq!(r.headers()["metadata.operation"], "exec");
+    assert!(r.headers().contains_key("metadata.duration"));
+    let r = query(
+        "pg",
+        format!("SELECT id, name, price, at, doc, ok FROM {table} ORDER BY id"),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let rows: Value = r.json().await.unwrap();
+    assert_eq!(
+        rows,
+        json!([[1, "a", 12.50, "2026-12-04T01:02:03Z", {"k": [1]}, true], [2, "b", null, null, null, null]])
+    );
+    let r = query("pg", format!("SELECT * FROM {table}_missing")).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error invoking output binding pg: error executing query"),
+        "{body}"
+    );
+    let r = exec("pg", format!("DROP TABLE {table}"), json!([])).await;
+    assert_eq!(r.status(), 200);
+
+    // MySQL: rows are objects; NULL columns are left out, DECIMAL is a string.
+    let r = exec("my", format!("CREATE TABLE {table} (id int PRIMARY KEY, name varchar(20), price decimal(10,2), at datetime)"), json!([])).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = exec(
+        "my",
+        format!("INSERT INTO {table} VALUES (?, ?, ?, ?), (2, 'b', NULL, NULL)"),
+        json!([1, "a", 12.5, "2026-12-04 01:02:03"]),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["metadata.rows-affected"], "2");
+    let r = query("my", format!("SELECT * FROM {table} ORDER BY id")).await;
+    let rows: Value = r.json().await.unwrap();
+    assert_eq!(
+        rows,
+        json!([{"id": 1, "name": "a", "price": "12.50", "at": "2026-12-04T01:02:03Z"}, {"id": 2, "name": "b"}])
+    );
+    let r = query("my", format!("SELECT * FROM {table} WHERE id > 5")).await;
+    assert_eq!(r.text().await.unwrap(), "null", "no rows, as daprd answers");
+
+    // Through the Python SDK over gRPC, then close.
+    let calls = json!([
+        {"name": "my", "operation": "query", "metadata": {"sql": format!("SELECT name FROM {table} WHERE id = ?"), "params": "[2]"}},
+        {"name": "pg", "operation": "query", "metadata": {"sql": "SELECT $1::int + 1", "params": "[41]"}},
+        {"name": "my", "operation": "exec", "metadata": {"sql": format!("DROP TABLE {table}")}},
+        {"name": "pg", "operation": "close"},
+        {"name": "pg", "operation": "query", "metadata": {"sql": "SELECT 1"}},
+    ]);
+    let mut command = tokio::process::Command::new(jetway_testkit::python());
+    command
+        .arg(crate::sdk::app_script("bindings_client.py"))
+        .arg(calls.to_string())
+        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
+        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string());
+    let seen = crate::last_json(&crate::run_to_end(&mut command, Duration::from_secs(60)).await);
+    assert_eq!(seen[0]["data"], r#"[{"name":"b"}]"#, "{seen}");
+    assert_eq!(seen[1]["data"], "[[42]]");
+    assert_eq!(seen[2]["metadata"]["operation"], "exec");
+    assert_eq!(seen[4]["code"], "INTERNAL");
+    assert!(
+        seen[4]["message"]
+            .as_str()
+            .unwrap()
+            .contains("component is closed"),
+        "{seen}"
+    );
+}
