@@ -9,8 +9,10 @@ pub mod http;
 pub mod jetstream;
 pub mod localstorage;
 mod metadata;
+pub mod mqtt;
 pub mod mysql;
 pub mod postgres;
+pub mod rabbitmq;
 pub mod redis;
 mod sql;
 

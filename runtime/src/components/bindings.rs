@@ -81,6 +81,29 @@ pub(super) const MYSQL: Factory = Factory {
     },
 };
 
+pub(super) const RABBITMQ: Factory = Factory {
+    kind: "bindings.rabbitmq",
+    keys: &[KEYS, connectors::rabbitmq::KEYS],
+    construct: |c, _| {
+        ready(
+            c,
+            connectors::rabbitmq::RabbitMq::new(&metadata(c)).map(both),
+        )
+    },
+};
+
+pub(super) const MQTT3: Factory = Factory {
+    kind: "bindings.mqtt3",
+    keys: &[KEYS, connectors::mqtt::KEYS],
+    construct: |c, _| ready(c, connectors::mqtt::Mqtt::new(&metadata(c)).map(both)),
+};
+
+/// daprd's other name for `bindings.mqtt3`.
+pub(super) const MQTT: Factory = Factory {
+    kind: "bindings.mqtt",
+    ..MQTT3
+};
+
 pub(super) const JETSTREAM: Factory = Factory {
     kind: "bindings.jetstream",
     keys: &[KEYS, nats::KEYS, connectors::jetstream::KEYS],
@@ -121,6 +144,16 @@ fn output(o: impl Output + 'static) -> Made {
     Made {
         output: Some(Arc::new(o)),
         ..Made::default()
+    }
+}
+
+/// A connector that is both an input and an output.
+fn both(connector: impl Output + Input + 'static) -> Made {
+    let connector = Arc::new(connector);
+    Made {
+        output: Some(connector.clone()),
+        input: Some(connector),
+        singleton: false,
     }
 }
 

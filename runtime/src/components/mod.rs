@@ -100,9 +100,12 @@ const FACTORIES: &[Factory] = &[
     bindings::HTTP,
     bindings::JETSTREAM,
     bindings::LOCALSTORAGE,
+    bindings::MQTT,
+    bindings::MQTT3,
     bindings::MYSQL,
     bindings::POSTGRES,
     bindings::POSTGRESQL,
+    bindings::RABBITMQ,
     bindings::REDIS,
 ];
 

@@ -31,6 +31,20 @@ async fn call(sidecar: &Sidecar, name: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// Waits for `n` POSTs (events, not probes) to `path`.
+async fn wait_posts(app: &TestApp, path: &str, n: usize) -> Vec<crate::app::Received> {
+    jetway_testkit::eventually(Duration::from_secs(15), || async {
+        let got: Vec<_> = app
+            .received(path)
+            .into_iter()
+            .filter(|r| r.method == Method::POST)
+            .collect();
+        (got.len() >= n).then_some(got)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{path}: fewer than {n} events"))
+}
+
 fn posts(app: &TestApp, path: &str) -> Vec<Value> {
     app.received(path)
         .into_iter()
@@ -558,5 +572,210 @@ async fn sql_bindings_run_statements_with_parameters() {
             .unwrap()
             .contains("component is closed"),
         "{seen}"
+    );
+}
+
+/// `bindings.rabbitmq` against the machine's RabbitMQ: a published message
+/// reaches the app, a refused one is requeued and comes again, and a queue's
+/// TTL expires what nobody took.
+#[tokio::test]
+async fn rabbitmq_binding_round_trip() {
+    let nats = NatsServer::start().await;
+    let app = TestApp::start(Value::Null).await;
+    let queue = format!("jetway-{}", uuid_like());
+    let host = ("host", "amqp://guest:guest@127.0.0.1:5672");
+    let res = Resources::new()
+        .component(
+            "jobs",
+            "bindings.rabbitmq",
+            &[
+                host,
+                ("queueName", &queue),
+                ("durable", "true"),
+                ("deleteWhenUnused", "true"),
+                ("retryDelay", "200ms"),
+            ],
+        )
+        .component(
+            "expiring",
+            "bindings.rabbitmq",
+            &[
+                host,
+                ("queueName", &format!("{queue}-ttl")),
+                ("ttlInSeconds", "1"),
+                ("deleteWhenUnused", "true"),
+                ("direction", "output"),
+            ],
+        );
+    let sidecar = Sidecar::builder("rabbit")
+        .nats(&nats)
+        .resources(&res)
+        .app_port(app.port)
+        .start()
+        .await
+        .unwrap();
+    // The consumer starts once the app is connected.
+    sidecar.wait_ready(Duration::from_secs(20)).await.unwrap();
+    app.reply("/jobs", 500, "");
+    let r = call(
+        &sidecar,
+        "jobs",
+        json!({"operation": "create", "data": {"n": 1}, "metadata": {"messageID": "m-1"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    jetway_testkit::eventually(Duration::from_secs(10), || async {
+        (!posts(&app, "/jobs").is_empty()).then_some(())
+    })
+    .await
+    .expect("delivered");
+    app.reply("/jobs", 200, "");
+    let got = wait_posts(&app, "/jobs", 2).await;
+    assert_eq!(got[0].json(), json!({"n": 1}));
+    assert_eq!(
+        got[1].headers["messageid"], "m-1",
+        "request metadata travels as AMQP headers"
+    );
+
+    // A message on a queue with a TTL of 1 s that nobody takes expires.
+    let r = call(
+        &sidecar,
+        "expiring",
+        json!({"operation": "create", "data": "gone"}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late = TestApp::start(Value::Null).await;
+    let res = Resources::new().component(
+        "expiring",
+        "bindings.rabbitmq",
+        &[
+            host,
+            ("queueName", &format!("{queue}-ttl")),
+            ("ttlInSeconds", "1"),
+            ("deleteWhenUnused", "true"),
+            ("direction", "input"),
+        ],
+    );
+    let reader = Sidecar::builder("rabbit-late")
+        .nats(&nats)
+        .resources(&res)
+        .app_port(late.port)
+        .start()
+        .await
+        .unwrap();
+    reader.wait_ready(Duration::from_secs(20)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        posts(&late, "/expiring").is_empty(),
+        "the expired message is not delivered"
+    );
+    let r = call(
+        &sidecar,
+        "expiring",
+        json!({"operation": "create", "data": "fresh"}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let fresh = wait_posts(&late, "/expiring", 1).await;
+    assert_eq!(fresh[0].body, r#""fresh""#);
+}
+
+/// A mosquitto of the test's own on a free loopback port.
+fn mosquitto(port: u16, dir: &std::path::Path) -> jetway_testkit::App {
+    let config = dir.join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    jetway_testkit::App::spawn(
+        "mosquitto",
+        std::path::Path::new("/usr/sbin/mosquitto"),
+        &["-c", &config.display().to_string()],
+        &[],
+    )
+}
+
+/// `bindings.mqtt3` against a mosquitto the test runs: a publish reaches the
+/// app with its topic, and the input resumes after the broker restarts.
+#[tokio::test]
+async fn mqtt_binding_round_trip_and_resume() {
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = jetway_testkit::free_port();
+    let mut broker = mosquitto(port, dir.path());
+    jetway_testkit::wait_for_port(port, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let app = TestApp::start(Value::Null).await;
+    let url = format!("tcp://127.0.0.1:{port}");
+    let res = Resources::new().component(
+        "sensors",
+        "bindings.mqtt3",
+        &[
+            ("url", &url),
+            ("topic", "sensors/+"),
+            ("consumerID", "jetway-test"),
+            ("backOffMaxRetries", "1"),
+            ("retryDelay", "200ms"),
+        ],
+    );
+    let sidecar = Sidecar::builder("mqtt")
+        .nats(&nats)
+        .resources(&res)
+        .app_port(app.port)
+        .start()
+        .await
+        .unwrap();
+    sidecar.wait_ready(Duration::from_secs(20)).await.unwrap();
+    let publish = |data: &'static str| {
+        let sidecar = &sidecar;
+        async move {
+            let body =
+                json!({"operation": "create", "data": data, "metadata": {"topic": "sensors/t1"}});
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            loop {
+                let r = call(sidecar, "sensors", body.clone()).await;
+                if r.status() == 204 || std::time::Instant::now() > deadline {
+                    return r.status();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // The app refuses once: the retry (backOffMaxRetries 1) delivers it.
+    app.reply("/sensors", 500, "");
+    assert_eq!(publish("21.5").await, 204);
+    jetway_testkit::eventually(Duration::from_secs(10), || async {
+        (!posts(&app, "/sensors").is_empty()).then_some(())
+    })
+    .await
+    .expect("delivered");
+    app.reply("/sensors", 200, "");
+    let got = wait_posts(&app, "/sensors", 2).await;
+    assert_eq!(got[0].body, r#""21.5""#);
+    assert_eq!(got[1].headers["topic"], "sensors/t1");
+
+    // The broker restarts; the input binding resumes by itself.
+    broker.kill().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _broker = mosquitto(port, dir.path());
+    jetway_testkit::wait_for_port(port, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let before = posts(&app, "/sensors").len();
+    // Published until the consumer is back and subscribed (a QoS 1 message to
+    // a topic nobody subscribes to is not kept).
+    let resumed = jetway_testkit::eventually(Duration::from_secs(30), || async {
+        assert_eq!(publish("22.0").await, 204);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (posts(&app, "/sensors").len() > before).then_some(())
+    })
+    .await;
+    assert!(
+        resumed.is_ok(),
+        "the input binding resumed after the broker restarted"
     );
 }
