@@ -7,6 +7,8 @@
 - topic `pubsub`/`grpc-orders` appends each event to EVENTS_FILE (one JSON line);
 - topic `pubsub`/`grpc-flaky` asks for a retry of each event's first delivery,
   then records it to EVENTS_FILE;
+- input binding `grpc-orders-in` appends each event to EVENTS_FILE, failing
+  the first delivery of data `"flaky"` so that it comes again;
 - a health check that always passes.
 
 Listens on APP_PORT.
@@ -19,7 +21,7 @@ import threading
 from cloudevents.sdk.event import v1
 from google.protobuf.wrappers_pb2 import StringValue
 from dapr.clients.grpc._response import TopicEventResponse
-from dapr.ext.grpc import App, InvokeMethodRequest, InvokeMethodResponse
+from dapr.ext.grpc import App, BindingRequest, InvokeMethodRequest, InvokeMethodResponse
 
 app = App()
 app.register_health_check(lambda: None)
@@ -37,6 +39,18 @@ def record(event: v1.Event, topic: str) -> None:
     }
     with lock, open(os.environ['EVENTS_FILE'], 'a') as f:
         f.write(json.dumps(line) + '\n')
+
+
+@app.binding('grpc-orders-in')
+def orders_in(request: BindingRequest) -> None:
+    data = request.text()
+    with lock:
+        if data == '"flaky"' and 'binding-flaky' not in seen_once:
+            seen_once.add('binding-flaky')
+            raise RuntimeError('fail the first delivery')
+        line = {'binding': 'grpc-orders-in', 'data': data, 'metadata': request.binding_metadata}
+        with open(os.environ['EVENTS_FILE'], 'a') as f:
+            f.write(json.dumps(line) + '\n')
 
 
 @app.method(name='echo')

@@ -779,3 +779,80 @@ async fn mqtt_binding_round_trip_and_resume() {
         "the input binding resumed after the broker restarted"
     );
 }
+
+/// A gRPC app (the Python SDK's `dapr.ext.grpc`) lists its input bindings
+/// and gets their events through `OnBindingEvent`; an event it fails comes
+/// again, and a binding it does not list is not read.
+#[tokio::test]
+async fn a_grpc_app_receives_input_binding_events() {
+    let nats = NatsServer::start().await;
+    let js = orders_stream(&nats).await;
+    let binding = |name: &str, subject: &str| {
+        format!(
+            "apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {{name: {name}}}
+spec:
+  type: bindings.jetstream
+  version: v1
+  metadata:
+  - {{name: streamName, value: ORDERS}}
+  - {{name: filterSubject, value: {subject}}}
+  - {{name: retryDelay, value: 200ms}}
+---
+"
+        )
+    };
+    let yaml = binding("grpc-orders-in", "orders.in") + &binding("unlisted", "orders.unlisted");
+    let res = Resources::new().with("bindings.yaml", &yaml);
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let port = jetway_testkit::free_port();
+    let sidecar = Sidecar::builder("grpc-binder")
+        .app_port(port)
+        .arg("--app-protocol")
+        .arg("grpc")
+        .nats(&nats)
+        .resources(&res)
+        .outbound_only()
+        .start()
+        .await
+        .unwrap();
+    let _app = crate::grpc::grpc_app(port, &events);
+    sidecar.wait_ready(Duration::from_secs(30)).await.unwrap();
+    for data in ["\"flaky\"", "{\"id\":7}"] {
+        js.publish("orders.in", data.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    js.publish("orders.unlisted", "x".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let got = jetway_testkit::eventually(Duration::from_secs(20), || async {
+        let got = crate::sdk::read_events(&events);
+        (got.len() >= 2).then_some(got)
+    })
+    .await
+    .expect("both events reach the app");
+    let data: Vec<&str> = got.iter().map(|e| e["data"].as_str().unwrap()).collect();
+    assert!(
+        data.contains(&"\"flaky\"") && data.contains(&"{\"id\":7}"),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().all(|e| e["metadata"]["subject"] == "orders.in"),
+        "{got:?}"
+    );
+    let stream = js.get_stream("ORDERS").await.unwrap();
+    assert!(
+        stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("grpc-binder-unlisted")
+            .await
+            .is_err(),
+        "the binding the app does not list is not read"
+    );
+}

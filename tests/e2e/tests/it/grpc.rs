@@ -149,7 +149,7 @@ async fn python_invoke(sidecar: &Sidecar, protocol: &str, app_id: &str, method: 
 }
 
 /// Starts `grpc_app.py` on `port`, recording its events in `events`.
-fn grpc_app(port: u16, events: &std::path::Path) -> jetway_testkit::App {
+pub(crate) fn grpc_app(port: u16, events: &std::path::Path) -> jetway_testkit::App {
     let script = workspace_root().join("tests/e2e/apps/grpc_app.py");
     jetway_testkit::App::spawn(
         "grpc_app.py",
