@@ -30,6 +30,7 @@ use pb::dapr_client::DaprClient;
 use tokio::sync::mpsc;
 
 mod actors;
+mod bindings;
 mod workflows;
 
 /// Settings of a run.
@@ -63,6 +64,8 @@ pub enum Suite {
     Core,
     Actors,
     Workflows,
+    /// Output binding calls and input binding events.
+    Bindings,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -451,6 +454,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if result.is_ok() && wanted(Suite::Workflows) {
         result = workflows::bench(&args, &nats.url, &store).await;
+    }
+    if result.is_ok() && wanted(Suite::Bindings) {
+        result = bindings::bench(&args, &nats.url, &store).await;
     }
     drop(nats);
     let _ = std::fs::remove_dir_all(&store);
