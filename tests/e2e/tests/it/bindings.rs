@@ -71,8 +71,19 @@ spec:
   - {name: streamName, value: ORDERS}
   - {name: retryDelay, value: 200ms}
 scopes: [binder, caller]
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: ignored}
+spec:
+  type: bindings.jetstream
+  version: v1
+  metadata:
+  - {name: streamName, value: ORDERS}
 ",
     );
+    // The app answers the probe of `ignored` with 404: it takes none of its events.
+    app.reply("/ignored", 404, "");
     let binder = Sidecar::builder("binder")
         .nats(&nats)
         .resources(&res)
@@ -117,6 +128,14 @@ scopes: [binder, caller]
     })
     .await;
     assert!(settled.is_ok(), "the event stays unacked");
+    assert!(
+        stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("binder-ignored")
+            .await
+            .is_err(),
+        "a binding the app's probe declines is not read"
+    );
+    assert_eq!(app.received("/ignored")[0].method, Method::OPTIONS);
 
     // A string goes as JSON, quotes and all (as daprd sends it); a request
     // subject overrides the component's.
@@ -855,4 +874,66 @@ spec:
             .is_err(),
         "the binding the app does not list is not read"
     );
+}
+
+/// A Redis of the test's own on a free loopback port, keeping nothing on disk.
+fn redis_server(port: u16) -> jetway_testkit::App {
+    jetway_testkit::App::spawn(
+        "redis-server",
+        std::path::Path::new("/usr/bin/redis-server"),
+        &[
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        &[],
+    )
+}
+
+/// When the service behind an output binding goes away, calls fail with
+/// daprd's error, and work again once it is back, with no restart.
+#[tokio::test]
+async fn an_output_binding_fails_cleanly_while_its_service_is_down() {
+    let nats = NatsServer::start().await;
+    let port = jetway_testkit::free_port();
+    let mut redis = redis_server(port);
+    jetway_testkit::wait_for_port(port, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let res = Resources::new().component(
+        "cache",
+        "bindings.redis",
+        &[
+            ("redisHost", &format!("127.0.0.1:{port}")),
+            ("readTimeout", "1s"),
+            ("dialTimeout", "1s"),
+        ],
+    );
+    let sidecar = Sidecar::builder("redis-down")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let set = json!({"operation": "create", "data": "v", "metadata": {"key": "k"}});
+    assert_eq!(call(&sidecar, "cache", set.clone()).await.status(), 204);
+    redis.kill().await;
+    let r = call(&sidecar, "cache", set.clone()).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorCode"], "ERR_INVOKE_OUTPUT_BINDING", "{body}");
+    let _redis = redis_server(port);
+    jetway_testkit::wait_for_port(port, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let back = jetway_testkit::eventually(Duration::from_secs(20), || async {
+        (call(&sidecar, "cache", set.clone()).await.status() == 204).then_some(())
+    })
+    .await;
+    assert!(back.is_ok(), "calls work again once Redis is back");
 }
