@@ -20,14 +20,14 @@ pub trait BindingApp: Send + Sync {
 }
 
 /// Hands one binding's events to the app.
-pub struct AppHandler {
+pub(super) struct AppHandler {
     app: Arc<dyn BindingApp>,
     name: String,
     route: String,
 }
 
 impl AppHandler {
-    pub fn new(app: Arc<dyn BindingApp>, name: &str, route: &str) -> AppHandler {
+    pub(super) fn new(app: Arc<dyn BindingApp>, name: &str, route: &str) -> AppHandler {
         AppHandler {
             app,
             name: name.to_owned(),

@@ -24,13 +24,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use app::{AppHandler, BindingApp};
+use app::AppHandler;
+pub use app::BindingApp;
 pub use jetway_bindings::{Event, Input, Output, Refused, Request, Response};
 
 /// One binding component, as the node built it.
 pub struct BindingComponent {
     pub name: String,
-    pub kind: String,
     pub output: Option<Arc<dyn Output>>,
     pub input: Option<Arc<dyn Input>>,
     /// The app path input events are posted to (`route`, else `/<name>`).
@@ -94,10 +94,6 @@ impl Bindings {
                 .collect(),
             timeout,
         }
-    }
-
-    pub fn components(&self) -> impl Iterator<Item = &BindingComponent> {
-        self.components.values().map(|c| c.as_ref())
     }
 
     /// Calls output binding `name`: here when this node runs it, else on a

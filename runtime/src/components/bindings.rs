@@ -216,7 +216,6 @@ fn component(c: &Component, made: Made) -> Result<Built, Error> {
     };
     Ok(Built::Binding(BindingComponent {
         name: c.name.clone(),
-        kind: c.kind.clone(),
         output: made.output.filter(|_| wants("output")),
         input: made.input.filter(|_| wants("input")),
         route,

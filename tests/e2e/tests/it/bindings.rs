@@ -45,6 +45,17 @@ async fn wait_posts(app: &TestApp, path: &str, n: usize) -> Vec<crate::app::Rece
     .unwrap_or_else(|_| panic!("{path}: fewer than {n} events"))
 }
 
+/// Runs `calls` through the Python SDK's `invoke_binding` (gRPC); what each returned.
+async fn sdk_calls(sidecar: &Sidecar, calls: Value) -> Value {
+    let mut command = tokio::process::Command::new(jetway_testkit::python());
+    command
+        .arg(crate::sdk::app_script("bindings_client.py"))
+        .arg(calls.to_string())
+        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
+        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string());
+    crate::last_json(&crate::run_to_end(&mut command, Duration::from_secs(60)).await)
+}
+
 fn posts(app: &TestApp, path: &str) -> Vec<Value> {
     app.received(path)
         .into_iter()
@@ -206,6 +217,14 @@ spec:
         .unwrap()
         .clone();
     assert_eq!(info.state.messages, 3, "the refused call published nothing");
+
+    // The same binding through the Python SDK, over gRPC: bytes as they are.
+    let calls = json!([{"name": "orders", "operation": "create", "data": "from python"}]);
+    let seen = sdk_calls(&caller, calls).await;
+    assert_eq!(seen[0]["metadata"]["stream"], "ORDERS", "{seen}");
+    assert_eq!(seen[0]["metadata"]["sequence"], "4");
+    let got = wait_posts(&app, "/orders", 5).await;
+    assert_eq!(got.last().unwrap().body, "from python");
 }
 
 /// A cron binding fires once per schedule across the replicas of its app,
@@ -416,13 +435,7 @@ async fn output_bindings_reach_real_services() {
         {"name": "cache", "operation": "list"},
         {"name": "nosuch", "operation": "create"},
     ]);
-    let mut command = tokio::process::Command::new(jetway_testkit::python());
-    command
-        .arg(crate::sdk::app_script("bindings_client.py"))
-        .arg(calls.to_string())
-        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
-        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string());
-    let seen = crate::last_json(&crate::run_to_end(&mut command, Duration::from_secs(60)).await);
+    let seen = sdk_calls(&sidecar, calls).await;
     assert_eq!(
         seen[1]["data"], "from python",
         "gRPC data goes as its bytes: {seen}"
@@ -574,13 +587,7 @@ async fn sql_bindings_run_statements_with_parameters() {
         {"name": "pg", "operation": "close"},
         {"name": "pg", "operation": "query", "metadata": {"sql": "SELECT 1"}},
     ]);
-    let mut command = tokio::process::Command::new(jetway_testkit::python());
-    command
-        .arg(crate::sdk::app_script("bindings_client.py"))
-        .arg(calls.to_string())
-        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
-        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string());
-    let seen = crate::last_json(&crate::run_to_end(&mut command, Duration::from_secs(60)).await);
+    let seen = sdk_calls(&sidecar, calls).await;
     assert_eq!(seen[0]["data"], r#"[{"name":"b"}]"#, "{seen}");
     assert_eq!(seen[1]["data"], "[[42]]");
     assert_eq!(seen[2]["metadata"]["operation"], "exec");
@@ -699,6 +706,13 @@ async fn rabbitmq_binding_round_trip() {
     assert_eq!(r.status(), 204);
     let fresh = wait_posts(&late, "/expiring", 1).await;
     assert_eq!(fresh[0].body, r#""fresh""#);
+
+    // Through the Python SDK, over gRPC.
+    let calls = json!([{"name": "jobs", "operation": "create", "data": "from python", "metadata": {"priority": "1"}}]);
+    let seen = sdk_calls(&sidecar, calls).await;
+    assert!(seen[0].get("code").is_none(), "{seen}");
+    let got = wait_posts(&app, "/jobs", 3).await;
+    assert_eq!(got.last().unwrap().body, "from python");
 }
 
 /// A mosquitto of the test's own on a free loopback port.
@@ -776,6 +790,64 @@ async fn mqtt_binding_round_trip_and_resume() {
     let got = wait_posts(&app, "/sensors", 2).await;
     assert_eq!(got[0].body, r#""21.5""#);
     assert_eq!(got[1].headers["topic"], "sensors/t1");
+
+    // Through the Python SDK, over gRPC, to a topic of the request's.
+    let calls = json!([{"name": "sensors", "operation": "create", "data": "from python", "metadata": {"topic": "sensors/t2"}}]);
+    let seen = sdk_calls(&sidecar, calls).await;
+    assert!(seen[0].get("code").is_none(), "{seen}");
+    let got = wait_posts(&app, "/sensors", 3).await;
+    assert_eq!(
+        (&got[2].body[..], got[2].headers["topic"].to_str().unwrap()),
+        (&b"from python"[..], "sensors/t2")
+    );
+
+    // A retained publish reaches a subscriber that comes later; a consumer
+    // with a clean session gets it as well.
+    let retained = Resources::new().component(
+        "status",
+        "bindings.mqtt3",
+        &[
+            ("url", &url),
+            ("topic", "status/dev1"),
+            ("consumerID", "jetway-status"),
+            ("retain", "true"),
+            ("direction", "output"),
+        ],
+    );
+    let publisher = Sidecar::builder("mqtt-status")
+        .nats(&nats)
+        .resources(&retained)
+        .start()
+        .await
+        .unwrap();
+    let r = call(
+        &publisher,
+        "status",
+        json!({"operation": "create", "data": "online"}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let late = TestApp::start(Value::Null).await;
+    let reader = Resources::new().component(
+        "status",
+        "bindings.mqtt3",
+        &[
+            ("url", &url),
+            ("topic", "status/#"),
+            ("consumerID", "jetway-late"),
+            ("cleanSession", "true"),
+            ("direction", "input"),
+        ],
+    );
+    let _reader = Sidecar::builder("mqtt-late")
+        .nats(&nats)
+        .resources(&reader)
+        .app_port(late.port)
+        .start()
+        .await
+        .unwrap();
+    let got = wait_posts(&late, "/status", 1).await;
+    assert_eq!(got[0].body, r#""online""#);
 
     // The broker restarts; the input binding resumes by itself.
     broker.kill().await;
