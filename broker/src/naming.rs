@@ -16,13 +16,16 @@ pub const ACTOR_PREFIX: &str = "jetway.actor";
 pub const ACTOR_LEASE_PREFIX: &str = "jetway.actorlease";
 /// Stream of the actor partition leases.
 pub const ACTOR_LEASE_STREAM: &str = "JETWAY_ACTOR_LEASES";
-/// Output bindings served over request-reply.
-pub const BINDING_PREFIX: &str = "jetway.binding";
-/// Leases of input bindings that run on one replica of an app at a time.
-pub const BINDING_LEASE_PREFIX: &str = "jetway.bindinglease";
-pub const BINDING_LEASE_STREAM: &str = "JETWAY_BINDING_LEASES";
 /// Bucket where actor hosts announce the types they host.
 pub const ACTOR_HOSTS_BUCKET: &str = "jetway_actor_hosts";
+
+/// Prefix of the subjects on which output bindings are served.
+pub const BINDING_PREFIX: &str = "jetway.binding";
+/// Subject prefix of the beats of input binding leases (one replica of an
+/// app runs such a binding at a time).
+pub const BINDING_LEASE_PREFIX: &str = "jetway.bindinglease";
+/// Stream of the input binding leases.
+pub const BINDING_LEASE_STREAM: &str = "JETWAY_BINDING_LEASES";
 
 /// Stream of every app's workflows: histories, inboxes, activity work and
 /// timers, so one atomic batch can commit a turn's all.

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use jetway_broker::{Broker, ConnectOptions, Credentials};
+use jetway_broker::kv::{Bucket, BucketConfig};
+use jetway_broker::{Broker, ConnectOptions, Credentials, naming};
 
 use super::{Builder, Error};
 use crate::resources::Component;
@@ -83,4 +84,30 @@ pub(super) async fn connection(c: &Component, b: &Builder<'_>) -> Result<Broker,
         .expect("connections lock")
         .insert(key, broker.clone());
     Ok(broker)
+}
+
+/// The component's KV bucket (`bucket`, else one named after the component),
+/// created if missing, on its connection and storage.
+pub(super) async fn bucket(
+    c: &Component,
+    b: &Builder<'_>,
+    raw_keys: bool,
+) -> Result<Bucket, Error> {
+    let storage = Storage::parse(c)?;
+    let broker = connection(c, b).await?;
+    let name = c
+        .metadata
+        .value("bucket")
+        .map(str::to_owned)
+        .unwrap_or_else(|| naming::resource_name(&c.name));
+    broker
+        .bucket(BucketConfig {
+            name,
+            replicas: storage.replicas,
+            memory: storage.memory,
+            max_age: None,
+            raw_keys,
+        })
+        .await
+        .map_err(|e| Error::new(c, Some("bucket"), e.to_string()))
 }

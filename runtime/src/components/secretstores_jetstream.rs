@@ -5,10 +5,8 @@
 use std::sync::Arc;
 
 use futures::FutureExt;
-use jetway_broker::kv::BucketConfig;
-use jetway_broker::naming;
 
-use super::nats::{self, Storage};
+use super::nats;
 use super::{Builder, Built, Error, Factory};
 use crate::resources::Component;
 use jetway_blocks::secrets::{JetStreamSecrets, SealKey};
@@ -69,24 +67,8 @@ fn seal_key(c: &Component) -> Result<Option<SealKey>, Error> {
 
 async fn build(c: &Component, b: &Builder<'_>) -> Result<Built, Error> {
     let key = seal_key(c)?;
-    let storage = Storage::parse(c)?;
-    let broker = nats::connection(c, b).await?;
-    let name = c
-        .metadata
-        .value("bucket")
-        .map(str::to_owned)
-        .unwrap_or_else(|| naming::resource_name(&c.name));
-    let bucket = broker
-        .bucket(BucketConfig {
-            name,
-            replicas: storage.replicas,
-            memory: storage.memory,
-            max_age: None,
-            // Secret names are the keys as written, so `nats kv put` writes them.
-            raw_keys: true,
-        })
-        .await
-        .map_err(|e| Error::new(c, Some("bucket"), e.to_string()))?;
+    // Secret names are the keys as written, so `nats kv put` writes them.
+    let bucket = nats::bucket(c, b, true).await?;
     let store = JetStreamSecrets::new(bucket, key, c.metadata.flag("multiValued"));
     Ok(Built::Secrets(Arc::new(store)))
 }

@@ -227,15 +227,19 @@ spec:
     assert_eq!(got.last().unwrap().body, "from python");
 }
 
-/// A cron binding fires once per schedule across the replicas of its app,
-/// and keeps firing when the replica that fired it stops.
+/// A cron binding fires once per schedule across the replicas of its app, on
+/// its `route`, and keeps firing when the replica that fired it stops.
 #[tokio::test]
 async fn cron_fires_once_per_schedule_across_replicas() {
     let nats = NatsServer::start().await;
     let res = Resources::new().component(
         "tick",
         "bindings.cron",
-        &[("schedule", "@every 1s"), ("direction", "input")],
+        &[
+            ("schedule", "@every 1s"),
+            ("direction", "input"),
+            ("route", "cron/tick"),
+        ],
     );
     let (a, b) = (
         TestApp::start(Value::Null).await,
@@ -255,7 +259,7 @@ async fn cron_fires_once_per_schedule_across_replicas() {
         .start()
         .await
         .unwrap();
-    let count = || posts(&a, "/tick").len() + posts(&b, "/tick").len();
+    let count = || posts(&a, "/cron/tick").len() + posts(&b, "/cron/tick").len();
     jetway_testkit::eventually(Duration::from_secs(15), || async {
         (count() >= 1).then_some(())
     })
@@ -269,12 +273,14 @@ async fn cron_fires_once_per_schedule_across_replicas() {
         "{fired} triggers in 5 s of @every 1s on two replicas"
     );
     assert!(
-        a.received("/tick").iter().all(|r| r.method == Method::POST),
+        a.received("/cron/tick")
+            .iter()
+            .all(|r| r.method == Method::POST),
         "no probe: direction says input"
     );
 
     // The replica that fires stops: the other takes the lease and fires.
-    let (holder, other) = if posts(&a, "/tick").len() > posts(&b, "/tick").len() {
+    let (holder, other) = if posts(&a, "/cron/tick").len() > posts(&b, "/cron/tick").len() {
         (&a, &b)
     } else {
         (&b, &a)
@@ -285,9 +291,9 @@ async fn cron_fires_once_per_schedule_across_replicas() {
     } else {
         drop(_second);
     }
-    let before = posts(other, "/tick").len();
+    let before = posts(other, "/cron/tick").len();
     jetway_testkit::eventually(Duration::from_secs(20), || async {
-        (posts(other, "/tick").len() >= before + 2).then_some(())
+        (posts(other, "/cron/tick").len() >= before + 2).then_some(())
     })
     .await
     .expect("the other replica fires after the holder stopped");
@@ -610,6 +616,17 @@ async fn rabbitmq_binding_round_trip() {
     let app = TestApp::start(Value::Null).await;
     let queue = format!("jetway-{}", uuid_like());
     let host = ("host", "amqp://guest:guest@127.0.0.1:5672");
+    let ttl_queue = format!("{queue}-ttl");
+    // A queue whose messages expire after 1 s, one side of it.
+    let expiring = |direction| {
+        [
+            host,
+            ("queueName", ttl_queue.as_str()),
+            ("ttlInSeconds", "1"),
+            ("deleteWhenUnused", "true"),
+            ("direction", direction),
+        ]
+    };
     let res = Resources::new()
         .component(
             "jobs",
@@ -622,17 +639,7 @@ async fn rabbitmq_binding_round_trip() {
                 ("retryDelay", "200ms"),
             ],
         )
-        .component(
-            "expiring",
-            "bindings.rabbitmq",
-            &[
-                host,
-                ("queueName", &format!("{queue}-ttl")),
-                ("ttlInSeconds", "1"),
-                ("deleteWhenUnused", "true"),
-                ("direction", "output"),
-            ],
-        );
+        .component("expiring", "bindings.rabbitmq", &expiring("output"));
     let sidecar = Sidecar::builder("rabbit")
         .nats(&nats)
         .resources(&res)
@@ -673,17 +680,7 @@ async fn rabbitmq_binding_round_trip() {
     assert_eq!(r.status(), 204);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let late = TestApp::start(Value::Null).await;
-    let res = Resources::new().component(
-        "expiring",
-        "bindings.rabbitmq",
-        &[
-            host,
-            ("queueName", &format!("{queue}-ttl")),
-            ("ttlInSeconds", "1"),
-            ("deleteWhenUnused", "true"),
-            ("direction", "input"),
-        ],
-    );
+    let res = Resources::new().component("expiring", "bindings.rabbitmq", &expiring("input"));
     let reader = Sidecar::builder("rabbit-late")
         .nats(&nats)
         .resources(&res)
