@@ -89,6 +89,20 @@ const RPCS: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     (
+        "try_lock_alpha1",
+        "TryLockAlpha1",
+        "TryLockRequest",
+        "TryLockResponse",
+        false,
+    ),
+    (
+        "unlock_alpha1",
+        "UnlockAlpha1",
+        "UnlockRequest",
+        "UnlockResponse",
+        false,
+    ),
+    (
         "invoke_binding",
         "InvokeBinding",
         "InvokeBindingRequest",

@@ -25,7 +25,9 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{Error, ErrorCode, actors, bindings, metadata, pubsub, secrets, state, workflows};
+use super::{
+    Error, ErrorCode, actors, bindings, lock, metadata, pubsub, secrets, state, workflows,
+};
 use crate::app::AppResponse;
 use crate::app::token_matches;
 use crate::node::Node;
@@ -649,6 +651,33 @@ impl Dapr for Api {
         )
         .await?;
         Ok(tonic::Response::new(events))
+    }
+
+    async fn try_lock_alpha1(
+        &self,
+        request: tonic::Request<pb::TryLockRequest>,
+    ) -> Reply<pb::TryLockResponse> {
+        let r = request.into_inner();
+        let success = lock::try_lock(
+            &self.node,
+            &r.store_name,
+            &r.resource_id,
+            &r.lock_owner,
+            r.expiry_in_seconds.into(),
+        )
+        .await?;
+        Ok(tonic::Response::new(pb::TryLockResponse { success }))
+    }
+
+    async fn unlock_alpha1(
+        &self,
+        request: tonic::Request<pb::UnlockRequest>,
+    ) -> Reply<pb::UnlockResponse> {
+        let r = request.into_inner();
+        let status = lock::unlock(&self.node, &r.store_name, &r.resource_id, &r.lock_owner).await?;
+        Ok(tonic::Response::new(pb::UnlockResponse {
+            status: status as i32,
+        }))
     }
 
     async fn invoke_binding(

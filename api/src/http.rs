@@ -16,7 +16,7 @@ use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, ErrorCode, actors, bindings, pubsub, secrets, state, workflows};
+use super::{Error, ErrorCode, actors, bindings, lock, pubsub, secrets, state, workflows};
 use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp};
@@ -108,6 +108,8 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1.0/bindings/{name}",
             post(invoke_binding).put(invoke_binding),
         )
+        .route("/v1.0-alpha1/lock/{store}", post(try_lock))
+        .route("/v1.0-alpha1/unlock/{store}", post(unlock))
         .route("/v1.0/secrets/{store}/bulk", get(bulk_secrets))
         .route("/v1.0/secrets/{store}/{key}", get(get_secret))
         .merge(state_routes)
@@ -321,6 +323,46 @@ async fn invoke_binding(
         }
     }
     Ok(response)
+}
+
+// === locks ===
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LockCall {
+    #[serde(default)]
+    resource_id: String,
+    #[serde(default)]
+    lock_owner: String,
+    #[serde(default)]
+    expiry_in_seconds: i64,
+}
+
+async fn try_lock(
+    State(node): AppState,
+    Path(store): Path<String>,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let call: LockCall = json_body(&body)?;
+    let success = lock::try_lock(
+        &node,
+        &store,
+        &call.resource_id,
+        &call.lock_owner,
+        call.expiry_in_seconds,
+    )
+    .await?;
+    Ok(axum::Json(serde_json::json!({ "success": success })).into_response())
+}
+
+async fn unlock(
+    State(node): AppState,
+    Path(store): Path<String>,
+    body: Bytes,
+) -> Result<Response, Error> {
+    let call: LockCall = json_body(&body)?;
+    let status = lock::unlock(&node, &store, &call.resource_id, &call.lock_owner).await?;
+    Ok(axum::Json(serde_json::json!({ "status": status as i32 })).into_response())
 }
 
 // === secrets ===

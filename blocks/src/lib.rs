@@ -6,6 +6,7 @@
 pub mod actors;
 pub mod bindings;
 pub mod invoke;
+pub mod lock;
 pub mod pubsub;
 pub mod registry;
 pub mod secrets;

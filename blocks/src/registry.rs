@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::bindings::BindingComponent;
+use crate::lock::LockComponent;
 pub use crate::pubsub::PubSubComponent;
 use crate::secrets::SecretStore;
 pub use crate::state::StateComponent;
@@ -16,6 +17,7 @@ pub struct Registry {
     pub pubsub: HashMap<String, PubSubComponent>,
     pub secrets: HashMap<String, Arc<dyn SecretStore>>,
     pub bindings: Vec<BindingComponent>,
+    pub locks: HashMap<String, LockComponent>,
     /// (name, type, features) of every component, in load order, for metadata.
     pub listed: Vec<(String, String, &'static [&'static str])>,
 }

@@ -150,6 +150,11 @@ codes! {
     OutputBinding => ("ERR_INVOKE_OUTPUT_BINDING", 500, Internal, "ERR_INVOKE_OUTPUT_BINDING"),
     /// The binding's node refused the calling app (not in its `scopes`).
     OutputBindingDenied => ("ERR_INVOKE_OUTPUT_BINDING", 403, PermissionDenied, "ERR_INVOKE_OUTPUT_BINDING"),
+
+    LockStoreNotConfigured => ("ERR_LOCK_STORE_NOT_CONFIGURED", 500, FailedPrecondition, "ERR_LOCK_STORE_NOT_CONFIGURED"),
+    LockStoreNotFound => ("ERR_LOCK_STORE_NOT_FOUND", 400, InvalidArgument, "ERR_LOCK_STORE_NOT_FOUND"),
+    TryLock => ("ERR_TRY_LOCK", 500, Internal, "ERR_TRY_LOCK"),
+    Unlock => ("ERR_UNLOCK", 500, Internal, "ERR_UNLOCK"),
 }
 
 impl ErrorCode {
@@ -702,6 +707,22 @@ mod tests {
                 G::PermissionDenied,
                 "ERR_INVOKE_OUTPUT_BINDING",
             ),
+            (
+                E::LockStoreNotConfigured,
+                "ERR_LOCK_STORE_NOT_CONFIGURED",
+                500,
+                G::FailedPrecondition,
+                "ERR_LOCK_STORE_NOT_CONFIGURED",
+            ),
+            (
+                E::LockStoreNotFound,
+                "ERR_LOCK_STORE_NOT_FOUND",
+                400,
+                G::InvalidArgument,
+                "ERR_LOCK_STORE_NOT_FOUND",
+            ),
+            (E::TryLock, "ERR_TRY_LOCK", 500, G::Internal, "ERR_TRY_LOCK"),
+            (E::Unlock, "ERR_UNLOCK", 500, G::Internal, "ERR_UNLOCK"),
         ];
         assert_eq!(
             table.len(),

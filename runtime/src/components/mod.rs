@@ -1,5 +1,5 @@
 //! The component factory: turns loaded Component resources into running
-//! state stores, pub/sub brokers, secret stores and bindings.
+//! state stores, pub/sub brokers, secret stores, bindings and lock stores.
 //!
 //! Each component type is one entry of [`FACTORIES`]: its Dapr type name,
 //! the metadata names it reads and its constructor, which parses the
@@ -8,6 +8,7 @@
 //! `secretKeyRef` values are read from them, then the rest are built.
 
 mod bindings;
+mod lock_jetstream;
 mod nats;
 mod pubsub_jetstream;
 mod pubsub_memory;
@@ -68,6 +69,7 @@ enum Built {
     PubSub(PubSubComponent),
     Secrets(Arc<dyn SecretStore>),
     Binding(jetway_blocks::bindings::BindingComponent),
+    Lock(jetway_blocks::lock::LockComponent),
 }
 
 /// The shared state of one build: the node's context and the NATS
@@ -96,6 +98,7 @@ const FACTORIES: &[Factory] = &[
     secretstores_local_file::FACTORY,
     secretstores_local_env::FACTORY,
     secretstores_jetstream::FACTORY,
+    lock_jetstream::FACTORY,
     bindings::CRON,
     bindings::HTTP,
     bindings::JETSTREAM,
@@ -284,6 +287,10 @@ fn add(registry: &mut Registry, c: &Component, built: Built) {
         }
         Built::Binding(b) => {
             registry.bindings.push(b);
+            &[]
+        }
+        Built::Lock(l) => {
+            registry.locks.insert(c.name.clone(), l);
             &[]
         }
     };

@@ -10,6 +10,7 @@ mod grpc;
 mod hostile;
 mod http2;
 mod invoke;
+mod lock;
 mod loss;
 mod nats;
 mod pubsub;
