@@ -15,296 +15,350 @@ use tonic_build::manual::{Builder, Method, Service};
 const RUNTIME: &str = "::dapr::dapr::proto::runtime::v1";
 const COMMON: &str = "::dapr::dapr::proto::common::v1";
 
-/// (rust name, rpc name, input, output, bidirectional stream)
-const RPCS: &[(&str, &str, &str, &str, bool)] = &[
+/// Which sides of an rpc stream.
+#[derive(Clone, Copy, PartialEq)]
+enum Streams {
+    Unary,
+    /// The server answers with a stream.
+    Server,
+    /// Both send streams.
+    Both,
+}
+
+use Streams::{Both, Server, Unary};
+
+/// (rust name, rpc name, input, output, streams)
+const RPCS: &[(&str, &str, &str, &str, Streams)] = &[
     (
         "invoke_service",
         "InvokeService",
         "InvokeServiceRequest",
         "common:InvokeResponse",
-        false,
+        Unary,
     ),
     (
         "get_state",
         "GetState",
         "GetStateRequest",
         "GetStateResponse",
-        false,
+        Unary,
     ),
     (
         "get_bulk_state",
         "GetBulkState",
         "GetBulkStateRequest",
         "GetBulkStateResponse",
-        false,
+        Unary,
     ),
-    ("save_state", "SaveState", "SaveStateRequest", "()", false),
+    ("save_state", "SaveState", "SaveStateRequest", "()", Unary),
     (
         "delete_state",
         "DeleteState",
         "DeleteStateRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "delete_bulk_state",
         "DeleteBulkState",
         "DeleteBulkStateRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "execute_state_transaction",
         "ExecuteStateTransaction",
         "ExecuteStateTransactionRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "publish_event",
         "PublishEvent",
         "PublishEventRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "bulk_publish_event",
         "BulkPublishEvent",
         "BulkPublishRequest",
         "BulkPublishResponse",
-        false,
+        Unary,
     ),
     (
         "bulk_publish_event_alpha1",
         "BulkPublishEventAlpha1",
         "BulkPublishRequest",
         "BulkPublishResponse",
-        false,
+        Unary,
     ),
     (
         "subscribe_topic_events_alpha1",
         "SubscribeTopicEventsAlpha1",
         "SubscribeTopicEventsRequestAlpha1",
         "SubscribeTopicEventsResponseAlpha1",
-        true,
+        Both,
+    ),
+    (
+        "get_configuration",
+        "GetConfiguration",
+        "GetConfigurationRequest",
+        "GetConfigurationResponse",
+        Unary,
+    ),
+    (
+        "get_configuration_alpha1",
+        "GetConfigurationAlpha1",
+        "GetConfigurationRequest",
+        "GetConfigurationResponse",
+        Unary,
+    ),
+    (
+        "subscribe_configuration",
+        "SubscribeConfiguration",
+        "SubscribeConfigurationRequest",
+        "SubscribeConfigurationResponse",
+        Server,
+    ),
+    (
+        "subscribe_configuration_alpha1",
+        "SubscribeConfigurationAlpha1",
+        "SubscribeConfigurationRequest",
+        "SubscribeConfigurationResponse",
+        Server,
+    ),
+    (
+        "unsubscribe_configuration",
+        "UnsubscribeConfiguration",
+        "UnsubscribeConfigurationRequest",
+        "UnsubscribeConfigurationResponse",
+        Unary,
+    ),
+    (
+        "unsubscribe_configuration_alpha1",
+        "UnsubscribeConfigurationAlpha1",
+        "UnsubscribeConfigurationRequest",
+        "UnsubscribeConfigurationResponse",
+        Unary,
     ),
     (
         "try_lock_alpha1",
         "TryLockAlpha1",
         "TryLockRequest",
         "TryLockResponse",
-        false,
+        Unary,
     ),
     (
         "unlock_alpha1",
         "UnlockAlpha1",
         "UnlockRequest",
         "UnlockResponse",
-        false,
+        Unary,
     ),
     (
         "invoke_binding",
         "InvokeBinding",
         "InvokeBindingRequest",
         "InvokeBindingResponse",
-        false,
+        Unary,
     ),
     (
         "get_secret",
         "GetSecret",
         "GetSecretRequest",
         "GetSecretResponse",
-        false,
+        Unary,
     ),
     (
         "get_bulk_secret",
         "GetBulkSecret",
         "GetBulkSecretRequest",
         "GetBulkSecretResponse",
-        false,
+        Unary,
     ),
     (
         "get_metadata",
         "GetMetadata",
         "GetMetadataRequest",
         "GetMetadataResponse",
-        false,
+        Unary,
     ),
     (
         "set_metadata",
         "SetMetadata",
         "SetMetadataRequest",
         "()",
-        false,
+        Unary,
     ),
-    ("shutdown", "Shutdown", "ShutdownRequest", "()", false),
+    ("shutdown", "Shutdown", "ShutdownRequest", "()", Unary),
     (
         "invoke_actor",
         "InvokeActor",
         "InvokeActorRequest",
         "InvokeActorResponse",
-        false,
+        Unary,
     ),
     (
         "get_actor_state",
         "GetActorState",
         "GetActorStateRequest",
         "GetActorStateResponse",
-        false,
+        Unary,
     ),
     (
         "execute_actor_state_transaction",
         "ExecuteActorStateTransaction",
         "ExecuteActorStateTransactionRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "register_actor_timer",
         "RegisterActorTimer",
         "RegisterActorTimerRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "unregister_actor_timer",
         "UnregisterActorTimer",
         "UnregisterActorTimerRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "register_actor_reminder",
         "RegisterActorReminder",
         "RegisterActorReminderRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "unregister_actor_reminder",
         "UnregisterActorReminder",
         "UnregisterActorReminderRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "subscribe_actor_events_alpha1",
         "SubscribeActorEventsAlpha1",
         "local:SubscribeActorEventsRequestAlpha1",
         "local:SubscribeActorEventsResponseAlpha1",
-        true,
+        Both,
     ),
     (
         "get_actor_timer",
         "GetActorTimer",
         "local:GetActorTimerRequest",
         "local:GetActorTimerResponse",
-        false,
+        Unary,
     ),
     (
         "get_actor_reminder",
         "GetActorReminder",
         "GetActorReminderRequest",
         "GetActorReminderResponse",
-        false,
+        Unary,
     ),
     (
         "start_workflow_alpha1",
         "StartWorkflowAlpha1",
         "StartWorkflowRequest",
         "StartWorkflowResponse",
-        false,
+        Unary,
     ),
     (
         "get_workflow_alpha1",
         "GetWorkflowAlpha1",
         "GetWorkflowRequest",
         "GetWorkflowResponse",
-        false,
+        Unary,
     ),
     (
         "purge_workflow_alpha1",
         "PurgeWorkflowAlpha1",
         "PurgeWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "terminate_workflow_alpha1",
         "TerminateWorkflowAlpha1",
         "TerminateWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "pause_workflow_alpha1",
         "PauseWorkflowAlpha1",
         "PauseWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "resume_workflow_alpha1",
         "ResumeWorkflowAlpha1",
         "ResumeWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "raise_event_workflow_alpha1",
         "RaiseEventWorkflowAlpha1",
         "RaiseEventWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "start_workflow_beta1",
         "StartWorkflowBeta1",
         "StartWorkflowRequest",
         "StartWorkflowResponse",
-        false,
+        Unary,
     ),
     (
         "get_workflow_beta1",
         "GetWorkflowBeta1",
         "GetWorkflowRequest",
         "GetWorkflowResponse",
-        false,
+        Unary,
     ),
     (
         "purge_workflow_beta1",
         "PurgeWorkflowBeta1",
         "PurgeWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "terminate_workflow_beta1",
         "TerminateWorkflowBeta1",
         "TerminateWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "pause_workflow_beta1",
         "PauseWorkflowBeta1",
         "PauseWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "resume_workflow_beta1",
         "ResumeWorkflowBeta1",
         "ResumeWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
     (
         "raise_event_workflow_beta1",
         "RaiseEventWorkflowBeta1",
         "RaiseEventWorkflowRequest",
         "()",
-        false,
+        Unary,
     ),
 ];
 
@@ -312,119 +366,119 @@ const DURABLETASK: &str = "::dapr_durabletask_proto";
 
 /// The durabletask rpcs: (rust name, rpc name, input, output, server stream).
 /// `CompleteOrchestratorTask` is the old name of `CompleteWorkflowTask`.
-const TASK_HUB_RPCS: &[(&str, &str, &str, &str, bool)] = &[
-    ("hello", "Hello", "()", "()", false),
+const TASK_HUB_RPCS: &[(&str, &str, &str, &str, Streams)] = &[
+    ("hello", "Hello", "()", "()", Unary),
     (
         "start_instance",
         "StartInstance",
         "CreateInstanceRequest",
         "CreateInstanceResponse",
-        false,
+        Unary,
     ),
     (
         "get_instance",
         "GetInstance",
         "GetInstanceRequest",
         "GetInstanceResponse",
-        false,
+        Unary,
     ),
     (
         "wait_for_instance_start",
         "WaitForInstanceStart",
         "GetInstanceRequest",
         "GetInstanceResponse",
-        false,
+        Unary,
     ),
     (
         "wait_for_instance_completion",
         "WaitForInstanceCompletion",
         "GetInstanceRequest",
         "GetInstanceResponse",
-        false,
+        Unary,
     ),
     (
         "raise_event",
         "RaiseEvent",
         "RaiseEventRequest",
         "RaiseEventResponse",
-        false,
+        Unary,
     ),
     (
         "terminate_instance",
         "TerminateInstance",
         "TerminateRequest",
         "TerminateResponse",
-        false,
+        Unary,
     ),
     (
         "suspend_instance",
         "SuspendInstance",
         "SuspendRequest",
         "SuspendResponse",
-        false,
+        Unary,
     ),
     (
         "resume_instance",
         "ResumeInstance",
         "ResumeRequest",
         "ResumeResponse",
-        false,
+        Unary,
     ),
     (
         "purge_instances",
         "PurgeInstances",
         "PurgeInstancesRequest",
         "PurgeInstancesResponse",
-        false,
+        Unary,
     ),
     (
         "get_work_items",
         "GetWorkItems",
         "GetWorkItemsRequest",
         "WorkItem",
-        true,
+        Server,
     ),
     (
         "complete_activity_task",
         "CompleteActivityTask",
         "ActivityResponse",
         "CompleteTaskResponse",
-        false,
+        Unary,
     ),
     (
         "complete_orchestrator_task",
         "CompleteOrchestratorTask",
         "WorkflowResponse",
         "CompleteTaskResponse",
-        false,
+        Unary,
     ),
     (
         "complete_workflow_task",
         "CompleteWorkflowTask",
         "WorkflowResponse",
         "CompleteTaskResponse",
-        false,
+        Unary,
     ),
     (
         "rerun_workflow_from_event",
         "RerunWorkflowFromEvent",
         "RerunWorkflowFromEventRequest",
         "RerunWorkflowFromEventResponse",
-        false,
+        Unary,
     ),
     (
         "list_instance_ids",
         "ListInstanceIDs",
         "ListInstanceIDsRequest",
         "ListInstanceIDsResponse",
-        false,
+        Unary,
     ),
     (
         "get_instance_history",
         "GetInstanceHistory",
         "GetInstanceHistoryRequest",
         "GetInstanceHistoryResponse",
-        false,
+        Unary,
     ),
 ];
 
@@ -465,8 +519,11 @@ fn main() {
             .input_type(type_path(input))
             .output_type(type_path(output))
             .codec_path("::tonic_prost::ProstCodec");
-        if streaming {
-            method = method.client_streaming().server_streaming();
+        if streaming == Both {
+            method = method.client_streaming();
+        }
+        if streaming != Unary {
+            method = method.server_streaming();
         }
         dapr = dapr.method(method.build());
     }
@@ -478,7 +535,10 @@ fn main() {
             .input_type(durabletask_path(input))
             .output_type(durabletask_path(output))
             .codec_path("::tonic_prost::ProstCodec");
-        if streaming {
+        if streaming == Both {
+            method = method.client_streaming();
+        }
+        if streaming != Unary {
             method = method.server_streaming();
         }
         task_hub = task_hub.method(method.build());

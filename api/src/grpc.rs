@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -26,7 +27,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{
-    Error, ErrorCode, actors, bindings, lock, metadata, pubsub, secrets, state, workflows,
+    Error, ErrorCode, actors, bindings, configuration, lock, metadata, pubsub, secrets, state,
+    workflows,
 };
 use crate::app::AppResponse;
 use crate::app::token_matches;
@@ -34,6 +36,26 @@ use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp, ReminderSpec, TimerSpec};
 
 type Reply<T> = Result<tonic::Response<T>, Status>;
+
+/// A configuration subscription's messages.
+type ConfigurationUpdates =
+    futures::stream::BoxStream<'static, Result<pb::SubscribeConfigurationResponse, Status>>;
+
+fn config_items(
+    items: jetway_blocks::configuration::Items,
+) -> std::collections::HashMap<String, common::ConfigurationItem> {
+    items
+        .into_iter()
+        .map(|(key, item)| {
+            let item = common::ConfigurationItem {
+                value: item.value,
+                version: item.version,
+                metadata: item.metadata.into_iter().collect(),
+            };
+            (key, item)
+        })
+        .collect()
+}
 
 /// The gRPC API as an axum router: the rpcs built so far, and UNIMPLEMENTED
 /// with a message for every other.
@@ -651,6 +673,84 @@ impl Dapr for Api {
         )
         .await?;
         Ok(tonic::Response::new(events))
+    }
+
+    async fn get_configuration(
+        &self,
+        request: tonic::Request<pb::GetConfigurationRequest>,
+    ) -> Reply<pb::GetConfigurationResponse> {
+        let r = request.into_inner();
+        let items = configuration::get(&self.node, &r.store_name, &r.keys).await?;
+        Ok(tonic::Response::new(pb::GetConfigurationResponse {
+            items: config_items(items),
+        }))
+    }
+
+    async fn get_configuration_alpha1(
+        &self,
+        request: tonic::Request<pb::GetConfigurationRequest>,
+    ) -> Reply<pb::GetConfigurationResponse> {
+        self.get_configuration(request).await
+    }
+
+    type SubscribeConfigurationStream = ConfigurationUpdates;
+
+    /// The first message carries the subscription's id; each change follows.
+    async fn subscribe_configuration(
+        &self,
+        request: tonic::Request<pb::SubscribeConfigurationRequest>,
+    ) -> Reply<ConfigurationUpdates> {
+        let r = request.into_inner();
+        let (id, updates) = configuration::subscribe(&self.node, &r.store_name, r.keys).await?;
+        let first = pb::SubscribeConfigurationResponse {
+            id: id.clone(),
+            items: Default::default(),
+        };
+        let updates = updates.map(move |items| {
+            Ok(pb::SubscribeConfigurationResponse {
+                id: id.clone(),
+                items: config_items(items),
+            })
+        });
+        Ok(tonic::Response::new(
+            futures::stream::once(async { Ok(first) })
+                .chain(updates)
+                .boxed(),
+        ))
+    }
+
+    type SubscribeConfigurationAlpha1Stream = ConfigurationUpdates;
+
+    async fn subscribe_configuration_alpha1(
+        &self,
+        request: tonic::Request<pb::SubscribeConfigurationRequest>,
+    ) -> Reply<ConfigurationUpdates> {
+        self.subscribe_configuration(request).await
+    }
+
+    async fn unsubscribe_configuration(
+        &self,
+        request: tonic::Request<pb::UnsubscribeConfigurationRequest>,
+    ) -> Reply<pb::UnsubscribeConfigurationResponse> {
+        let r = request.into_inner();
+        let answer = match configuration::unsubscribe(&self.node, &r.id) {
+            Ok(()) => pb::UnsubscribeConfigurationResponse {
+                ok: true,
+                message: String::new(),
+            },
+            Err(e) => pb::UnsubscribeConfigurationResponse {
+                ok: false,
+                message: e.to_string(),
+            },
+        };
+        Ok(tonic::Response::new(answer))
+    }
+
+    async fn unsubscribe_configuration_alpha1(
+        &self,
+        request: tonic::Request<pb::UnsubscribeConfigurationRequest>,
+    ) -> Reply<pb::UnsubscribeConfigurationResponse> {
+        self.unsubscribe_configuration(request).await
     }
 
     async fn try_lock_alpha1(

@@ -16,7 +16,9 @@ use jetway_core::{AppRequest, Context};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Error, ErrorCode, actors, bindings, lock, pubsub, secrets, state, workflows};
+use super::{
+    Error, ErrorCode, actors, bindings, configuration, lock, pubsub, secrets, state, workflows,
+};
 use crate::app::token_matches;
 use crate::node::Node;
 use jetway_blocks::actors::{ActorCall, ActorOp};
@@ -97,6 +99,17 @@ pub fn router(node: Arc<Node>) -> Router {
                     .route(&at("/purge"), post(purge_workflow))
                     .route(&at("/raiseEvent/{event}"), post(raise_workflow_event))
             });
+    // daprd serves the configuration API under the stable and the alpha path.
+    let configuration_routes =
+        ["/v1.0", "/v1.0-alpha1"]
+            .iter()
+            .fold(Router::new(), |routes, version| {
+                let at = |path: &str| format!("{version}/configuration/{{store}}{path}");
+                routes
+                    .route(&at(""), get(get_configuration))
+                    .route(&at("/subscribe"), get(subscribe_configuration))
+                    .route(&at("/{id}/unsubscribe"), get(unsubscribe_configuration))
+            });
     let router = Router::new()
         .route("/v1.0/healthz", get(healthz))
         .route("/v1.0/healthz/outbound", get(healthz_outbound))
@@ -113,6 +126,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1.0/secrets/{store}/bulk", get(bulk_secrets))
         .route("/v1.0/secrets/{store}/{key}", get(get_secret))
         .merge(state_routes)
+        .merge(configuration_routes)
         .merge(pubsub_routes)
         .merge(actor_routes)
         .merge(workflow_routes)
@@ -323,6 +337,77 @@ async fn invoke_binding(
         }
     }
     Ok(response)
+}
+
+// === configuration ===
+
+/// The `key` parameters of a query (none is every key).
+fn keys(query: &[(String, String)]) -> Vec<String> {
+    query
+        .iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+async fn get_configuration(
+    State(node): AppState,
+    Path(store): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, Error> {
+    let items = configuration::get(&node, &store, &keys(&query)).await?;
+    Ok(axum::Json(items).into_response())
+}
+
+/// Answers the subscription's id at once; each change is then posted to the
+/// app at `/configuration/<store>/<key>`, as daprd posts it.
+async fn subscribe_configuration(
+    State(node): AppState,
+    Path(store): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Result<Response, Error> {
+    let Some(app) = node.app.clone() else {
+        return Err(Error::new(
+            ErrorCode::ConfigurationSubscribe,
+            "failed to subscribe: the sidecar has no app to send updates to",
+        ));
+    };
+    let (id, mut updates) = configuration::subscribe(&node, &store, keys(&query)).await?;
+    let subscription = id.clone();
+    tokio::spawn(async move {
+        while let Some(items) = futures::StreamExt::next(&mut updates).await {
+            for (key, item) in items {
+                let body = serde_json::json!({"id": subscription, "items": {&key: item}});
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                let path = format!("/configuration/{store}/{key}");
+                let sent = app
+                    .call(Method::POST, &path, headers, body.to_string().into())
+                    .await;
+                if !matches!(&sent, Ok(r) if r.status.is_success()) {
+                    tracing::warn!(%store, %key, "The app did not take a configuration update.");
+                }
+            }
+        }
+    });
+    Ok(axum::Json(serde_json::json!({ "id": id })).into_response())
+}
+
+async fn unsubscribe_configuration(
+    State(node): AppState,
+    Path((_store, id)): Path<(String, String)>,
+) -> Response {
+    match configuration::unsubscribe(&node, &id) {
+        Ok(()) => axum::Json(serde_json::json!({ "ok": true })).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({ "ok": false, "message": e.to_string() })),
+        )
+            .into_response(),
+    }
 }
 
 // === locks ===

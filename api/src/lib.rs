@@ -1,12 +1,13 @@
 //! Jetway's API edge: the Dapr API the app talks to, and the app channel the
 //! sidecar calls the app through. Transports (HTTP, gRPC) translate requests
 //! into calls on the building blocks; each block's errors map to Dapr's codes
-//! once (`actors`, `bindings`, `invoke`, `lock`, `pubsub`, `secrets`, `state`), and become Dapr's error
+//! once (`actors`, `bindings`, `configuration`, `invoke`, `lock`, `pubsub`, `secrets`, `state`), and become Dapr's error
 //! bodies or gRPC statuses here.
 
 pub mod actors;
 pub mod app;
 mod bindings;
+mod configuration;
 pub mod grpc;
 pub mod http;
 mod invoke;

@@ -46,6 +46,8 @@ pub struct Node {
     pub secret_scopes: BTreeMap<String, jetway_blocks::secrets::Scope>,
     pub app: Option<AppChannel>,
     pub invoker: Arc<Invoker>,
+    /// Open configuration subscriptions, by id.
+    pub config_subscriptions: jetway_blocks::configuration::Subscriptions,
     /// Output bindings (here or on other nodes) and this node's inputs.
     pub bindings: Arc<jetway_blocks::bindings::Bindings>,
     /// The actor runtime, when a state store is marked `actorStateStore`.

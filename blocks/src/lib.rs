@@ -5,6 +5,7 @@
 
 pub mod actors;
 pub mod bindings;
+pub mod configuration;
 pub mod invoke;
 pub mod lock;
 pub mod pubsub;

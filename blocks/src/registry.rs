@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::bindings::BindingComponent;
+use crate::configuration::ConfigurationComponent;
 use crate::lock::LockComponent;
 pub use crate::pubsub::PubSubComponent;
 use crate::secrets::SecretStore;
@@ -18,6 +19,7 @@ pub struct Registry {
     pub secrets: HashMap<String, Arc<dyn SecretStore>>,
     pub bindings: Vec<BindingComponent>,
     pub locks: HashMap<String, LockComponent>,
+    pub configuration: HashMap<String, ConfigurationComponent>,
     /// (name, type, features) of every component, in load order, for metadata.
     pub listed: Vec<(String, String, &'static [&'static str])>,
 }

@@ -267,7 +267,12 @@ impl Bucket {
 
     /// Every key's latest value, then every change as it happens.
     pub async fn watch(&self) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
-        self.watch_subjects(">").await
+        self.watch_subjects(">", true).await
+    }
+
+    /// Every change from now on (no current values).
+    pub async fn changes(&self) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
+        self.watch_subjects(">", false).await
     }
 
     /// Like [`Bucket::watch`], for the raw keys under `prefix` (its leading tokens).
@@ -275,16 +280,20 @@ impl Bucket {
         &self,
         prefix: &str,
     ) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
-        self.watch_subjects(&format!("{prefix}.>")).await
+        self.watch_subjects(&format!("{prefix}.>"), true).await
     }
 
     async fn watch_subjects(
         &self,
         filter: &str,
+        current: bool,
     ) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
         let watch = self
-            .again_if_failed("watching a KV bucket", || {
-                self.kv.watch_with_history(filter)
+            .again_if_failed("watching a KV bucket", || async {
+                match current {
+                    true => self.kv.watch_with_history(filter).await,
+                    false => self.kv.watch(filter).await,
+                }
             })
             .await?;
         let raw = self.raw_keys;

@@ -155,6 +155,12 @@ codes! {
     LockStoreNotFound => ("ERR_LOCK_STORE_NOT_FOUND", 400, InvalidArgument, "ERR_LOCK_STORE_NOT_FOUND"),
     TryLock => ("ERR_TRY_LOCK", 500, Internal, "ERR_TRY_LOCK"),
     Unlock => ("ERR_UNLOCK", 500, Internal, "ERR_UNLOCK"),
+
+    ConfigurationStoreNotConfigured => ("ERR_CONFIGURATION_STORE_NOT_CONFIGURED", 500, FailedPrecondition, "ERR_CONFIGURATION_STORE_NOT_CONFIGURED"),
+    ConfigurationStoreNotFound => ("ERR_CONFIGURATION_STORE_NOT_FOUND", 400, InvalidArgument, "ERR_CONFIGURATION_STORE_NOT_FOUND"),
+    ConfigurationGet => ("ERR_CONFIGURATION_GET", 500, Internal, "ERR_CONFIGURATION_GET"),
+    ConfigurationSubscribe => ("ERR_CONFIGURATION_SUBSCRIBE", 500, Internal, "ERR_CONFIGURATION_SUBSCRIBE"),
+    ConfigurationUnsubscribe => ("ERR_CONFIGURATION_UNSUBSCRIBE", 500, Internal, "ERR_CONFIGURATION_UNSUBSCRIBE"),
 }
 
 impl ErrorCode {
@@ -723,6 +729,41 @@ mod tests {
             ),
             (E::TryLock, "ERR_TRY_LOCK", 500, G::Internal, "ERR_TRY_LOCK"),
             (E::Unlock, "ERR_UNLOCK", 500, G::Internal, "ERR_UNLOCK"),
+            (
+                E::ConfigurationStoreNotConfigured,
+                "ERR_CONFIGURATION_STORE_NOT_CONFIGURED",
+                500,
+                G::FailedPrecondition,
+                "ERR_CONFIGURATION_STORE_NOT_CONFIGURED",
+            ),
+            (
+                E::ConfigurationStoreNotFound,
+                "ERR_CONFIGURATION_STORE_NOT_FOUND",
+                400,
+                G::InvalidArgument,
+                "ERR_CONFIGURATION_STORE_NOT_FOUND",
+            ),
+            (
+                E::ConfigurationGet,
+                "ERR_CONFIGURATION_GET",
+                500,
+                G::Internal,
+                "ERR_CONFIGURATION_GET",
+            ),
+            (
+                E::ConfigurationSubscribe,
+                "ERR_CONFIGURATION_SUBSCRIBE",
+                500,
+                G::Internal,
+                "ERR_CONFIGURATION_SUBSCRIBE",
+            ),
+            (
+                E::ConfigurationUnsubscribe,
+                "ERR_CONFIGURATION_UNSUBSCRIBE",
+                500,
+                G::Internal,
+                "ERR_CONFIGURATION_UNSUBSCRIBE",
+            ),
         ];
         assert_eq!(
             table.len(),

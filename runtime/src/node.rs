@@ -183,6 +183,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         app,
         invoker,
         bindings,
+        config_subscriptions: Default::default(),
         actors,
         actor_streams: Arc::default(),
         workflows,

@@ -1,5 +1,6 @@
 //! The component factory: turns loaded Component resources into running
-//! state stores, pub/sub brokers, secret stores, bindings and lock stores.
+//! state stores, pub/sub brokers, secret stores, bindings, lock and
+//! configuration stores.
 //!
 //! Each component type is one entry of [`FACTORIES`]: its Dapr type name,
 //! the metadata names it reads and its constructor, which parses the
@@ -8,6 +9,7 @@
 //! `secretKeyRef` values are read from them, then the rest are built.
 
 mod bindings;
+mod configuration_jetstream;
 mod lock_jetstream;
 mod nats;
 mod pubsub_jetstream;
@@ -70,6 +72,7 @@ enum Built {
     Secrets(Arc<dyn SecretStore>),
     Binding(jetway_blocks::bindings::BindingComponent),
     Lock(jetway_blocks::lock::LockComponent),
+    Configuration(jetway_blocks::configuration::ConfigurationComponent),
 }
 
 /// The shared state of one build: the node's context and the NATS
@@ -99,6 +102,7 @@ const FACTORIES: &[Factory] = &[
     secretstores_local_env::FACTORY,
     secretstores_jetstream::FACTORY,
     lock_jetstream::FACTORY,
+    configuration_jetstream::FACTORY,
     bindings::CRON,
     bindings::HTTP,
     bindings::JETSTREAM,
@@ -291,6 +295,10 @@ fn add(registry: &mut Registry, c: &Component, built: Built) {
         }
         Built::Lock(l) => {
             registry.locks.insert(c.name.clone(), l);
+            &[]
+        }
+        Built::Configuration(s) => {
+            registry.configuration.insert(c.name.clone(), s);
             &[]
         }
     };

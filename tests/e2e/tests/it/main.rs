@@ -4,6 +4,7 @@
 mod actors;
 mod app;
 mod bindings;
+mod configuration;
 mod deploy;
 mod faults;
 mod grpc;
