@@ -496,7 +496,7 @@ async fn grpc_api_token_unimplemented_and_trace_context() {
     assert_eq!(metadata.id, "guarded");
 
     let missing = dapr
-        .try_lock_alpha1(with_token(pb::TryLockRequest::default()))
+        .query_state_alpha1(with_token(pb::QueryStateRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::Unimplemented);
