@@ -163,7 +163,7 @@ fn decoded(data: &[u8]) -> Vec<u8> {
     STANDARD.decode(&text).unwrap_or(text)
 }
 
-/// Every regular file under `dir` (absolute paths, in walk order), within `root`.
+/// Every regular file under `dir` (absolute paths, sorted), within `root`.
 fn walk(root: &Path, dir: &Path) -> Result<Vec<String>, Error> {
     let meta = std::fs::metadata(dir).map_err(|e| {
         Error::Backend(format!(
@@ -180,13 +180,9 @@ fn walk(root: &Path, dir: &Path) -> Result<Vec<String>, Error> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(next) = pending.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&next)
-            .map_err(|e| Error::Backend(format!("{}: {e}", next.display())))?
-            .filter_map(|e| e.ok())
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        // Reversed, so the stack pops them in lexical order.
-        for entry in entries.into_iter().rev() {
+        let entries = std::fs::read_dir(&next)
+            .map_err(|e| Error::Backend(format!("{}: {e}", next.display())))?;
+        for entry in entries.filter_map(|e| e.ok()) {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };

@@ -33,7 +33,6 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Events handed to the app at once.
 const IN_FLIGHT: usize = 32;
 
-#[derive(Clone)]
 struct Settings {
     host: String,
     port: u16,
@@ -48,7 +47,8 @@ struct Settings {
 }
 
 pub struct Mqtt {
-    settings: Settings,
+    /// Shared with the tasks that hand messages to the app.
+    settings: Arc<Settings>,
     producer: Mutex<Option<Producer>>,
 }
 
@@ -90,7 +90,7 @@ impl Mqtt {
             tracing::warn!("bindings.mqtt3 ignores 'qos': it always uses QoS 1, as daprd does.");
         }
         Ok(Mqtt {
-            settings: Settings {
+            settings: Arc::new(Settings {
                 host,
                 port: url.port().unwrap_or(1883),
                 credentials,
@@ -102,7 +102,7 @@ impl Mqtt {
                 retry_delay: metadata
                     .duration("retryDelay")?
                     .unwrap_or(Duration::from_secs(5)),
-            },
+            }),
             producer: Mutex::default(),
         })
     }
@@ -227,7 +227,7 @@ async fn deliver(
 }
 
 async fn consume(
-    settings: &Settings,
+    settings: &Arc<Settings>,
     client: &AsyncClient,
     events: &mut EventLoop,
     handler: &Arc<dyn Handler>,

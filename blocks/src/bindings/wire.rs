@@ -58,7 +58,7 @@ pub(super) fn request(msg: broker::Message, received: Instant) -> (String, Reque
         .get(DEADLINE)
         .and_then(|v| v.as_str().parse().ok())
         .map(Duration::from_millis)
-        .unwrap_or(super::super::invoke::DEFAULT_TIMEOUT);
+        .unwrap_or(crate::invoke::DEFAULT_TIMEOUT);
     let left = waits.saturating_sub(received.elapsed());
     let request = Request {
         operation: text(OPERATION),
