@@ -27,8 +27,8 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{
-    Error, ErrorCode, actors, bindings, configuration, lock, metadata, pubsub, secrets, state,
-    workflows,
+    Error, ErrorCode, actors, bindings, configuration, jobs, lock, metadata, pubsub, secrets,
+    state, workflows,
 };
 use crate::app::AppResponse;
 use crate::app::token_matches;
@@ -751,6 +751,97 @@ impl Dapr for Api {
         request: tonic::Request<pb::UnsubscribeConfigurationRequest>,
     ) -> Reply<pb::UnsubscribeConfigurationResponse> {
         self.unsubscribe_configuration(request).await
+    }
+
+    async fn schedule_job(
+        &self,
+        request: tonic::Request<pb::ScheduleJobRequest>,
+    ) -> Reply<pb::ScheduleJobResponse> {
+        let r = request.into_inner();
+        let Some(job) = r.job else {
+            return Err(Error::new(ErrorCode::JobEmpty, "Job is empty").into());
+        };
+        jobs::schedule(&self.node, jobs::from_proto(job)?, r.overwrite).await?;
+        Ok(tonic::Response::new(pb::ScheduleJobResponse {}))
+    }
+
+    async fn schedule_job_alpha1(
+        &self,
+        request: tonic::Request<pb::ScheduleJobRequest>,
+    ) -> Reply<pb::ScheduleJobResponse> {
+        self.schedule_job(request).await
+    }
+
+    async fn get_job(
+        &self,
+        request: tonic::Request<pb::GetJobRequest>,
+    ) -> Reply<pb::GetJobResponse> {
+        let job = jobs::get(&self.node, &request.into_inner().name).await?;
+        Ok(tonic::Response::new(pb::GetJobResponse {
+            job: Some(jobs::to_proto(job)),
+        }))
+    }
+
+    async fn get_job_alpha1(
+        &self,
+        request: tonic::Request<pb::GetJobRequest>,
+    ) -> Reply<pb::GetJobResponse> {
+        self.get_job(request).await
+    }
+
+    async fn delete_job(
+        &self,
+        request: tonic::Request<pb::DeleteJobRequest>,
+    ) -> Reply<pb::DeleteJobResponse> {
+        jobs::delete(&self.node, &request.into_inner().name).await?;
+        Ok(tonic::Response::new(pb::DeleteJobResponse {}))
+    }
+
+    async fn delete_job_alpha1(
+        &self,
+        request: tonic::Request<pb::DeleteJobRequest>,
+    ) -> Reply<pb::DeleteJobResponse> {
+        self.delete_job(request).await
+    }
+
+    async fn delete_jobs_by_prefix(
+        &self,
+        request: tonic::Request<pb::DeleteJobsByPrefixRequest>,
+    ) -> Reply<pb::DeleteJobsByPrefixResponse> {
+        let prefix = request.into_inner().name_prefix.unwrap_or_default();
+        jobs::delete_prefix(&self.node, &prefix).await?;
+        Ok(tonic::Response::new(pb::DeleteJobsByPrefixResponse {}))
+    }
+
+    async fn delete_jobs_by_prefix_alpha1(
+        &self,
+        request: tonic::Request<pb::DeleteJobsByPrefixRequestAlpha1>,
+    ) -> Reply<pb::DeleteJobsByPrefixResponseAlpha1> {
+        let prefix = request.into_inner().name_prefix.unwrap_or_default();
+        jobs::delete_prefix(&self.node, &prefix).await?;
+        Ok(tonic::Response::new(
+            pb::DeleteJobsByPrefixResponseAlpha1 {},
+        ))
+    }
+
+    async fn list_jobs(
+        &self,
+        _request: tonic::Request<pb::ListJobsRequest>,
+    ) -> Reply<pb::ListJobsResponse> {
+        let jobs = jobs::list(&self.node).await?;
+        Ok(tonic::Response::new(pb::ListJobsResponse {
+            jobs: jobs.into_iter().map(jobs::to_proto).collect(),
+        }))
+    }
+
+    async fn list_jobs_alpha1(
+        &self,
+        _request: tonic::Request<pb::ListJobsRequestAlpha1>,
+    ) -> Reply<pb::ListJobsResponseAlpha1> {
+        let jobs = jobs::list(&self.node).await?;
+        Ok(tonic::Response::new(pb::ListJobsResponseAlpha1 {
+            jobs: jobs.into_iter().map(jobs::to_proto).collect(),
+        }))
     }
 
     async fn try_lock_alpha1(

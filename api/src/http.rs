@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    Error, ErrorCode, actors, bindings, configuration, lock, pubsub, secrets, state, workflows,
+    Error, ErrorCode, actors, bindings, configuration, jobs, lock, pubsub, secrets, state,
+    workflows,
 };
 use crate::app::token_matches;
 use crate::node::Node;
@@ -110,6 +111,15 @@ pub fn router(node: Arc<Node>) -> Router {
                     .route(&at("/subscribe"), get(subscribe_configuration))
                     .route(&at("/{id}/unsubscribe"), get(unsubscribe_configuration))
             });
+    // daprd 1.18 serves the jobs API under the stable and the alpha path.
+    let job_routes = ["/v1.0", "/v1.0-alpha1"]
+        .iter()
+        .fold(Router::new(), |routes, version| {
+            routes.route(
+                &format!("{version}/jobs/{{name}}"),
+                post(schedule_job).get(get_job).delete(delete_job),
+            )
+        });
     let router = Router::new()
         .route("/v1.0/healthz", get(healthz))
         .route("/v1.0/healthz/outbound", get(healthz_outbound))
@@ -127,6 +137,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1.0/secrets/{store}/{key}", get(get_secret))
         .merge(state_routes)
         .merge(configuration_routes)
+        .merge(job_routes)
         .merge(pubsub_routes)
         .merge(actor_routes)
         .merge(workflow_routes)
@@ -448,6 +459,28 @@ async fn unlock(
     let call: LockCall = json_body(&body)?;
     let status = lock::unlock(&node, &store, &call.resource_id, &call.lock_owner).await?;
     Ok(axum::Json(serde_json::json!({ "status": status as i32 })).into_response())
+}
+
+// === jobs ===
+
+async fn schedule_job(
+    State(node): AppState,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Error> {
+    let (job, overwrite) = jobs::from_json(&name, &body)?;
+    jobs::schedule(&node, job, overwrite).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_job(State(node): AppState, Path(name): Path<String>) -> Result<Response, Error> {
+    let job = jobs::get(&node, &name).await?;
+    Ok(axum::Json(jobs::to_json(job)).into_response())
+}
+
+async fn delete_job(State(node): AppState, Path(name): Path<String>) -> Result<StatusCode, Error> {
+    jobs::delete(&node, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // === secrets ===

@@ -11,6 +11,7 @@ mod configuration;
 pub mod grpc;
 pub mod http;
 mod invoke;
+mod jobs;
 mod lock;
 pub mod metadata;
 pub mod metrics;

@@ -56,6 +56,8 @@ pub struct Node {
     pub actor_streams: Arc<Streams>,
     /// The app's workflows.
     pub workflows: Arc<jetway_workflows::Engine>,
+    /// The app's jobs.
+    pub jobs: Arc<jetway_blocks::jobs::Jobs>,
     pub readiness: Readiness,
     pub subscriptions: RwLock<Vec<ActiveSubscription>>,
     pub extended: RwLock<BTreeMap<String, String>>,

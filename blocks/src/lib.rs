@@ -7,6 +7,7 @@ pub mod actors;
 pub mod bindings;
 pub mod configuration;
 pub mod invoke;
+pub mod jobs;
 pub mod lock;
 pub mod pubsub;
 pub mod registry;

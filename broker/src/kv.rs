@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, consumer, kv, stream};
 use bytes::Bytes;
 
 use futures::StreamExt;
@@ -26,7 +26,12 @@ const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str = "Nats-Expected-Last-Subject
 const KV_OPERATION: &str = "KV-Operation";
 const MARKER_REASON: &str = "Nats-Marker-Reason";
 const MESSAGE_TTL: &str = "Nats-TTL";
+const SCHEDULE: &str = "Nats-Schedule";
+const SCHEDULE_TARGET: &str = "Nats-Schedule-Target";
+const SCHEDULE_TIME_ZONE: &str = "Nats-Schedule-Time-Zone";
 pub use crate::batch::MAX_BATCH;
+/// How long [`Bucket::list`] may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of a bucket Jetway provisions.
 #[derive(Clone, Debug)]
@@ -42,6 +47,10 @@ pub struct BucketConfig {
     /// a watch can select by ([`Bucket::watch_prefix`]). Otherwise any string is
     /// a key, encoded as one token.
     pub raw_keys: bool,
+    /// Keys may hold message schedules ([`Op::Schedule`]). The bucket's stream
+    /// then discards old messages when full rather than refusing new ones, as
+    /// the server requires of a stream with schedules.
+    pub schedules: bool,
 }
 
 /// A live value and the revision that wrote it.
@@ -83,8 +92,42 @@ pub struct Write {
 
 #[derive(Clone, Debug)]
 pub enum Op {
-    Put { value: Bytes, ttl: Option<Duration> },
+    Put {
+        value: Bytes,
+        ttl: Option<Duration>,
+    },
+    /// Puts `value` as a message schedule: the server publishes it to another
+    /// key when the schedule says, for as long as this key holds it.
+    Schedule {
+        value: Bytes,
+        ttl: Option<Duration>,
+        schedule: Schedule,
+    },
     Delete,
+}
+
+/// When and where a scheduled key publishes its value (nats-server message
+/// schedules; 2.12 knows `@at`, 2.14 the rest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// `@at <RFC 3339>` (fires once, then the key is removed), `@every
+    /// <duration>`, a 6-field cron (seconds first) or `@daily` and the like.
+    pub pattern: String,
+    /// The IANA zone a cron pattern is read in (UTC when `None`).
+    pub time_zone: Option<String>,
+    /// The key the value is published to.
+    pub target: String,
+}
+
+impl Schedule {
+    /// Fires once, at `at` (at once if it has passed).
+    pub fn at(at: std::time::SystemTime, target: String) -> Schedule {
+        Schedule {
+            pattern: crate::stream::at_pattern(at),
+            time_zone: None,
+            target,
+        }
+    }
 }
 
 /// A KV bucket. Cheap to clone.
@@ -265,6 +308,82 @@ impl Bucket {
         Ok(keys)
     }
 
+    /// The live values of the raw keys under `prefix` (its leading tokens),
+    /// as they are now; more than `max` is an error.
+    pub async fn list(&self, prefix: &str, max: usize) -> Result<Vec<(String, Entry)>> {
+        let filter = format!("$KV.{}.{prefix}.>", self.name);
+        let listing = || async {
+            let consumer = self
+                .stream
+                .create_consumer(consumer::push::OrderedConfig {
+                    deliver_subject: self.broker.client().new_inbox(),
+                    filter_subject: filter.clone(),
+                    deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+                    replay_policy: consumer::ReplayPolicy::Instant,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| Error::nats("listing KV keys", e))?;
+            let pending = usize::try_from(consumer.cached_info().num_pending).unwrap_or(usize::MAX);
+            if pending > max {
+                return Err(Error::Invalid(format!(
+                    "more than {max} keys under {prefix}"
+                )));
+            }
+            let mut messages = consumer
+                .messages()
+                .await
+                .map_err(|e| Error::nats("listing KV keys", e))?;
+            let mut entries = Vec::with_capacity(pending);
+            for _ in 0..pending {
+                let Some(m) = messages.next().await else {
+                    break;
+                };
+                let m = m.map_err(|e| Error::nats("listing KV keys", e))?;
+                let headers = m.headers.clone().unwrap_or_default();
+                let revision = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+                if is_tombstone(&headers) {
+                    continue;
+                }
+                let prefix_len = self.name.len() + 5;
+                let Some(key) = m
+                    .subject
+                    .get(prefix_len..)
+                    .and_then(|k| key_of(self.raw_keys, k.to_owned()))
+                else {
+                    continue;
+                };
+                entries.push((
+                    key,
+                    Entry {
+                        value: m.payload.clone(),
+                        revision,
+                        expires_at: None,
+                    },
+                ));
+            }
+            Ok(entries)
+        };
+        tokio::time::timeout(LIST_TIMEOUT, listing())
+            .await
+            .unwrap_or(Err(Error::Timeout(LIST_TIMEOUT)))
+    }
+
+    /// Creates the durable consumer of the bucket's stream, or binds to it
+    /// when it already exists.
+    pub async fn consumer(
+        &self,
+        config: crate::stream::ConsumerConfig,
+    ) -> Result<crate::stream::Consumer> {
+        match crate::stream::durable(&self.stream, config.clone()).await {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                self.provision().await?;
+                crate::stream::durable(&self.stream, config).await
+            }
+        }
+    }
+
     /// Every key's latest value, then every change as it happens.
     pub async fn watch(&self) -> Result<impl futures::Stream<Item = Change> + Unpin + use<>> {
         self.watch_subjects(">", true).await
@@ -311,7 +430,7 @@ impl Bucket {
     /// Applies one write and returns the new revision.
     pub async fn write(&self, write: Write) -> Result<u64> {
         let subject = self.subject(&write.key)?;
-        let (headers, payload) = message(&write.op, write.expect)?;
+        let (headers, payload) = self.message(&write.op, write.expect)?;
         match self
             .publish(subject.clone(), headers, payload.clone())
             .await
@@ -325,7 +444,8 @@ impl Bucket {
                 if !is_tombstone(&last.headers) {
                     return Err(Error::WrongRevision);
                 }
-                let (headers, payload) = message(&write.op, Expect::Revision(last.sequence))?;
+                let (headers, payload) =
+                    self.message(&write.op, Expect::Revision(last.sequence))?;
                 self.publish(subject, headers, payload).await
             }
             other => other,
@@ -398,6 +518,44 @@ impl Bucket {
             .await
     }
 
+    /// The headers and payload that carry `op` under `expect`.
+    fn message(&self, op: &Op, expect: Expect) -> Result<(HeaderMap, Bytes)> {
+        let mut headers = HeaderMap::new();
+        match expect {
+            Expect::Any => {}
+            Expect::Revision(r) => {
+                headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, r.to_string().as_str())
+            }
+            Expect::Absent => headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, "0"),
+        }
+        let (value, ttl) = match op {
+            Op::Put { value, ttl } => (value, ttl),
+            Op::Schedule {
+                value,
+                ttl,
+                schedule,
+            } => {
+                headers.insert(SCHEDULE, schedule.pattern.as_str());
+                headers.insert(SCHEDULE_TARGET, self.subject(&schedule.target)?.as_str());
+                if let Some(zone) = &schedule.time_zone {
+                    headers.insert(SCHEDULE_TIME_ZONE, zone.as_str());
+                }
+                (value, ttl)
+            }
+            Op::Delete => {
+                headers.insert(KV_OPERATION, "DEL");
+                return Ok((headers, Bytes::new()));
+            }
+        };
+        if let Some(ttl) = ttl {
+            if ttl.as_secs() == 0 {
+                return Err(Error::Invalid("a TTL must be at least one second".into()));
+            }
+            headers.insert(MESSAGE_TTL, ttl.as_secs().to_string().as_str());
+        }
+        Ok((headers, value.clone()))
+    }
+
     /// Sends `writes` (one per key) as one atomic batch, checked against
     /// `fence` (a subject and its expected last sequence) when given.
     async fn commit(&self, writes: &[Write], fence: Option<&(String, u64)>) -> Result<()> {
@@ -413,7 +571,7 @@ impl Bucket {
                 },
                 other => other,
             };
-            let (headers, payload) = message(&w.op, expect)?;
+            let (headers, payload) = self.message(&w.op, expect)?;
             messages.push(batch::Message {
                 subject: self.subject(&w.key)?,
                 headers,
@@ -472,13 +630,22 @@ async fn provision(
         .await
         .map_err(|e| Error::nats("opening KV stream", e))?;
     let current = &stream.cached_info().config;
-    if !current.allow_message_ttl || !current.allow_atomic_publish {
+    let schedules_missing = config.schedules
+        && (!current.allow_message_schedules || current.discard != stream::DiscardPolicy::Old);
+    if !current.allow_message_ttl || !current.allow_atomic_publish || schedules_missing {
         let mut updated = current.clone();
         updated.allow_message_ttl = true;
         updated.allow_atomic_publish = true;
-        js.update_stream(updated)
-            .await
-            .map_err(|e| Error::nats("enabling TTL and atomic batches on the KV stream", e))?;
+        if config.schedules {
+            updated.allow_message_schedules = true;
+            updated.discard = stream::DiscardPolicy::Old;
+        }
+        js.update_stream(updated).await.map_err(|e| {
+            Error::nats(
+                "enabling TTL, atomic batches and schedules on the KV stream",
+                e,
+            )
+        })?;
     }
     Ok((kv, stream))
 }
@@ -495,33 +662,6 @@ fn merge_same_keys(writes: Vec<Write>) -> Vec<Write> {
         }
     }
     merged
-}
-
-fn message(op: &Op, expect: Expect) -> Result<(HeaderMap, Bytes)> {
-    let mut headers = HeaderMap::new();
-    match expect {
-        Expect::Any => {}
-        Expect::Revision(r) => {
-            headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, r.to_string().as_str())
-        }
-        Expect::Absent => headers.insert(EXPECTED_LAST_SUBJECT_SEQUENCE, "0"),
-    }
-    let payload = match op {
-        Op::Put { value, ttl } => {
-            if let Some(ttl) = ttl {
-                if ttl.as_secs() == 0 {
-                    return Err(Error::Invalid("a TTL must be at least one second".into()));
-                }
-                headers.insert(MESSAGE_TTL, ttl.as_secs().to_string().as_str());
-            }
-            value.clone()
-        }
-        Op::Delete => {
-            headers.insert(KV_OPERATION, "DEL");
-            Bytes::new()
-        }
-    };
-    Ok((headers, payload))
 }
 
 /// The key a stored KV key stands for; fences are no keys.
@@ -563,8 +703,19 @@ fn publish_error(e: jetstream::context::PublishError) -> Error {
         K::WrongLastSequence => Error::WrongRevision,
         K::StreamNotFound => Error::NoStream("KV write"),
         K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
-        _ => Error::nats("KV write", e),
+        _ => match refused_schedule(&e) {
+            Some(why) => Error::Invalid(why),
+            None => Error::nats("KV write", e),
+        },
     }
+}
+
+/// The server's reason when it refused a message schedule (or the TTL that
+/// came with it).
+fn refused_schedule(e: &jetstream::context::PublishError) -> Option<String> {
+    let js = std::error::Error::source(e)?.downcast_ref::<jetstream::Error>()?;
+    let code = js.error_code().0;
+    (code == 10166 || (10188..=10223).contains(&code)).then(|| js.to_string())
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ impl Members {
                 // Announcements of hosts that died long ago vanish.
                 max_age: Some(LIVENESS),
                 raw_keys: false,
+                schedules: false,
             })
             .await?;
         let members = Arc::new(Members {

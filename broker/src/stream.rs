@@ -216,9 +216,7 @@ impl Stream {
             }
             if let Some(schedule) = m.schedule {
                 check_subject(&schedule.target)?;
-                let at = chrono::DateTime::<chrono::Utc>::from(schedule.at)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                headers.insert(SCHEDULE, format!("@at {at}").as_str());
+                headers.insert(SCHEDULE, at_pattern(schedule.at).as_str());
                 headers.insert(SCHEDULE_TARGET, schedule.target.as_str());
             }
             batch.push(crate::batch::Message {
@@ -292,55 +290,65 @@ impl Stream {
 
     /// Creates the durable consumer, or binds to it when it already exists.
     pub async fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
-        let mut wanted = consumer::pull::Config {
-            durable_name: Some(config.name.clone()),
-            filter_subject: config.filter_subject,
-            deliver_policy: config.deliver_policy,
-            ack_policy: consumer::AckPolicy::Explicit,
-            max_deliver: config.max_deliver,
-            max_ack_pending: config.max_ack_pending,
-            ack_wait: config.ack_wait,
-            inactive_threshold: config.inactive_threshold.unwrap_or_default(),
-            ..Default::default()
-        };
-        if let Some(timeout) = config.pinned {
-            wanted.priority_policy = consumer::PriorityPolicy::PinnedClient;
-            wanted.priority_groups = vec![PINNED_GROUP.to_owned()];
-            wanted.priority_timeout = timeout;
+        match durable(&self.inner, config.clone()).await {
+            Ok(c) => Ok(c),
+            // The stream may be gone.
+            Err(_) => {
+                self.provision().await?;
+                durable(&self.inner, config).await
+            }
         }
-        let pinned = config.pinned.is_some();
-        let inner = match self
-            .inner
-            .get_consumer::<consumer::pull::Config>(&config.name)
-            .await
-        {
-            // Keep the position; apply changed limits.
-            Ok(_) => self
-                .inner
-                .update_consumer(wanted)
-                .await
-                .map_err(|e| Error::nats("updating consumer", e))?,
-            Err(_) => match self.inner.create_consumer(wanted.clone()).await {
-                Ok(c) => c,
-                // Another node created it first, or the stream is gone.
-                Err(e) => match self.inner.get_consumer(&config.name).await {
-                    Ok(c) => c,
-                    Err(_) => {
-                        self.provision().await?;
-                        self.inner
-                            .create_consumer(wanted)
-                            .await
-                            .map_err(|_| Error::nats("creating consumer", e))?
-                    }
-                },
-            },
-        };
-        Ok(Consumer {
-            inner,
-            stream: self.inner.clone(),
-            pinned,
-        })
     }
+}
+
+/// The schedule pattern that fires once, at `at`.
+pub(crate) fn at_pattern(at: std::time::SystemTime) -> String {
+    let at = chrono::DateTime::<chrono::Utc>::from(at)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    format!("@at {at}")
+}
+
+/// Creates the durable consumer on `stream`, or binds to it (applying
+/// changed limits, keeping its position) when it already exists.
+pub(crate) async fn durable(stream: &stream::Stream, config: ConsumerConfig) -> Result<Consumer> {
+    let mut wanted = consumer::pull::Config {
+        durable_name: Some(config.name.clone()),
+        filter_subject: config.filter_subject,
+        deliver_policy: config.deliver_policy,
+        ack_policy: consumer::AckPolicy::Explicit,
+        max_deliver: config.max_deliver,
+        max_ack_pending: config.max_ack_pending,
+        ack_wait: config.ack_wait,
+        inactive_threshold: config.inactive_threshold.unwrap_or_default(),
+        ..Default::default()
+    };
+    if let Some(timeout) = config.pinned {
+        wanted.priority_policy = consumer::PriorityPolicy::PinnedClient;
+        wanted.priority_groups = vec![PINNED_GROUP.to_owned()];
+        wanted.priority_timeout = timeout;
+    }
+    let inner = match stream
+        .get_consumer::<consumer::pull::Config>(&config.name)
+        .await
+    {
+        Ok(_) => stream
+            .update_consumer(wanted)
+            .await
+            .map_err(|e| Error::nats("updating consumer", e))?,
+        Err(_) => match stream.create_consumer(wanted).await {
+            Ok(c) => c,
+            // Another node may have created it first.
+            Err(e) => stream
+                .get_consumer(&config.name)
+                .await
+                .map_err(|_| Error::nats("creating consumer", e))?,
+        },
+    };
+    Ok(Consumer {
+        inner,
+        stream: stream.clone(),
+        pinned: config.pinned.is_some(),
+    })
 }
 
 /// Creates the stream unless it exists (another node may be creating it at

@@ -161,6 +161,16 @@ codes! {
     ConfigurationGet => ("ERR_CONFIGURATION_GET", 500, Internal, "ERR_CONFIGURATION_GET"),
     ConfigurationSubscribe => ("ERR_CONFIGURATION_SUBSCRIBE", 500, Internal, "ERR_CONFIGURATION_SUBSCRIBE"),
     ConfigurationUnsubscribe => ("ERR_CONFIGURATION_UNSUBSCRIBE", 500, Internal, "ERR_CONFIGURATION_UNSUBSCRIBE"),
+
+    JobEmpty => ("DAPR_SCHEDULER_EMPTY", 400, InvalidArgument, "DAPR_SCHEDULER_EMPTY"),
+    JobNameEmpty => ("DAPR_SCHEDULER_JOB_NAME_EMPTY", 400, InvalidArgument, "DAPR_SCHEDULER_JOB_NAME_EMPTY"),
+    JobName => ("DAPR_SCHEDULER_JOB_NAME", 400, InvalidArgument, "DAPR_SCHEDULER_JOB_NAME"),
+    JobScheduleEmpty => ("DAPR_SCHEDULER_SCHEDULE_EMPTY", 400, InvalidArgument, "DAPR_SCHEDULER_SCHEDULE_EMPTY"),
+    ScheduleJob => ("DAPR_SCHEDULER_SCHEDULE_JOB", 500, Internal, "DAPR_SCHEDULER_SCHEDULE_JOB"),
+    ScheduleJobExists => ("DAPR_SCHEDULER_SCHEDULE_JOB", 409, AlreadyExists, "DAPR_SCHEDULER_SCHEDULE_JOB"),
+    GetJob => ("DAPR_SCHEDULER_GET_JOB", 500, Internal, "DAPR_SCHEDULER_GET_JOB"),
+    DeleteJob => ("DAPR_SCHEDULER_DELETE_JOB", 500, Internal, "DAPR_SCHEDULER_DELETE_JOB"),
+    ListJobs => ("DAPR_SCHEDULER_LIST_JOBS", 500, Internal, "DAPR_SCHEDULER_LIST_JOBS"),
 }
 
 impl ErrorCode {
@@ -763,6 +773,69 @@ mod tests {
                 500,
                 G::Internal,
                 "ERR_CONFIGURATION_UNSUBSCRIBE",
+            ),
+            (
+                E::JobEmpty,
+                "DAPR_SCHEDULER_EMPTY",
+                400,
+                G::InvalidArgument,
+                "DAPR_SCHEDULER_EMPTY",
+            ),
+            (
+                E::JobNameEmpty,
+                "DAPR_SCHEDULER_JOB_NAME_EMPTY",
+                400,
+                G::InvalidArgument,
+                "DAPR_SCHEDULER_JOB_NAME_EMPTY",
+            ),
+            (
+                E::JobName,
+                "DAPR_SCHEDULER_JOB_NAME",
+                400,
+                G::InvalidArgument,
+                "DAPR_SCHEDULER_JOB_NAME",
+            ),
+            (
+                E::JobScheduleEmpty,
+                "DAPR_SCHEDULER_SCHEDULE_EMPTY",
+                400,
+                G::InvalidArgument,
+                "DAPR_SCHEDULER_SCHEDULE_EMPTY",
+            ),
+            (
+                E::ScheduleJob,
+                "DAPR_SCHEDULER_SCHEDULE_JOB",
+                500,
+                G::Internal,
+                "DAPR_SCHEDULER_SCHEDULE_JOB",
+            ),
+            (
+                E::ScheduleJobExists,
+                "DAPR_SCHEDULER_SCHEDULE_JOB",
+                409,
+                G::AlreadyExists,
+                "DAPR_SCHEDULER_SCHEDULE_JOB",
+            ),
+            (
+                E::GetJob,
+                "DAPR_SCHEDULER_GET_JOB",
+                500,
+                G::Internal,
+                "DAPR_SCHEDULER_GET_JOB",
+            ),
+            (
+                E::DeleteJob,
+                "DAPR_SCHEDULER_DELETE_JOB",
+                500,
+                G::Internal,
+                "DAPR_SCHEDULER_DELETE_JOB",
+            ),
+            (
+                E::ListJobs,
+                "DAPR_SCHEDULER_LIST_JOBS",
+                500,
+                G::Internal,
+                "DAPR_SCHEDULER_LIST_JOBS",
             ),
         ];
         assert_eq!(

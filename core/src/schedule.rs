@@ -97,7 +97,7 @@ impl Period {
 }
 
 /// An RFC 3339 time, or a duration (ISO 8601 or Go) after `from`.
-fn instant(text: &str, from: i64) -> Result<i64, String> {
+pub fn instant(text: &str, from: i64) -> Result<i64, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }

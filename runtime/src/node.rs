@@ -170,6 +170,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     )
     .await
     .map_err(|e| StartError::Nats(format!("cannot open the workflow stream: {e}")))?;
+    let jobs = jetway_blocks::jobs::Jobs::open(&broker, &settings.app_id)
+        .await
+        .map_err(|e| StartError::Nats(format!("cannot open the jobs bucket: {e}")))?;
     let bindings = Arc::new(Bindings::new(
         broker.clone(),
         settings.app_id.clone(),
@@ -187,6 +190,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         actors,
         actor_streams: Arc::default(),
         workflows,
+        jobs: Arc::new(jobs),
         readiness: Readiness::default(),
         subscriptions: RwLock::new(Vec::new()),
         extended: RwLock::new(BTreeMap::new()),
@@ -443,6 +447,11 @@ async fn serve_app(
         Ok(names) => tracing::info!(bindings = ?names, "Input bindings started."),
         Err(error) => tracing::error!(%error, "Input bindings could not start."),
     }
+    tasks.spawn(node.jobs.clone().run(
+        Arc::new(app.clone()),
+        node.settings.app_concurrency(),
+        stop.clone(),
+    ));
     host_actors(node, app, stop, tasks).await;
 }
 

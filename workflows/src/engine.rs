@@ -180,6 +180,7 @@ impl Engine {
                 memory: false,
                 max_age: None,
                 raw_keys: true,
+                schedules: false,
             })
             .await?;
         let committer = Committer::start(stream.clone());

@@ -4,11 +4,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use jetway_blocks::actors::{ActorApp, Callback};
 use jetway_core::{AppError, AppResponse};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::AppChannel;
+use super::{AppChannel, path_segment};
 
 /// Actors hosted by an HTTP app.
 pub struct HttpActors(pub AppChannel);
@@ -41,8 +40,8 @@ impl ActorApp for HttpActors {
     ) -> Result<AppResponse, AppError> {
         let base = format!(
             "/actors/{}/{}/method",
-            segment(actor_type),
-            segment(actor_id)
+            path_segment(actor_type),
+            path_segment(actor_id)
         );
         let json = |body: Vec<u8>| {
             let mut headers = HeaderMap::new();
@@ -57,7 +56,7 @@ impl ActorApp for HttpActors {
                 name,
                 headers,
                 body,
-            } => (format!("{base}/{}", segment(name)), (headers, body)),
+            } => (format!("{base}/{}", path_segment(name)), (headers, body)),
             Callback::Timer {
                 name,
                 callback,
@@ -72,7 +71,7 @@ impl ActorApp for HttpActors {
                     data,
                 };
                 let body = serde_json::to_vec(&body).expect("timer bodies serialize");
-                (format!("{base}/timer/{}", segment(name)), json(body))
+                (format!("{base}/timer/{}", path_segment(name)), json(body))
             }
             Callback::Reminder {
                 name,
@@ -86,14 +85,18 @@ impl ActorApp for HttpActors {
                     data,
                 };
                 let body = serde_json::to_vec(&body).expect("reminder bodies serialize");
-                (format!("{base}/remind/{}", segment(name)), json(body))
+                (format!("{base}/remind/{}", path_segment(name)), json(body))
             }
         };
         self.0.call(Method::PUT, &path, headers, body).await
     }
 
     async fn deactivate(&self, actor_type: &str, actor_id: &str) -> Result<(), AppError> {
-        let path = format!("/actors/{}/{}", segment(actor_type), segment(actor_id));
+        let path = format!(
+            "/actors/{}/{}",
+            path_segment(actor_type),
+            path_segment(actor_id)
+        );
         let r = self
             .0
             .call(Method::DELETE, &path, HeaderMap::new(), Bytes::new())
@@ -105,22 +108,11 @@ impl ActorApp for HttpActors {
     }
 }
 
-/// What a URL path segment escapes: all but RFC 3986's unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn segment(text: &str) -> String {
-    utf8_percent_encode(text, SEGMENT).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn path_segments() {
-        assert_eq!(super::segment("a b/c"), "a%20b%2Fc");
-        assert_eq!(super::segment("Counter-1.x_y~"), "Counter-1.x_y~");
+        assert_eq!(crate::app::path_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(crate::app::path_segment("Counter-1.x_y~"), "Counter-1.x_y~");
     }
 }

@@ -371,6 +371,54 @@ impl GrpcApp {
         }
     }
 
+    /// Calls `OnJobEvent`, or `OnJobEventAlpha1` when the app serves only that
+    /// (daprd's callbacks for job triggers); `NotFound` counts as taken, as
+    /// daprd counts it.
+    pub async fn job_event(
+        &self,
+        name: &str,
+        data: &jetway_blocks::jobs::Data,
+    ) -> Result<(), String> {
+        let message = pb::JobEventRequest {
+            name: name.to_owned(),
+            data: Some(prost_types::Any {
+                type_url: data.type_url.clone(),
+                value: data.value.to_vec(),
+            }),
+            method: format!("job/{name}"),
+            content_type: data.type_url.clone(),
+            http_extension: Some(common::HttpExtension {
+                verb: common::http_extension::Verb::Post.into(),
+                querystring: String::new(),
+            }),
+        };
+        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut answer = client
+            .on_job_event(self.request(message.clone(), MetadataMap::new()))
+            .await
+            .map(drop);
+        if answer
+            .as_ref()
+            .is_err_and(|s| s.code() == tonic::Code::Unimplemented)
+        {
+            // Apps built before the stable callback serve only the alpha one.
+            let mut alpha =
+                AppCallbackAlphaClient::with_origin(self.channel.clone(), self.origin.clone());
+            #[allow(deprecated)]
+            let called = alpha.on_job_event_alpha1(self.request(message, MetadataMap::new()));
+            answer = called.await.map(drop);
+        }
+        match answer {
+            Ok(()) => Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
+            Err(status) => Err(format!(
+                "the app answered {:?}: {}",
+                status.code(),
+                status.message()
+            )),
+        }
+    }
+
     /// Healthy when `AppCallbackHealthCheck.HealthCheck` succeeds.
     pub async fn is_healthy(&self) -> bool {
         let mut client =
@@ -548,7 +596,10 @@ pub fn topic_event(event: &Event<'_>) -> Result<pb::TopicEventRequest, String> {
     Ok(request)
 }
 
-fn to_prost(v: serde_json::Value) -> prost_types::Value {
+/// The type of the `Any` that carries a `google.protobuf.Value`.
+pub(crate) const VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.Value";
+
+pub(crate) fn to_prost(v: serde_json::Value) -> prost_types::Value {
     use prost_types::value::Kind;
     use serde_json::Value as J;
     let kind = match v {
@@ -564,6 +615,29 @@ fn to_prost(v: serde_json::Value) -> prost_types::Value {
         }),
     };
     prost_types::Value { kind: Some(kind) }
+}
+
+/// A `google.protobuf.Value` as JSON.
+pub(crate) fn from_prost(v: prost_types::Value) -> serde_json::Value {
+    use prost_types::value::Kind;
+    use serde_json::Value as J;
+    match v.kind {
+        None | Some(Kind::NullValue(_)) => J::Null,
+        Some(Kind::BoolValue(b)) => J::Bool(b),
+        // Whole numbers print as integers, as protojson prints them.
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => {
+            J::from(n as i64)
+        }
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n).map_or(J::Null, J::Number),
+        Some(Kind::StringValue(s)) => J::String(s),
+        Some(Kind::ListValue(l)) => J::Array(l.values.into_iter().map(from_prost).collect()),
+        Some(Kind::StructValue(s)) => J::Object(
+            s.fields
+                .into_iter()
+                .map(|(k, v)| (k, from_prost(v)))
+                .collect(),
+        ),
+    }
 }
 
 /// What a `grpc-message` value escapes, as the gRPC wire spec asks: controls

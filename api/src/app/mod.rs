@@ -6,6 +6,7 @@ mod actors;
 mod bindings;
 pub mod grpc;
 mod http;
+mod jobs;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,4 +180,16 @@ impl Target for AppChannel {
             AppChannel::Grpc(a) => a.deliver_batch(batch).await,
         }
     }
+}
+
+/// What a URL path segment escapes: all but RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as one URL path segment.
+pub(crate) fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }

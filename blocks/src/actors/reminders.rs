@@ -139,6 +139,7 @@ impl Reminders {
                 memory: false,
                 max_age: None,
                 raw_keys: true,
+                schedules: false,
             })
             .await?;
         Ok(Reminders {

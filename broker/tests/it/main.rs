@@ -50,6 +50,7 @@ async fn bucket(broker: &Broker, name: &str) -> jetway_broker::kv::Bucket {
             memory: false,
             max_age: None,
             raw_keys: false,
+            schedules: false,
         })
         .await
         .expect("bucket")

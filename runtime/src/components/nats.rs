@@ -107,6 +107,7 @@ pub(super) async fn bucket(
             memory: storage.memory,
             max_age: None,
             raw_keys,
+            schedules: false,
         })
         .await
         .map_err(|e| Error::new(c, Some("bucket"), e.to_string()))

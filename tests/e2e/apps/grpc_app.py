@@ -9,6 +9,7 @@
   then records it to EVENTS_FILE;
 - input binding `grpc-orders-in` appends each event to EVENTS_FILE, failing
   the first delivery of data `"flaky"` so that it comes again;
+- job `grpc-job` appends each trigger (name, data as text) to EVENTS_FILE;
 - a health check that always passes.
 
 Listens on APP_PORT.
@@ -21,7 +22,7 @@ import threading
 from cloudevents.sdk.event import v1
 from google.protobuf.wrappers_pb2 import StringValue
 from dapr.clients.grpc._response import TopicEventResponse
-from dapr.ext.grpc import App, BindingRequest, InvokeMethodRequest, InvokeMethodResponse
+from dapr.ext.grpc import App, BindingRequest, InvokeMethodRequest, InvokeMethodResponse, JobEvent
 
 app = App()
 app.register_health_check(lambda: None)
@@ -87,6 +88,13 @@ def flaky(event: v1.Event) -> TopicEventResponse:
         return TopicEventResponse('retry')
     record(event, 'grpc-flaky')
     return TopicEventResponse('success')
+
+
+@app.job_event('grpc-job')
+def grpc_job(event: JobEvent) -> None:
+    line = {'job': event.name, 'data': event.get_data_as_string()}
+    with lock, open(os.environ['EVENTS_FILE'], 'a') as f:
+        f.write(json.dumps(line) + '\n')
 
 
 app.run(int(os.environ['APP_PORT']))

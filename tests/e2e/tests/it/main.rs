@@ -11,6 +11,7 @@ mod grpc;
 mod hostile;
 mod http2;
 mod invoke;
+mod jobs;
 mod lock;
 mod loss;
 mod nats;
