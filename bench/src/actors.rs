@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::routing::{get, post, put};
 use http::{Method, StatusCode};
 
-use super::{BenchArgs, Measure, Sidecar, call, http_client, measure, raw_request};
+use super::{BenchArgs, Measure, Sidecar, call, http_client, measure, rate, raw_request};
 
 /// Counts reminder callbacks, and when the first and the latest arrived.
 #[derive(Default)]
@@ -52,34 +52,6 @@ async fn start_actor_app(triggers: Arc<Triggers>) -> anyhow::Result<u16> {
         );
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok(port)
-}
-
-/// Runs `n` calls of `op`, `in_flight` at a time; returns calls per second.
-async fn rate<F, Fut>(n: u64, in_flight: usize, op: F) -> anyhow::Result<f64>
-where
-    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    let next = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..in_flight)
-        .map(|_| {
-            let (op, next) = (op.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return anyhow::Ok(());
-                    }
-                    op(i).await?;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await??;
-    }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
 pub(super) async fn bench(

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 
 mod actors;
 mod bindings;
+mod jobs;
 mod workflows;
 
 /// Settings of a run.
@@ -54,6 +55,9 @@ pub struct BenchArgs {
     /// Workflows per throughput measurement (and per memory measurement).
     #[arg(long, default_value_t = 5_000)]
     pub workflows: usize,
+    /// Jobs scheduled in the jobs measurements.
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: usize,
 }
 
 /// Groups of measurements.
@@ -66,6 +70,8 @@ pub enum Suite {
     Workflows,
     /// Output binding calls and input binding events.
     Bindings,
+    /// Job triggers with many jobs scheduled, and lock acquire/release.
+    Jobs,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -121,6 +127,34 @@ where
     }
     let per_sec = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
     Ok(Measure { p50, p99, per_sec })
+}
+
+/// Runs `n` calls of `op`, `in_flight` at a time; returns calls per second.
+pub(crate) async fn rate<F, Fut>(n: u64, in_flight: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (op, next) = (op.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return anyhow::Ok(());
+                    }
+                    op(i).await?;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await??;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
 /// The p50 latency of `a` over that of `b`, from short runs of sequential
@@ -457,6 +491,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if result.is_ok() && wanted(Suite::Bindings) {
         result = bindings::bench(&args, &nats.url, &store).await;
+    }
+    if result.is_ok() && wanted(Suite::Jobs) {
+        result = jobs::bench(&args, &nats.url, &store).await;
     }
     drop(nats);
     let _ = std::fs::remove_dir_all(&store);
