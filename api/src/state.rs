@@ -9,6 +9,7 @@ use futures::future::join_all;
 
 use super::{Error, ErrorCode};
 use crate::node::Node;
+use jetway_blocks::pubsub::cloudevent;
 use jetway_blocks::registry::StateComponent;
 use jetway_blocks::state::{self, DeleteRequest, Item, Operation, SetRequest};
 use jetway_core::Context;
@@ -270,28 +271,114 @@ pub async fn transact(
         .with_metadata("currentOpsTransaction", ops.len().to_string())
         .with_metadata("maxOpsPerTransaction", max.to_string()));
     }
-    let ops = ops
-        .into_iter()
-        .map(|op| match op {
-            TxOp::Upsert(item) => set_request(store, item, metadata).map(Operation::Upsert),
+    let (ops, projections) = match &store.outbox {
+        Some(_) => split_projections(ops),
+        None => (ops, Vec::new()),
+    };
+    let mut events = Vec::new();
+    let mut requests = Vec::with_capacity(ops.len());
+    for op in ops {
+        requests.push(match op {
+            TxOp::Upsert(item) => {
+                if let Some(outbox) = &store.outbox {
+                    let shown = projections.iter().rev().find(|p| p.key == item.key);
+                    let key = stored_key(store, &item.key)?;
+                    events.push(outbox_event(
+                        node,
+                        outbox,
+                        shown.unwrap_or(&item),
+                        &item,
+                        key,
+                    ));
+                }
+                Operation::Upsert(set_request(store, item, metadata)?)
+            }
             TxOp::Delete { key, etag } => {
                 if key.is_empty() {
                     return Err(Error::malformed("a state item must have a key"));
                 }
-                Ok(Operation::Delete(DeleteRequest {
+                Operation::Delete(DeleteRequest {
                     key: stored_key(store, &key)?,
                     etag: etag.filter(|e| !e.is_empty()),
-                }))
+                })
             }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    store.store.transact(ctx, ops).await.map_err(|e| {
+        });
+    }
+    let committed = match &store.outbox {
+        Some(outbox) => outbox.transact(ctx, requests, events).await,
+        None => store.store.transact(ctx, requests).await,
+    };
+    committed.map_err(|e| {
         store_error(
             e,
             Op::Transaction,
             "error while executing state transaction".into(),
         )
     })
+}
+
+/// Takes out the upserts marked `outbox.projection`: never saved, they are
+/// what the event of the upsert of the same key publishes.
+fn split_projections(ops: Vec<TxOp>) -> (Vec<TxOp>, Vec<SaveItem>) {
+    let mut kept = Vec::with_capacity(ops.len());
+    let mut projections = Vec::new();
+    for op in ops {
+        match op {
+            TxOp::Upsert(item)
+                if item
+                    .metadata
+                    .get("outbox.projection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")) =>
+            {
+                projections.push(item)
+            }
+            other => kept.push(other),
+        }
+    }
+    (kept, projections)
+}
+
+/// The CloudEvent an upsert publishes through the outbox: `shown` (the
+/// upsert, or its projection) as data, the upsert's metadata as overrides
+/// (`type`, `source`, `subject`, or their `cloudevent.` forms).
+fn outbox_event(
+    node: &Node,
+    outbox: &state::Outbox,
+    shown: &SaveItem,
+    upsert: &SaveItem,
+    key: String,
+) -> state::OutboxEvent {
+    let id = format!("outbox-{}", uuid::Uuid::new_v4());
+    let mut overrides = BTreeMap::new();
+    for (k, v) in &upsert.metadata {
+        let name = k.strip_prefix("cloudevent.").unwrap_or(k);
+        if matches!(name, "type" | "source" | "subject") {
+            overrides.insert(name.to_owned(), v.clone());
+        }
+    }
+    overrides.insert("id".to_owned(), id.clone());
+    let content_type =
+        shown
+            .metadata
+            .get("contentType")
+            .map(String::as_str)
+            .or(
+                serde_json::from_slice::<serde::de::IgnoredAny>(&shown.value)
+                    .is_ok()
+                    .then_some("application/json"),
+            );
+    let (event, _) = cloudevent::wrap(&cloudevent::Publish {
+        app_id: &node.settings.app_id,
+        pubsub: &outbox.settings.pubsub,
+        topic: &outbox.settings.topic,
+        data: &shown.value,
+        content_type,
+        overrides: &overrides,
+        traceparent: None,
+        tracestate: None,
+        expiration: None,
+    });
+    state::OutboxEvent { id, key, event }
 }
 
 #[cfg(test)]
@@ -361,6 +448,7 @@ mod tests {
             store: std::sync::Arc::new(state::MemoryStore::default()),
             prefix: Some("app".into()),
             actor_store: false,
+            outbox: None,
         };
         assert_eq!(stored_key(&store, "k").unwrap(), "app||k");
         let e = stored_key(&store, "a||b").unwrap_err().0;

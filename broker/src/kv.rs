@@ -130,6 +130,14 @@ impl Schedule {
     }
 }
 
+/// A message of the bucket's outbox (see [`Bucket::write_atomic_with_outbox`]).
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// Unique among the outbox's messages.
+    pub id: String,
+    pub payload: Bytes,
+}
+
 /// A KV bucket. Cheap to clone.
 ///
 /// A bucket whose stream disappears (memory storage on a server that
@@ -489,7 +497,7 @@ impl Bucket {
             )));
         }
         let writes = merge_same_keys(writes);
-        self.again_if_gone(|| self.commit(&writes, None)).await
+        self.again_if_gone(|| self.commit(&writes, None, &[])).await
     }
 
     /// Claims the fence `name` for `holder` and returns its token: writes
@@ -514,7 +522,7 @@ impl Bucket {
         }
         let fence = (self.fence_subject(name)?, token);
         let writes = merge_same_keys(writes);
-        self.again_if_gone(|| self.commit(&writes, Some(&fence)))
+        self.again_if_gone(|| self.commit(&writes, Some(&fence), &[]))
             .await
     }
 
@@ -556,9 +564,76 @@ impl Bucket {
         Ok((headers, value.clone()))
     }
 
+    /// Like [`Bucket::write_atomic`], with `outbox` messages stored in the
+    /// same batch beside the keys (never keys themselves), for
+    /// [`Bucket::outbox_consumer`] to take.
+    pub async fn write_atomic_with_outbox(
+        &self,
+        writes: Vec<Write>,
+        outbox: Vec<Outgoing>,
+    ) -> Result<()> {
+        if writes.len() + outbox.len() > MAX_BATCH {
+            return Err(Error::Invalid(format!(
+                "a transaction holds at most {MAX_BATCH} operations and messages, got {}",
+                writes.len() + outbox.len()
+            )));
+        }
+        let writes = merge_same_keys(writes);
+        self.again_if_gone(|| self.commit(&writes, None, &outbox))
+            .await
+    }
+
+    /// An outbox message's subject: two tokens, so no encoded key is one.
+    fn outbox_subject(&self, id: &str) -> Result<String> {
+        if self.raw_keys {
+            return Err(Error::Invalid(format!(
+                "bucket {} has raw keys and no room for an outbox",
+                self.name
+            )));
+        }
+        let subject = format!("$KV.{}.outbox.{}", self.name, encode_token(id));
+        check_subject(&subject).map(|()| subject)
+    }
+
+    /// The durable consumer `name` of the bucket's outbox messages.
+    pub async fn outbox_consumer(
+        &self,
+        name: &str,
+        ack_wait: Duration,
+    ) -> Result<crate::stream::Consumer> {
+        self.consumer(crate::stream::ConsumerConfig {
+            name: name.to_owned(),
+            filter_subject: format!("$KV.{}.outbox.*", self.name),
+            deliver_policy: consumer::DeliverPolicy::All,
+            max_deliver: -1,
+            // Few in hand at a time, so those a dead relay held come back soon.
+            max_ack_pending: 64,
+            ack_wait,
+            inactive_threshold: None,
+            pinned: None,
+        })
+        .await
+    }
+
+    /// Removes outbox message `id`, once it has been passed on.
+    pub async fn remove_outbox(&self, id: &str) -> Result<()> {
+        let subject = self.outbox_subject(id)?;
+        self.stream
+            .purge()
+            .filter(subject)
+            .await
+            .map(drop)
+            .map_err(|e| Error::nats("removing an outbox message", e))
+    }
+
     /// Sends `writes` (one per key) as one atomic batch, checked against
     /// `fence` (a subject and its expected last sequence) when given.
-    async fn commit(&self, writes: &[Write], fence: Option<&(String, u64)>) -> Result<()> {
+    async fn commit(
+        &self,
+        writes: &[Write],
+        fence: Option<&(String, u64)>,
+        outbox: &[Outgoing],
+    ) -> Result<()> {
         let mut messages = Vec::with_capacity(writes.len());
         for w in writes {
             let expect = match w.expect {
@@ -576,6 +651,13 @@ impl Bucket {
                 subject: self.subject(&w.key)?,
                 headers,
                 payload,
+            });
+        }
+        for m in outbox {
+            messages.push(batch::Message {
+                subject: self.outbox_subject(&m.id)?,
+                headers: HeaderMap::new(),
+                payload: m.payload.clone(),
             });
         }
         if let (Some(first), Some((fence, token))) = (messages.first_mut(), fence) {

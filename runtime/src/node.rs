@@ -265,6 +265,20 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             shutdown.cancel();
         }
     });
+    let pubsubs: std::collections::HashMap<_, _> = node
+        .registry
+        .pubsub
+        .iter()
+        .map(|(name, c)| (name.clone(), c.pubsub.clone()))
+        .collect();
+    for outbox in node
+        .registry
+        .state
+        .values()
+        .filter_map(|s| s.outbox.clone())
+    {
+        tasks.spawn(outbox.relay(pubsubs.clone(), work.clone()));
+    }
     node.readiness.set_outbound_ready();
     tracing::info!(app_id = %node.settings.app_id, http_port = node.settings.http_port, grpc_port = node.settings.grpc_port, nats = %url, elapsed_ms = started.elapsed().as_millis() as u64, "Jetway sidecar is up (outbound ready).");
 

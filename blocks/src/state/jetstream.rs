@@ -48,7 +48,7 @@ fn delete(req: DeleteRequest) -> Result<Write, Error> {
     })
 }
 
-fn writes(ops: Vec<Operation>) -> Result<Vec<Write>, Error> {
+pub(super) fn writes(ops: Vec<Operation>) -> Result<Vec<Write>, Error> {
     ops.into_iter()
         .map(|op| match op {
             Operation::Upsert(r) => upsert(r),
@@ -57,7 +57,7 @@ fn writes(ops: Vec<Operation>) -> Result<Vec<Write>, Error> {
         .collect()
 }
 
-fn error(e: NatsError) -> Error {
+pub(super) fn error(e: NatsError) -> Error {
     match e {
         NatsError::WrongRevision => {
             Error::EtagMismatch("the key was changed or does not exist".into())

@@ -3,6 +3,7 @@
 
 mod jetstream;
 mod memory;
+mod outbox;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,7 @@ use jetway_core::Context;
 
 pub use jetstream::JetStreamStore;
 pub use memory::MemoryStore;
+pub use outbox::{Outbox, OutboxEvent, OutboxSettings};
 
 /// Dapr's feature names a store advertises in metadata.
 pub const FEATURES: &[&str] = &["ETAG", "TRANSACTIONAL", "TTL"];
@@ -85,6 +87,8 @@ pub struct StateComponent {
     /// Resolved key prefix (without `||`).
     pub prefix: Option<String>,
     pub actor_store: bool,
+    /// Transactions' upserts publish events (Dapr's outbox metadata).
+    pub outbox: Option<Arc<Outbox>>,
 }
 
 /// A state store.

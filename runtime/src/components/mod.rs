@@ -308,7 +308,14 @@ fn add(registry: &mut Registry, c: &Component, built: Built) {
 }
 
 /// What every state store reads.
-const STATE_KEYS: &[&str] = &["keyPrefix", "actorStateStore"];
+const STATE_KEYS: &[&str] = &[
+    "keyPrefix",
+    "actorStateStore",
+    "outboxPublishPubsub",
+    "outboxPublishTopic",
+    "outboxPubsub",
+    "outboxDiscardWhenMissingState",
+];
 
 /// Dapr's pub/sub scoping keys, refused until they are enforced.
 const SCOPING_KEYS: &[&str] = &[
@@ -343,8 +350,14 @@ const PUBSUB_KEYS: &[&str] = &[
     "processingTimeout",
 ];
 
-/// A state store with the key prefix (`keyPrefix`) of this app.
-fn state(c: &Component, b: &Builder<'_>, store: Arc<dyn Store>) -> Result<Built, Error> {
+/// A state store with the key prefix (`keyPrefix`) of this app, and its
+/// outbox when the metadata asks for one (only a KV `bucket` has one).
+fn state(
+    c: &Component,
+    b: &Builder<'_>,
+    store: Arc<dyn Store>,
+    bucket: Option<jetway_broker::kv::Bucket>,
+) -> Result<Built, Error> {
     use jetway_blocks::state::KeyPrefix;
     let prefix = KeyPrefix::parse(c.metadata.value("keyPrefix"));
     if let KeyPrefix::Literal(p) = &prefix
@@ -358,7 +371,41 @@ fn state(c: &Component, b: &Builder<'_>, store: Arc<dyn Store>) -> Result<Built,
         store,
         prefix: prefix.resolve(b.ctx.app_id, &c.name, b.ctx.namespace),
         actor_store: c.metadata.flag("actorStateStore"),
+        outbox: outbox(c, bucket)?,
     }))
+}
+
+/// Dapr's outbox metadata: on when both `outboxPublishPubsub` and
+/// `outboxPublishTopic` are set. `outboxPubsub` (daprd's staging topic) is
+/// read and unused: the events stage in the store's own bucket.
+fn outbox(
+    c: &Component,
+    bucket: Option<jetway_broker::kv::Bucket>,
+) -> Result<Option<Arc<jetway_blocks::state::Outbox>>, Error> {
+    let (Some(pubsub), Some(topic)) = (
+        c.metadata.value("outboxPublishPubsub"),
+        c.metadata.value("outboxPublishTopic"),
+    ) else {
+        return Ok(None);
+    };
+    let Some(bucket) = bucket else {
+        return Err(Error::new(
+            c,
+            Some("outboxPublishPubsub"),
+            format!(
+                "the transactional outbox needs a state.jetstream store, not {}",
+                c.kind
+            ),
+        ));
+    };
+    let settings = jetway_blocks::state::OutboxSettings {
+        pubsub: pubsub.to_owned(),
+        topic: topic.to_owned(),
+        discard_when_missing_state: c.metadata.flag("outboxDiscardWhenMissingState"),
+    };
+    Ok(Some(Arc::new(jetway_blocks::state::Outbox::new(
+        bucket, settings,
+    ))))
 }
 
 /// A broker with this app's consumer group (`consumerID`, else the app id).

@@ -18,5 +18,10 @@ pub(super) const FACTORY: Factory = Factory {
 
 async fn build(c: &Component, b: &Builder<'_>) -> Result<Built, Error> {
     let bucket = nats::bucket(c, b, false).await?;
-    super::state(c, b, Arc::new(JetStreamStore::new(bucket)))
+    super::state(
+        c,
+        b,
+        Arc::new(JetStreamStore::new(bucket.clone())),
+        Some(bucket),
+    )
 }

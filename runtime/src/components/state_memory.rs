@@ -16,5 +16,5 @@ pub(super) const FACTORY: Factory = Factory {
 };
 
 fn construct<'a>(c: &'a Component, b: &'a Builder<'a>) -> BoxFuture<'a, Result<Built, Error>> {
-    async move { super::state(c, b, Arc::new(MemoryStore::default())) }.boxed()
+    async move { super::state(c, b, Arc::new(MemoryStore::default()), None) }.boxed()
 }

@@ -118,3 +118,56 @@ async fn configuration_items_are_read_and_watched() {
     );
     assert_eq!(seen["unsubscribed"], true);
 }
+
+/// The JavaScript SDK: locks over HTTP and gRPC, configuration reads and a
+/// streaming subscription over gRPC (its HTTP client has none).
+#[tokio::test]
+async fn js_sdk_takes_locks_and_watches_configuration() {
+    let nats = NatsServer::start().await;
+    let res = Resources::new()
+        .component(
+            "config",
+            "configuration.jetstream",
+            &[("bucket", "jsconfig")],
+        )
+        .component("lockstore", "lock.jetstream", &[]);
+    let sidecar = Sidecar::builder("js-config")
+        .nats(&nats)
+        .resources(&res)
+        .start()
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let kv = js.get_key_value("jsconfig").await.unwrap();
+    let first = kv.put("level", "1".into()).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(crate::grpc::js_dir().join("lock_config_client.mjs"))
+        .args(["lockstore", "config", "level"])
+        .env("DAPR_HTTP_PORT", sidecar.http_port.to_string())
+        .env("DAPR_GRPC_PORT", sidecar.grpc_port.to_string())
+        .env("READY_FILE", &ready);
+    let client =
+        tokio::spawn(async move { crate::run_to_end(&mut command, Duration::from_secs(60)).await });
+    jetway_testkit::eventually(Duration::from_secs(30), || async {
+        ready.exists().then_some(())
+    })
+    .await
+    .expect("the SDK subscribed");
+    let second = kv.put("level", "2".into()).await.unwrap();
+    let seen = crate::last_json(&client.await.unwrap());
+    let locks = json!({"first": true, "second": false, "unlockOther": 2, "unlockOwner": 0, "unlockAgain": 1});
+    assert_eq!(seen["http"], locks, "{seen}");
+    assert_eq!(seen["grpc"], locks, "{seen}");
+    assert_eq!(
+        seen["get"],
+        json!({"value": "1", "version": first.to_string()})
+    );
+    assert_eq!(
+        seen["update"],
+        json!({"value": "2", "version": second.to_string()})
+    );
+}

@@ -15,6 +15,7 @@ mod jobs;
 mod lock;
 mod loss;
 mod nats;
+mod outbox;
 mod pubsub;
 mod sdk;
 mod secrets;
