@@ -61,8 +61,9 @@ fn config_items(
 /// with a message for every other.
 fn router(api: Arc<Api>) -> axum::Router {
     let node = api.node.clone();
+    let max_body = node.settings.max_body;
     let service = DaprServer::from_arc(api)
-        .max_decoding_message_size(super::http::MAX_BODY)
+        .max_decoding_message_size(max_body)
         .max_encoding_message_size(usize::MAX);
     let mut router = axum::Router::new();
     for path in dapr_service::SERVED {
@@ -71,7 +72,7 @@ fn router(api: Arc<Api>) -> axum::Router {
     let task_hub = TaskHubSidecarServiceServer::new(super::workflows::task_hub::TaskHub {
         engine: node.workflows.clone(),
     })
-    .max_decoding_message_size(super::http::MAX_BODY)
+    .max_decoding_message_size(max_body)
     .max_encoding_message_size(usize::MAX);
     router = router.route_service("/TaskHubSidecarService/{*rpc}", task_hub);
     router = router.fallback(|| async {

@@ -142,7 +142,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(actor_routes)
         .merge(workflow_routes)
         .fallback(fallback)
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(node.settings.max_body));
     // Layers cost on every request: only those the settings ask for.
     let router = match node.settings.api_token {
         Some(_) => router.layer(middleware::from_fn_with_state(node.clone(), check_token)),

@@ -42,6 +42,8 @@ pub struct Settings {
     /// In-flight calls to the app at most (`--app-max-concurrency`); `None`
     /// when not set ([`DEFAULT_APP_CONCURRENCY`] then).
     pub app_max_concurrency: Option<usize>,
+    /// The largest request body taken (`--max-body-size`).
+    pub max_body: usize,
 }
 
 /// Invocations, and events of each subscription, handed to the app at once

@@ -32,6 +32,7 @@ use tokio::sync::mpsc;
 mod actors;
 mod bindings;
 mod jobs;
+mod payloads;
 mod workflows;
 
 /// Settings of a run.
@@ -72,6 +73,8 @@ pub enum Suite {
     Bindings,
     /// Job triggers with many jobs scheduled, and lock acquire/release.
     Jobs,
+    /// A 16 MiB invocation beside the object store it is staged in.
+    Payloads,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -226,6 +229,7 @@ async fn start_app(deliveries: Option<mpsc::UnboundedSender<u64>>) -> anyhow::Re
     };
     let router = Router::new()
         .route("/echo", post(|body: Bytes| async move { body }))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .route(
             "/dapr/subscribe",
             get(move || async move { axum::Json(subscriptions) }),
@@ -381,6 +385,8 @@ impl Sidecar {
         ])
         .arg("--resources-path")
         .arg(resources)
+        // Room for the large-payload measurements.
+        .args(["--max-body-size", "32Mi"])
         .kill_on_drop(true);
         if let Some((port, protocol)) = app {
             cmd.args(["--app-port", &port.to_string(), "--app-protocol", protocol]);
@@ -494,6 +500,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if result.is_ok() && wanted(Suite::Jobs) {
         result = jobs::bench(&args, &nats.url, &store).await;
+    }
+    if result.is_ok() && wanted(Suite::Payloads) {
+        result = payloads::bench(&nats.url, &store).await;
     }
     drop(nats);
     let _ = std::fs::remove_dir_all(&store);

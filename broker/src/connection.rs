@@ -18,6 +18,9 @@ pub struct ConnectOptions {
     pub tls_ca: Option<PathBuf>,
     /// Client certificate and key (PEM) for mutual TLS.
     pub tls_client: Option<(PathBuf, PathBuf)>,
+    /// The largest payload sent or taken (staged beyond one message); 0 for
+    /// the default, 4 MiB.
+    pub max_body: usize,
 }
 
 /// NATS authentication.
@@ -45,6 +48,7 @@ pub enum Credentials {
 pub struct Broker {
     client: async_nats::Client,
     js: jetstream::Context,
+    staging: crate::payloads::Staging,
 }
 
 /// Checks a list of NATS URLs (comma separated, as `--nats-url` takes it)
@@ -104,13 +108,18 @@ impl Broker {
             .await
             .map_err(|_| Error::Timeout(timeout))?
             .map_err(|e| Error::nats("connecting to NATS", e))?;
-        Ok(Broker::from_client(client))
+        Ok(Broker::from_client(client, opts.max_body))
     }
 
     /// Wraps an existing connection.
-    pub fn from_client(client: async_nats::Client) -> Broker {
+    /// A broker over an open connection; `max_body` as in [`ConnectOptions`].
+    pub fn from_client(client: async_nats::Client, max_body: usize) -> Broker {
         let js = jetstream::new(client.clone());
-        Broker { client, js }
+        Broker {
+            client,
+            js,
+            staging: crate::payloads::Staging::new(max_body),
+        }
     }
 
     /// The underlying connection, for primitives this crate does not wrap.
@@ -125,6 +134,28 @@ impl Broker {
     /// Largest message the server accepts, headers included.
     pub fn max_payload(&self) -> usize {
         self.client.max_payload()
+    }
+
+    /// The largest payload this node sends or takes (staged beyond one message).
+    pub fn max_body(&self) -> usize {
+        self.staging.max_body()
+    }
+
+    async fn stage(&self, headers: &mut async_nats::HeaderMap, body: Bytes) -> Result<Bytes> {
+        self.staging
+            .stage(&self.js, self.max_payload(), headers, body)
+            .await
+    }
+
+    async fn unstage(&self, headers: &async_nats::HeaderMap) {
+        self.staging.unstage(&self.js, headers).await
+    }
+
+    /// Replaces a staged payload of a received `message` by its bytes (and
+    /// removes the staged copy); one larger than [`Broker::max_body`] is
+    /// refused unread.
+    pub async fn take_payload(&self, message: &mut async_nats::Message) -> Result<()> {
+        self.staging.take(&self.js, message).await
     }
 
     /// Whether the connection is up right now.
@@ -142,49 +173,62 @@ impl Broker {
         self.client.server_info().version
     }
 
-    /// Sends a request and waits up to `timeout` for the reply.
+    /// Sends a request and waits up to `timeout` for the reply. A body or
+    /// reply too large for one message travels staged (see `payloads`).
     pub async fn request(
         &self,
         subject: String,
-        headers: async_nats::HeaderMap,
+        mut headers: async_nats::HeaderMap,
         body: Bytes,
         timeout: Duration,
     ) -> Result<async_nats::Message> {
         crate::naming::check_subject(&subject)?;
+        let body = self.stage(&mut headers, body).await?;
         let request = async_nats::Request::new()
-            .headers(headers)
+            .headers(headers.clone())
             .payload(body)
             .timeout(Some(timeout));
-        self.client
-            .send_request(subject, request)
-            .await
-            .map_err(|e| {
+        let sent = self.client.send_request(subject, request).await;
+        let mut reply = match sent {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Nobody took a staged body.
+                self.unstage(&headers).await;
                 use async_nats::RequestErrorKind as K;
-                match e.kind() {
+                return Err(match e.kind() {
                     K::NoResponders => Error::NoResponders,
                     K::TimedOut => Error::Timeout(timeout),
                     K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
                     _ => Error::nats("request", e),
-                }
-            })
+                });
+            }
+        };
+        self.take_payload(&mut reply).await?;
+        Ok(reply)
     }
 
     /// Answers a request on its reply subject.
     pub async fn reply(
         &self,
         reply: async_nats::Subject,
-        headers: async_nats::HeaderMap,
+        mut headers: async_nats::HeaderMap,
         body: Bytes,
     ) -> Result<()> {
-        self.client
-            .publish_with_headers(reply, headers, body)
-            .await
-            .map_err(|e| match e.kind() {
+        let body = self.stage(&mut headers, body).await?;
+        let sent = self
+            .client
+            .publish_with_headers(reply, headers.clone(), body)
+            .await;
+        if let Err(e) = sent {
+            self.unstage(&headers).await;
+            return Err(match e.kind() {
                 async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
                     Error::PayloadTooLarge(e.to_string())
                 }
                 _ => Error::nats("reply", e),
-            })
+            });
+        }
+        Ok(())
     }
 
     /// Subscribes to `subject` as a member of `queue`, so each message reaches

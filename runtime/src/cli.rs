@@ -111,6 +111,13 @@ pub struct SidecarArgs {
     /// Seconds to drain in-flight work on shutdown.
     #[arg(long, default_value_t = 5)]
     pub dapr_graceful_shutdown_seconds: u64,
+    /// The largest request body taken, in bytes or as a quantity (`16Mi`);
+    /// bodies beyond one NATS message travel staged in an object store.
+    #[arg(long, default_value = "4Mi")]
+    pub max_body_size: String,
+    /// daprd's older form of --max-body-size, in MB (-1: not given).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub dapr_http_max_request_size: i64,
     /// NATS server URL(s); without one, the embedded local server is used.
     #[arg(long, env = "NATS_URL")]
     pub nats_url: Option<String>,
@@ -284,8 +291,53 @@ impl SidecarArgs {
             app_max_concurrency: usize::try_from(self.app_max_concurrency)
                 .ok()
                 .filter(|n| *n > 0),
+            max_body: self.max_body()?,
         })
     }
+
+    /// `--max-body-size`, or `--dapr-http-max-request-size` when that is given.
+    fn max_body(&self) -> Result<usize, Invalid> {
+        const MAX: usize = 1 << 30;
+        if self.dapr_http_max_request_size > 0 {
+            return usize::try_from(self.dapr_http_max_request_size)
+                .ok()
+                .and_then(|mb| mb.checked_mul(1 << 20))
+                .filter(|n| *n <= MAX)
+                .ok_or_else(|| {
+                    Invalid("--dapr-http-max-request-size is more than 1024 MB".into())
+                });
+        }
+        quantity(&self.max_body_size)
+            .filter(|n| (1..=MAX).contains(n))
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "--max-body-size {} is not a size from 1 byte to 1Gi (bytes, or a quantity such as 4Mi or 16M)",
+                    self.max_body_size
+                ))
+            })
+    }
+}
+
+/// A Kubernetes-style quantity of bytes: digits, then `Ki`, `Mi`, `Gi`
+/// (powers of 1024) or `k`, `M`, `G` (powers of 1000), or nothing.
+fn quantity(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let scale: usize = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 /// `address` as the host of a URI: an IP address (IPv6 in brackets) or a
@@ -384,5 +436,26 @@ mod tests {
                 .app_max_concurrency,
             Some(8)
         );
+    }
+
+    #[test]
+    fn body_sizes() {
+        assert_eq!(super::quantity("4Mi"), Some(4 << 20));
+        assert_eq!(super::quantity("16M"), Some(16_000_000));
+        assert_eq!(super::quantity("1024"), Some(1024));
+        assert_eq!(super::quantity("4 MB"), None);
+        assert_eq!(super::quantity("Mi"), None);
+        assert_eq!(args(&[]).max_body().unwrap(), 4 << 20);
+        assert_eq!(
+            args(&["--max-body-size", "16Mi"]).max_body().unwrap(),
+            16 << 20
+        );
+        assert_eq!(
+            args(&["--dapr-http-max-request-size", "8"])
+                .max_body()
+                .unwrap(),
+            8 << 20
+        );
+        assert!(args(&["--max-body-size", "2Gi"]).max_body().is_err());
     }
 }

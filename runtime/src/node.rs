@@ -75,6 +75,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         credentials,
         tls_ca: settings.nats_tls_ca.clone(),
         tls_client: None,
+        max_body: settings.max_body,
     };
     let not_embedded = |e: &embedded::Embedded, why: &str| {
         StartError::Nats(format!(
@@ -135,6 +136,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             &settings.app_channel_address,
             port,
             settings.app_token.as_deref(),
+            settings.max_body,
         )
     });
     let actor_stores: Vec<_> = registry.state.values().filter(|s| s.actor_store).collect();

@@ -16,8 +16,8 @@ use jetway_blocks::pubsub::cloudevent;
 use jetway_blocks::pubsub::subscriber::{Batch, Event, Outcome};
 use jetway_blocks::pubsub::subscriptions;
 
-/// The largest response body read from the app; a larger one fails the call
-/// instead of growing the sidecar.
+/// The largest response body read from the app unless the node's body limit
+/// is larger; a larger one fails the call instead of growing the sidecar.
 const MAX_RESPONSE_BODY: usize = 16 * 1024 * 1024;
 /// How long connecting to the app may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,10 +31,12 @@ pub struct HttpApp {
     port: u16,
     /// `APP_API_TOKEN`, sent on every call.
     token: Option<HeaderValue>,
+    /// The largest response body read.
+    max_response: usize,
 }
 
 impl HttpApp {
-    pub fn new(address: &str, port: u16, token: Option<&str>) -> HttpApp {
+    pub fn new(address: &str, port: u16, token: Option<&str>, max_body: usize) -> HttpApp {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -48,6 +50,7 @@ impl HttpApp {
             address: address.to_owned(),
             port,
             token: token.and_then(|t| HeaderValue::from_str(t).ok()),
+            max_response: max_body.max(MAX_RESPONSE_BODY),
         }
     }
 
@@ -86,13 +89,13 @@ impl HttpApp {
                 false => AppError::Protocol(format!("{e:?}")),
             })?;
         let (parts, body) = response.into_parts();
-        let body = http_body_util::Limited::new(body, MAX_RESPONSE_BODY)
+        let body = http_body_util::Limited::new(body, self.max_response)
             .collect()
             .await
             .map_err(|e| match e.is::<http_body_util::LengthLimitError>() {
                 true => AppError::Protocol(format!(
                     "the app's response is larger than {} MiB",
-                    MAX_RESPONSE_BODY >> 20
+                    self.max_response >> 20
                 )),
                 false => AppError::Unreachable(e.to_string()),
             })?

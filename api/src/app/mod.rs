@@ -76,9 +76,19 @@ pub enum AppChannel {
 }
 
 impl AppChannel {
-    pub fn new(protocol: Protocol, address: &str, port: u16, token: Option<&str>) -> AppChannel {
+    /// A channel to the app; `max_body` bounds what it reads back (16 MiB at
+    /// least).
+    pub fn new(
+        protocol: Protocol,
+        address: &str,
+        port: u16,
+        token: Option<&str>,
+        max_body: usize,
+    ) -> AppChannel {
         match protocol {
-            Protocol::Http => AppChannel::Http(Arc::new(HttpApp::new(address, port, token))),
+            Protocol::Http => {
+                AppChannel::Http(Arc::new(HttpApp::new(address, port, token, max_body)))
+            }
             Protocol::Grpc => AppChannel::Grpc(GrpcApp::new(address, port, token)),
         }
     }

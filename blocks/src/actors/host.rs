@@ -375,11 +375,15 @@ impl Host {
         let _ = calls.unsubscribe().await;
     }
 
-    async fn answer(&self, msg: broker::Message) {
+    async fn answer(&self, mut msg: broker::Message) {
         let Some(reply) = msg.reply.clone() else {
             return;
         };
-        let (headers, body) = match wire::decode_call(msg) {
+        let taken = self.broker.take_payload(&mut msg).await;
+        let call = taken
+            .map_err(|e| ActorError::Invalid(e.to_string()))
+            .and_then(|()| wire::decode_call(msg));
+        let (headers, body) = match call {
             Ok(call) => wire::encode_result(self.call(&call).await),
             Err(e) => wire::encode_result(Err(CallError::Failed(e))),
         };

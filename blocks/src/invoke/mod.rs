@@ -199,10 +199,16 @@ impl Invoker {
     }
 
     /// Answers one call, received at `received` (its deadline counts from then).
-    async fn answer(&self, msg: broker::Message, received: Instant) {
+    async fn answer(&self, mut msg: broker::Message, received: Instant) {
         let Some(reply) = msg.reply.clone() else {
             return;
         };
+        if let Err(error) = self.broker.take_payload(&mut msg).await {
+            let mut out = broker::HeaderMap::new();
+            out.insert(wire::FAILURE, wire::one_line(&error.to_string()).as_str());
+            let _ = self.broker.reply(reply, out, Bytes::new()).await;
+            return;
+        }
         let headers = msg.headers.unwrap_or_default();
         let header = |n: &str| headers.get(n).map(|v| v.as_str().to_owned());
         let verb = header(wire::VERB)

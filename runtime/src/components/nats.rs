@@ -72,6 +72,7 @@ pub(super) async fn connection(c: &Component, b: &Builder<'_>) -> Result<Broker,
         tls_client: meta("tls_client_cert")
             .zip(meta("tls_client_key"))
             .map(|(c, k)| (c.into(), k.into())),
+        max_body: 0,
     };
     let broker = Broker::connect(&opts, Duration::from_secs(5))
         .await

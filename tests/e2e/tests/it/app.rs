@@ -65,6 +65,8 @@ impl TestApp {
         let router = Router::new()
             .route("/dapr/subscribe", get(subscribe))
             .fallback(handle)
+            // Large-payload tests send bodies past axum's 2 MiB default.
+            .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.expect("serve test app");

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use jetway_testkit::{NatsServer, Resources, Sidecar};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::TestApp;
 use crate::client;
@@ -214,30 +214,82 @@ async fn replicas_of_one_app_share_the_load() {
     assert!(n1 > 0 && n2 > 0, "both replicas served calls ({n1}/{n2})");
 }
 
+/// Bodies beyond one NATS message travel staged in an object store, both
+/// ways, up to `--max-body-size`; above it a clear 413.
 #[tokio::test]
-async fn bodies_above_the_nats_payload_limit_get_a_clear_error() {
-    let p = pair().await;
-    let body = vec![b'x'; 2 << 20];
+async fn bodies_beyond_a_nats_message_travel_up_to_the_body_limit() {
+    let nats = NatsServer::start().await;
+    let app = TestApp::start(Value::Null).await;
+    let start = |id: &'static str, port: Option<u16>| {
+        let mut b = Sidecar::builder(id)
+            .nats(&nats)
+            .arg("--max-body-size")
+            .arg("32Mi");
+        if let Some(port) = port {
+            b = b.app_port(port);
+        }
+        b.start()
+    };
+    let _callee = start("big-callee", Some(app.port)).await.unwrap();
+    let caller = start("big-caller", None).await.unwrap();
+    let body: Vec<u8> = (0..16 << 20).map(|i| b'a' + (i % 26) as u8).collect();
     let r = client()
-        .post(format!("{}/v1.0/invoke/beta/method/echo", p.a.url()))
-        .body(body)
+        .post(format!(
+            "{}/v1.0/invoke/big-callee/method/echo",
+            caller.url()
+        ))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let echoed: Value = r.json().await.unwrap();
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        echoed.to_string().chars().take(300).collect::<String>()
+    );
+    assert_eq!(
+        echoed["body"].as_str().map(str::len),
+        Some(body.len()),
+        "16 MiB there and back"
+    );
+    assert!(echoed["body"].as_str().unwrap().as_bytes() == body.as_slice());
+    // What was staged is gone once taken (only the deletion markers stay).
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let mut staged = js.get_stream("OBJ_jetway_payloads").await.unwrap();
+    let left = staged.info().await.unwrap().state.bytes;
+    assert!(left < 16 << 10, "{left} bytes left staged");
+
+    // Above the limit: 413, before anything is sent.
+    let r = client()
+        .post(format!(
+            "{}/v1.0/invoke/big-callee/method/echo",
+            caller.url()
+        ))
+        .body(vec![b'x'; (32 << 20) + 1])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["errorCode"], "ERR_DIRECT_INVOKE");
-    assert!(
-        body["message"].as_str().unwrap().contains("too large"),
-        "{body}"
-    );
-    // Within the limit it works.
+    assert!(app.received("/echo").len() == 1);
+
+    // With the default limit (4 MiB), 2 MiB travels and 5 MiB is refused.
+    let p = pair().await;
     let r = client()
         .post(format!("{}/v1.0/invoke/beta/method/echo", p.a.url()))
-        .body(vec![b'y'; 500_000])
+        .body(vec![b'y'; 2 << 20])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let _ = json!(null);
+    let r = client()
+        .post(format!("{}/v1.0/invoke/beta/method/echo", p.a.url()))
+        .body(vec![b'z'; 5 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(p.app_b.received("/echo").len(), 1);
 }
