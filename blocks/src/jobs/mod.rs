@@ -310,7 +310,8 @@ impl Jobs {
             filter_subject: format!("$KV.{BUCKET}.{}.fire.*", self.app),
             deliver_policy: DeliverPolicy::All,
             max_deliver: -1,
-            max_ack_pending: i64::try_from(concurrency.max(1)).unwrap_or(i64::MAX),
+            // Twice what is handled at once, so a freed slot finds a trigger waiting.
+            max_ack_pending: i64::try_from(concurrency.max(1) * 2).unwrap_or(i64::MAX),
             ack_wait: ACK_WAIT,
             inactive_threshold: None,
             pinned: None,
