@@ -2,7 +2,6 @@
 //! reminder registrations and triggers with many reminders registered.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -11,18 +10,10 @@ use axum::body::Bytes;
 use axum::routing::{get, post, put};
 use http::{Method, StatusCode};
 
-use super::{BenchArgs, Measure, Sidecar, call, http_client, measure, rate, raw_request};
-
-/// Counts reminder callbacks, and when the first and the latest arrived.
-#[derive(Default)]
-struct Triggers {
-    count: AtomicU64,
-    first: std::sync::Mutex<Option<Instant>>,
-    last: std::sync::Mutex<Option<Instant>>,
-}
+use super::{Arrivals, BenchArgs, Measure, Sidecar, call, http_client, measure, rate, raw_request};
 
 /// An actor host app: `BenchActor` methods echo their body; reminders are counted.
-async fn start_actor_app(triggers: Arc<Triggers>) -> anyhow::Result<u16> {
+async fn start_actor_app(triggers: Arc<Arrivals>) -> anyhow::Result<u16> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let config = serde_json::json!({"entities": ["BenchActor"], "actorIdleTimeout": "1h"});
@@ -39,10 +30,7 @@ async fn start_actor_app(triggers: Arc<Triggers>) -> anyhow::Result<u16> {
         .route(
             "/actors/{actor_type}/{id}/method/remind/{name}",
             put(move || async move {
-                let now = Instant::now();
-                triggers.first.lock().expect("lock").get_or_insert(now);
-                *triggers.last.lock().expect("lock") = Some(now);
-                triggers.count.fetch_add(1, Ordering::Relaxed);
+                triggers.record();
                 StatusCode::OK
             }),
         )
@@ -66,7 +54,7 @@ pub(super) async fn bench(
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: actorstore}\nspec: {type: state.jetstream, version: v1, metadata: [{name: actorStateStore, value: \"true\"}, {name: bucket, value: bench_actors}]}\n",
     )?;
     let client = http_client();
-    let triggers = Arc::new(Triggers::default());
+    let triggers = Arc::new(Arrivals::default());
     let mut hosts = Vec::new();
     for name in ["actors-1", "actors-2"] {
         let port = start_actor_app(triggers.clone()).await?;
@@ -166,18 +154,7 @@ pub(super) async fn bench(
         println!("  (registration outlasted the due time: triggers below overlap it)");
     }
     let deadline = registered_by + Duration::from_secs(60);
-    while triggers.count.load(Ordering::Relaxed) < n {
-        if Instant::now() > deadline {
-            bail!(
-                "only {} of {n} reminders fired",
-                triggers.count.load(Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let first = triggers.first.lock().expect("lock").expect("fired");
-    let last = triggers.last.lock().expect("lock").expect("fired");
-    let span = last.duration_since(first).as_secs_f64().max(1e-3);
+    let span = triggers.all(n, deadline, "reminders").await?;
     println!(
         "actors: reminder triggers/s {:>20.0}  ({n} fired in {span:.2} s)",
         n as f64 / span

@@ -3,7 +3,6 @@
 //! the same KV create and delete done with raw async-nats.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -12,27 +11,16 @@ use axum::body::Bytes;
 use axum::routing::post;
 use http::{Method, StatusCode};
 
-use super::{BenchArgs, Sidecar, call, http_client, measure, rate};
-
-/// Counts job triggers, and when the first and the latest arrived.
-#[derive(Default)]
-struct Triggers {
-    count: AtomicU64,
-    first: std::sync::Mutex<Option<Instant>>,
-    last: std::sync::Mutex<Option<Instant>>,
-}
+use super::{Arrivals, BenchArgs, Sidecar, call, http_client, measure, rate};
 
 /// An app that takes every job trigger.
-async fn start_job_app(triggers: Arc<Triggers>) -> anyhow::Result<u16> {
+async fn start_job_app(triggers: Arc<Arrivals>) -> anyhow::Result<u16> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let router = Router::new().route(
         "/job/{name}",
         post(move || async move {
-            let now = Instant::now();
-            triggers.first.lock().expect("lock").get_or_insert(now);
-            *triggers.last.lock().expect("lock") = Some(now);
-            triggers.count.fetch_add(1, Ordering::Relaxed);
+            triggers.record();
             StatusCode::OK
         }),
     );
@@ -52,7 +40,7 @@ pub(super) async fn bench(
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: lockstore}\nspec: {type: lock.jetstream, version: v1, metadata: [{name: bucket, value: bench_locks}]}\n",
     )?;
     let client = http_client();
-    let triggers = Arc::new(Triggers::default());
+    let triggers = Arc::new(Arrivals::default());
     let mut replicas = Vec::new();
     for _ in 0..2 {
         let port = start_job_app(triggers.clone()).await?;
@@ -163,18 +151,7 @@ pub(super) async fn bench(
         println!("  (scheduling outlasted the due time: triggers below overlap it)");
     }
     let deadline = scheduled_by + Duration::from_secs(120);
-    while triggers.count.load(Ordering::Relaxed) < n {
-        if Instant::now() > deadline {
-            bail!(
-                "only {} of {n} jobs fired",
-                triggers.count.load(Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let first = triggers.first.lock().expect("lock").expect("fired");
-    let last = triggers.last.lock().expect("lock").expect("fired");
-    let span = last.duration_since(first).as_secs_f64().max(1e-3);
+    let span = triggers.all(n, deadline, "jobs").await?;
     println!(
         "jobs: triggers/s {:>32.0}  ({n} fired in {span:.2} s)",
         n as f64 / span

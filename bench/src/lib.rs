@@ -160,6 +160,40 @@ where
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Counts callbacks (triggers, say), and when the first and the latest arrived.
+#[derive(Default)]
+pub(crate) struct Arrivals {
+    count: AtomicU64,
+    first: std::sync::Mutex<Option<Instant>>,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Arrivals {
+    pub(crate) fn record(&self) {
+        let now = Instant::now();
+        self.first.lock().expect("lock").get_or_insert(now);
+        *self.last.lock().expect("lock") = Some(now);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits until `n` arrived (failing after `deadline`, naming `what`), and
+    /// returns the seconds from the first to the last.
+    pub(crate) async fn all(&self, n: u64, deadline: Instant, what: &str) -> anyhow::Result<f64> {
+        while self.count.load(Ordering::Relaxed) < n {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {n} {what} fired",
+                    self.count.load(Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let first = self.first.lock().expect("lock").expect("arrived");
+        let last = self.last.lock().expect("lock").expect("arrived");
+        Ok(last.duration_since(first).as_secs_f64().max(1e-3))
+    }
+}
+
 /// The p50 latency of `a` over that of `b`, from short runs of sequential
 /// calls alternating between them, so both see the same moments of a shared
 /// machine. The first call of each run is not timed: it would pay for work
