@@ -107,6 +107,10 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for GrpcChannel {
     }
 }
 
+/// The largest message read from a gRPC app unless the node's body limit is
+/// larger (tonic's default is 4 MiB).
+const MIN_APP_MESSAGE: usize = 16 << 20;
+
 /// A gRPC client for the app, cheap to clone.
 #[derive(Clone)]
 pub struct GrpcApp {
@@ -116,10 +120,12 @@ pub struct GrpcApp {
     port: u16,
     /// `APP_API_TOKEN`, sent on every call.
     token: Option<AsciiMetadataValue>,
+    /// The largest message read from the app.
+    max_body: usize,
 }
 
 impl GrpcApp {
-    pub fn new(address: &str, port: u16, token: Option<&str>) -> GrpcApp {
+    pub fn new(address: &str, port: u16, token: Option<&str>, max_body: usize) -> GrpcApp {
         let origin = format!("http://{address}:{port}")
             .parse()
             .expect("settings checked the address is a URI host");
@@ -129,7 +135,15 @@ impl GrpcApp {
             address: address.to_owned(),
             port,
             token: token.and_then(|t| t.parse().ok()),
+            max_body: max_body.max(MIN_APP_MESSAGE),
         }
+    }
+
+    /// An `AppCallback` client that reads messages up to the node's limit.
+    fn callback(&self) -> AppCallbackClient<GrpcChannel> {
+        AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone())
+            .max_decoding_message_size(self.max_body)
+            .max_encoding_message_size(usize::MAX)
     }
 
     pub fn port(&self) -> u16 {
@@ -182,7 +196,7 @@ impl GrpcApp {
             }),
         };
         let request = self.request(message, to_metadata(&headers));
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         match client.on_invoke(request).await {
             Ok(response) => {
                 let (metadata, response, _) = response.into_parts();
@@ -217,7 +231,7 @@ impl GrpcApp {
         if let Some(t) = event.traceparent.and_then(|t| t.parse().ok()) {
             metadata.insert("traceparent", t);
         }
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         match client.on_topic_event(self.request(message, metadata)).await {
             Ok(r) => outcome(r.into_inner().status, event.topic),
             // An app that takes no topic events cannot take this one: daprd acks.
@@ -267,7 +281,7 @@ impl GrpcApp {
             r#type: "com.dapr.event.sent.bulk".into(),
             path: batch.path.to_owned(),
         };
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         let mut answer = client
             .on_bulk_topic_event(self.request(request.clone(), MetadataMap::new()))
             .await;
@@ -306,7 +320,7 @@ impl GrpcApp {
 
     /// Asks `ListTopicSubscriptions`, retrying briefly while the app starts.
     pub async fn subscriptions(&self) -> Vec<Subscription> {
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         for attempt in 0..5 {
             match client
                 .list_topic_subscriptions(self.request((), MetadataMap::new()))
@@ -333,7 +347,7 @@ impl GrpcApp {
 
     /// The input bindings the app takes (`ListInputBindings`).
     pub async fn input_bindings(&self) -> Vec<String> {
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         match client
             .list_input_bindings(self.request((), MetadataMap::new()))
             .await
@@ -357,7 +371,7 @@ impl GrpcApp {
             data: event.data.into(),
             metadata: event.metadata.into_iter().collect(),
         };
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         match client
             .on_binding_event(self.request(message, MetadataMap::new()))
             .await
@@ -392,7 +406,7 @@ impl GrpcApp {
                 querystring: String::new(),
             }),
         };
-        let mut client = AppCallbackClient::with_origin(self.channel.clone(), self.origin.clone());
+        let mut client = self.callback();
         let mut answer = client
             .on_job_event(self.request(message.clone(), MetadataMap::new()))
             .await

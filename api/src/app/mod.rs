@@ -89,7 +89,7 @@ impl AppChannel {
             Protocol::Http => {
                 AppChannel::Http(Arc::new(HttpApp::new(address, port, token, max_body)))
             }
-            Protocol::Grpc => AppChannel::Grpc(GrpcApp::new(address, port, token)),
+            Protocol::Grpc => AppChannel::Grpc(GrpcApp::new(address, port, token, max_body)),
         }
     }
 

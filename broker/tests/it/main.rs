@@ -442,8 +442,9 @@ async fn request_reply_and_no_responders() {
         .unwrap();
     let server = broker.clone();
     tokio::spawn(async move {
-        while let Some(m) = sub.next().await {
+        while let Some(mut m) = sub.next().await {
             let reply = m.reply.clone().unwrap();
+            server.take_payload(&mut m).await.unwrap();
             server
                 .reply(reply, HeaderMap::new(), m.payload.clone())
                 .await
@@ -461,12 +462,24 @@ async fn request_reply_and_no_responders() {
         .unwrap();
     assert_eq!(reply.payload, "hi");
 
-    let big = Bytes::from(vec![0u8; broker.max_payload() + 1]);
+    // Beyond one message, staged both ways; beyond the body limit, refused.
+    let big = Bytes::from(vec![7u8; broker.max_payload() * 2]);
+    let reply = broker
+        .request(
+            "svc.echo".into(),
+            HeaderMap::new(),
+            big.clone(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.payload, big);
+    let huge = Bytes::from(vec![0u8; broker.max_body() + 1]);
     let err = broker
         .request(
             "svc.echo".into(),
             HeaderMap::new(),
-            big,
+            huge,
             Duration::from_secs(2),
         )
         .await;
