@@ -72,7 +72,7 @@ async fn publish_once(broker: &Broker, messages: Vec<Message>) -> Result<u64> {
         // started (an empty reply); the commit's reply is the batch's result.
         if i == 0 || i + 1 == last {
             let reply = broker
-                .request(m.subject, m.headers, m.payload, TIMEOUT)
+                .request_inline(m.subject, m.headers, m.payload, TIMEOUT)
                 .await
                 .map_err(|e| match e {
                     Error::NoResponders => Error::NoStream("atomic batch"),

@@ -174,7 +174,8 @@ impl Broker {
     }
 
     /// Sends a request and waits up to `timeout` for the reply. A body or
-    /// reply too large for one message travels staged (see `payloads`).
+    /// reply too large for one message travels staged (see `payloads`), so
+    /// the server must take the request's payload ([`Broker::take_payload`]).
     pub async fn request(
         &self,
         subject: String,
@@ -184,27 +185,47 @@ impl Broker {
     ) -> Result<async_nats::Message> {
         crate::naming::check_subject(&subject)?;
         let body = self.stage(&mut headers, body).await?;
-        let request = async_nats::Request::new()
-            .headers(headers.clone())
-            .payload(body)
-            .timeout(Some(timeout));
-        let sent = self.client.send_request(subject, request).await;
+        let sent = self
+            .request_inline(subject, headers.clone(), body, timeout)
+            .await;
         let mut reply = match sent {
             Ok(reply) => reply,
             Err(e) => {
                 // Nobody took a staged body.
                 self.unstage(&headers).await;
-                use async_nats::RequestErrorKind as K;
-                return Err(match e.kind() {
-                    K::NoResponders => Error::NoResponders,
-                    K::TimedOut => Error::Timeout(timeout),
-                    K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
-                    _ => Error::nats("request", e),
-                });
+                return Err(e);
             }
         };
         self.take_payload(&mut reply).await?;
         Ok(reply)
+    }
+
+    /// A request whose body travels as it is (JetStream's API, where the
+    /// body is what gets stored); one larger than a message fails.
+    pub(crate) async fn request_inline(
+        &self,
+        subject: String,
+        headers: async_nats::HeaderMap,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<async_nats::Message> {
+        crate::naming::check_subject(&subject)?;
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(body)
+            .timeout(Some(timeout));
+        self.client
+            .send_request(subject, request)
+            .await
+            .map_err(|e| {
+                use async_nats::RequestErrorKind as K;
+                match e.kind() {
+                    K::NoResponders => Error::NoResponders,
+                    K::TimedOut => Error::Timeout(timeout),
+                    K::MaxPayloadExceeded => Error::PayloadTooLarge(e.to_string()),
+                    _ => Error::nats("request", e),
+                }
+            })
     }
 
     /// Answers a request on its reply subject.

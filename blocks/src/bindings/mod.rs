@@ -152,11 +152,18 @@ impl Bindings {
             let broker = self.broker.clone();
             let received = Instant::now();
             tasks.spawn(async move {
+                let mut msg = msg;
                 let Some(reply) = msg.reply.clone() else {
                     return;
                 };
+                let staged = broker.take_payload(&mut msg).await;
                 let (caller, request, timeout) = wire::request(msg, received);
-                let answer = if c.allows(&caller) {
+                let answer = if let Err(e) = staged {
+                    Err(Error::Failed {
+                        name: c.name.clone(),
+                        message: e.to_string(),
+                    })
+                } else if c.allows(&caller) {
                     call(&c, &caller, request, timeout).await
                 } else {
                     Err(Error::Denied {
