@@ -413,6 +413,10 @@ impl Jobs {
             // A one-shot job: the server removed it when it fired.
             return Ok(());
         };
+        if !first && !expired && fired.job.repeats.is_none() {
+            // A repeating job runs on by itself: nothing to read or write.
+            return Ok(());
+        }
         let Some((current, revision)) = self.record(name).await? else {
             return Ok(());
         };
@@ -431,15 +435,7 @@ impl Jobs {
             return self.remove_version(name, revision).await;
         }
         if first {
-            let plan = spec::plan(
-                &Job {
-                    due_time: None,
-                    ttl: None,
-                    schedule: Some(schedule.clone()),
-                    ..fired.job.clone()
-                },
-                now,
-            )?;
+            let (pattern, time_zone) = spec::pattern(schedule).map_err(Error::Invalid)?;
             let value = serde_json::to_vec(&current).expect("jobs serialize").into();
             let armed = Write {
                 key: self.key("job", name),
@@ -447,8 +443,8 @@ impl Jobs {
                     value,
                     ttl: ttl_until(fired.expires, now),
                     schedule: Schedule {
-                        pattern: plan.pattern.unwrap_or_default(),
-                        time_zone: plan.time_zone,
+                        pattern,
+                        time_zone,
                         target: self.key("fire", name),
                     },
                 },

@@ -179,7 +179,7 @@ pub(super) fn check_name(name: &str) -> Result<(), Error> {
 /// A Dapr schedule as the server's message schedules read it: `@every
 /// <duration>` (at least a second), `@daily` and the like, or a 6-field cron
 /// (seconds first), optionally led by `TZ=<zone> ` or `CRON_TZ=<zone> `.
-fn pattern(text: &str) -> Result<(String, Option<String>), String> {
+pub(super) fn pattern(text: &str) -> Result<(String, Option<String>), String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty spec string".into());
